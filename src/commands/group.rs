@@ -1,0 +1,207 @@
+//! `portalctl group list|new`.
+
+use super::Context;
+use crate::cli::{GroupCommand, GroupNewArgs};
+use crate::exit_codes::Exit;
+use crate::municipality::Registry;
+use crate::output::{print_structured, render_table, table, OutputFormat};
+use crate::scaffold::{self, Draft, GroupDraft};
+use crate::tenant::SourceFile;
+use anyhow::{bail, Context as _};
+use serde::Serialize;
+
+pub fn run(ctx: &Context, cmd: GroupCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        GroupCommand::List => list(ctx),
+        GroupCommand::New(args) => new(ctx, &args),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct GroupRow<'a> {
+    name: &'a str,
+    display_name: &'a str,
+    namespace: &'a str,
+    waves: Vec<WaveRow<'a>>,
+    tenants: usize,
+    published: usize,
+}
+
+#[derive(Serialize)]
+struct WaveRow<'a> {
+    name: &'a str,
+    tenants: usize,
+}
+
+fn list(ctx: &Context) -> anyhow::Result<Exit> {
+    let catalog = ctx.catalog()?;
+    let rows: Vec<GroupRow> = catalog
+        .groups
+        .iter()
+        .map(|g| GroupRow {
+            name: &g.name,
+            display_name: &g.display_name,
+            namespace: &g.namespace,
+            waves: g
+                .waves
+                .iter()
+                .map(|w| WaveRow {
+                    name: &w.name,
+                    tenants: catalog.tenants_of(&g.name).filter(|t| t.wave == w.name).count(),
+                })
+                .collect(),
+            tenants: catalog.tenants_of(&g.name).count(),
+            published: catalog.tenants_of(&g.name).filter(|t| t.published).count(),
+        })
+        .collect();
+    match ctx.output {
+        OutputFormat::Table => {
+            let mut t = table(&["group", "tenants", "published", "waves", "namespace", "display name"]);
+            for r in &rows {
+                let waves: Vec<String> = r.waves.iter().map(|w| format!("{} ({})", w.name, w.tenants)).collect();
+                t.add_row(vec![
+                    r.name.to_string(),
+                    r.tenants.to_string(),
+                    r.published.to_string(),
+                    waves.join(" → "),
+                    r.namespace.to_string(),
+                    r.display_name.to_string(),
+                ]);
+            }
+            print!("{}", render_table(&t));
+        }
+        _ => print_structured(&rows, ctx.output)?,
+    }
+    Ok(Exit::Success)
+}
+
+/// The tenants a group of Kreise comprises, in AGS order (each Kreis's own portal after its communes).
+fn drafts_for(kreise: &[String], with_kreis_tenants: bool) -> anyhow::Result<Vec<Draft>> {
+    let r = Registry::official();
+    let mut drafts = Vec::new();
+    for k in kreise {
+        if !(k.len() == 5 && k.bytes().all(|b| b.is_ascii_digit())) {
+            bail!("--kreis {k:?}: a Kreis AGS has 5 digits, e.g. 05770 (Kreis Minden-Lübbecke)");
+        }
+        let Some(kreis) = r.kreis(k) else {
+            bail!("--kreis {k}: no such Kreis in the official list");
+        };
+        if let Some(city) = r.municipality(&format!("{k}000")).filter(|m| m.is_kreisfrei()) {
+            drafts.push(scaffold::draft_municipality(city));
+            continue;
+        }
+        drafts.extend(r.in_kreis(k).map(scaffold::draft_municipality));
+        if with_kreis_tenants {
+            drafts.push(scaffold::draft_kreis(kreis));
+        }
+    }
+    Ok(drafts)
+}
+
+fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
+    crate::names::check_slug(&args.name).context("group name")?;
+    let existing = if ctx.tenants_dir.exists() { ctx.catalog()? } else { Default::default() };
+    let taken: std::collections::HashSet<String> = existing.tenants.iter().map(|t| t.slug.clone()).collect();
+    let dir = ctx.tenants_dir.join(&args.name);
+    if dir.exists() {
+        bail!("{} already exists; nothing was written (add single tenants with `portalctl tenant new`)", dir.display());
+    }
+    let mut drafts = drafts_for(&args.kreise, !args.no_kreis_tenants)?;
+    scaffold::resolve_collisions(&mut drafts, &taken);
+    for p in &args.pilots {
+        if !drafts.iter().any(|d| &d.slug == p) {
+            let slugs: Vec<&str> = drafts.iter().map(|d| d.slug.as_str()).collect();
+            bail!("--pilot {p:?} is not one of the group's tenants: {}", slugs.join(", "));
+        }
+    }
+    let waves: Vec<String> =
+        if args.pilots.is_empty() { vec!["main".into()] } else { vec!["pilot".into(), "main".into()] };
+    let mut command = format!("portalctl group new {}", args.name);
+    for k in &args.kreise {
+        command.push_str(&format!(" --kreis {k}"));
+    }
+    for p in &args.pilots {
+        command.push_str(&format!(" --pilot {p}"));
+    }
+    if args.no_kreis_tenants {
+        command.push_str(" --no-kreis-tenants");
+    }
+    let r = Registry::official();
+    let display_name = args.display_name.clone().unwrap_or_else(|| {
+        let names: Vec<String> = args.kreise.iter().filter_map(|k| r.kreis(k)).map(|k| k.name.clone()).collect();
+        format!("Serviceportale {}", names.join(", "))
+    });
+    let gd = GroupDraft { name: args.name.clone(), display_name, operator: args.operator.clone(), waves };
+    let mut files = vec![SourceFile {
+        path: dir.join("group.yaml").display().to_string(),
+        group_dir: args.name.clone(),
+        stem: "group".into(),
+        text: scaffold::group_yaml(&gd, &command),
+    }];
+    for d in &drafts {
+        let wave = if args.pilots.contains(&d.slug) { "pilot" } else { "main" };
+        let tenant_cmd = format!("portalctl group new {} (AGS {})", args.name, d.ags);
+        files.push(SourceFile {
+            path: dir.join(format!("{}.yaml", d.slug)).display().to_string(),
+            group_dir: args.name.clone(),
+            stem: d.slug.clone(),
+            text: scaffold::tenant_yaml(d, &args.name, wave, &tenant_cmd),
+        });
+    }
+    for d in &drafts {
+        if let Some(note) = &d.note {
+            ctx.info(format!("note: {note}"));
+        }
+    }
+    if args.dry_run {
+        for f in &files {
+            println!("---\n# {}\n{}", f.path, f.text);
+        }
+        return Ok(Exit::Success);
+    }
+    super::tenant::check_with(ctx, &files)?;
+    // Write everything into a hidden sibling directory, then rename it into place in one step.
+    std::fs::create_dir_all(&ctx.tenants_dir)
+        .with_context(|| format!("cannot create {}", ctx.tenants_dir.display()))?;
+    let staging = ctx.tenants_dir.join(format!(".{}.staging-{}", args.name, std::process::id()));
+    std::fs::create_dir(&staging).with_context(|| format!("cannot create {}", staging.display()))?;
+    let result = (|| -> anyhow::Result<()> {
+        for f in &files {
+            let name = format!("{}.yaml", f.stem);
+            std::fs::write(staging.join(&name), &f.text).with_context(|| format!("cannot write {name}"))?;
+        }
+        std::fs::rename(&staging, &dir).with_context(|| format!("cannot move the new group into {}", dir.display()))
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_dir_all(&staging);
+        return Err(e);
+    }
+    match ctx.output {
+        OutputFormat::Table => {
+            let mut t = table(&["tenant", "wave", "kind", "ags", "hostname"]);
+            for d in &drafts {
+                let wave = if args.pilots.contains(&d.slug) { "pilot" } else { "main" };
+                t.add_row(vec![
+                    d.slug.clone(),
+                    wave.to_string(),
+                    d.kind.as_str().to_string(),
+                    d.ags.clone(),
+                    d.hostname.clone(),
+                ]);
+            }
+            if !ctx.quiet {
+                print!("{}", render_table(&t));
+            }
+        }
+        _ => {
+            let slugs: Vec<&str> = drafts.iter().map(|d| d.slug.as_str()).collect();
+            print_structured(
+                &serde_json::json!({"group": args.name, "directory": dir.display().to_string(), "tenants": slugs}),
+                ctx.output,
+            )?;
+        }
+    }
+    ctx.info(format!("created group {} in {} with {} tenant(s)", args.name, dir.display(), drafts.len()));
+    Ok(Exit::Success)
+}

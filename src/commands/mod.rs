@@ -1,0 +1,93 @@
+//! The command layer: resolve arguments into a context, run one command, map the outcome
+//! to an exit code. The only place that uses `anyhow`.
+
+mod group;
+mod municipality;
+mod tenant;
+mod validate;
+
+use crate::cli::{Cli, ColorChoice, Command, Selector};
+use crate::exit_codes::Exit;
+use crate::output::OutputFormat;
+use crate::tenant::{Catalog, Tenant};
+use anyhow::{bail, Context as _};
+use std::path::PathBuf;
+
+/// What every command gets: the resolved global options.
+#[derive(Debug, Clone)]
+pub struct Context {
+    /// The tenants directory.
+    pub tenants_dir: PathBuf,
+    pub output: OutputFormat,
+    pub quiet: bool,
+}
+
+impl Context {
+    /// Load and validate the catalog; any error in any file stops here, listing them all.
+    pub fn catalog(&self) -> anyhow::Result<Catalog> {
+        let built = crate::tenant::load_dir(&self.tenants_dir)
+            .with_context(|| format!("cannot load tenants from {}", self.tenants_dir.display()))?;
+        let errors = built.error_count();
+        if errors > 0 {
+            for d in built.diagnostics.iter().filter(|d| d.severity == crate::diagnostics::Severity::Error) {
+                eprintln!("{d}");
+            }
+            bail!(
+                "{errors} error(s) in the tenant files under {}; fix them first (portalctl validate)",
+                self.tenants_dir.display()
+            );
+        }
+        Ok(built.catalog)
+    }
+
+    /// Print a status line unless `--quiet`; to stderr so that stdout stays machine-readable.
+    pub fn info(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{}", msg.as_ref());
+        }
+    }
+}
+
+/// Pick the tenants a selector names; unknown names are errors, not silently ignored.
+pub fn select<'a>(catalog: &'a Catalog, sel: &Selector) -> anyhow::Result<Vec<&'a Tenant>> {
+    if let Some(g) = &sel.group {
+        let Some(group) = catalog.group(g) else {
+            let known: Vec<&str> = catalog.groups.iter().map(|g| g.name.as_str()).collect();
+            bail!("no rollout group {g:?}; groups: {}", known.join(", "));
+        };
+        if let Some(w) = &sel.wave {
+            if group.wave_index(w).is_none() {
+                let known: Vec<&str> = group.waves.iter().map(|w| w.name.as_str()).collect();
+                bail!("group {g} has no wave {w:?}; waves: {}", known.join(", "));
+            }
+        }
+    }
+    for t in &sel.tenant {
+        if catalog.tenant(t).is_none() {
+            bail!("no tenant {t:?} in {}", "the tenant files");
+        }
+    }
+    Ok(catalog
+        .tenants
+        .iter()
+        .filter(|t| sel.group.as_ref().is_none_or(|g| &t.group == g))
+        .filter(|t| sel.wave.as_ref().is_none_or(|w| &t.wave == w))
+        .filter(|t| sel.tenant.is_empty() || sel.tenant.contains(&t.slug))
+        .collect())
+}
+
+/// Run the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    match cli.global.color {
+        ColorChoice::Always => console::set_colors_enabled(true),
+        ColorChoice::Never => console::set_colors_enabled(false),
+        ColorChoice::Auto => {}
+    }
+    let ctx = Context { tenants_dir: cli.global.tenants, output: cli.global.output, quiet: cli.global.quiet };
+    match cli.command {
+        Command::Validate(args) => validate::run(&ctx, &args),
+        Command::Tenant(cmd) => tenant::run(&ctx, cmd),
+        Command::Group(cmd) => group::run(&ctx, cmd),
+        Command::Municipality(args) => municipality::run(&ctx, &args),
+    }
+}

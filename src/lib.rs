@@ -1,0 +1,15 @@
+//! portalctl: onboard municipalities as tenants of a shared Serviceportal, roll the portal
+//! server out to Kubernetes in waves, and track go-live status across a rollout group.
+//!
+//! See `ARCHITECTURE.md` for the code map and the invariants.
+
+pub mod cli;
+pub mod commands;
+pub mod diagnostics;
+pub mod exit_codes;
+pub mod municipality;
+pub mod names;
+pub mod output;
+pub mod scaffold;
+pub mod tenant;
+pub mod theme;

@@ -1,0 +1,326 @@
+//! The file format of `tenants/<group>/group.yaml` and `tenants/<group>/<tenant>.yaml`,
+//! exactly as written by operators. Fields that validation points at are
+//! [`Spanned`] so that every finding can name its line and column.
+//!
+//! Versioned like Kubernetes objects: `apiVersion: portalctl.dev/v1alpha1`, `kind: Tenant`
+//! or `kind: RolloutGroup`. Unknown fields are errors.
+
+use serde::{Deserialize, Serialize};
+use serde_saphyr::Spanned;
+
+/// The only file format version this build reads and writes.
+pub const API_VERSION: &str = "portalctl.dev/v1alpha1";
+/// `kind` of a group file.
+pub const KIND_GROUP: &str = "RolloutGroup";
+/// `kind` of a tenant file.
+pub const KIND_TENANT: &str = "Tenant";
+
+pub type S<T> = Spanned<T>;
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metadata {
+    /// The slug: a DNS label; for tenants it must equal the file name.
+    pub name: S<String>,
+}
+
+/// `group.yaml`: a rollout group, its waves and the defaults its tenants inherit.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupFile {
+    pub api_version: S<String>,
+    pub kind: S<String>,
+    pub metadata: Metadata,
+    pub spec: GroupSpec,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupSpec {
+    /// Human name of the group, e.g. "Serviceportale Kreis Heinsberg".
+    pub display_name: String,
+    /// The IT service provider that operates the group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// Waves in rollout order; the first is usually the pilot.
+    pub waves: Vec<WaveSpec>,
+    #[serde(default)]
+    pub defaults: GroupDefaults,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WaveSpec {
+    pub name: S<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// Values every tenant of the group inherits unless it sets its own.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GroupDefaults {
+    /// Kubernetes namespace of the group (default: `portal-<group>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<S<String>>,
+    /// kubeconfig context to deploy to (default: the current context).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_context: Option<String>,
+    /// Portal server image, pinned by tag or digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicekonto: Option<ServicekontoSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<ThemeSpec>,
+    /// Published services a tenant needs to count as content-ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_threshold: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+}
+
+/// `<tenant>.yaml`: one commune's (or district's) portal.
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantFile {
+    pub api_version: S<String>,
+    pub kind: S<String>,
+    pub metadata: Metadata,
+    pub spec: TenantSpec,
+}
+
+#[derive(Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TenantSpec {
+    /// Official name, e.g. "Stadt Espelkamp".
+    pub display_name: S<String>,
+    /// Amtlicher Gemeindeschlüssel, 8 digits (a Kreis: its 5 digits + `000`).
+    pub ags: S<String>,
+    pub kind: MunicipalityKind,
+    /// AGS of the Kreis (5 digits); a kreisfreie Stadt names itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<S<String>>,
+    /// Rollout wave; must be one of the group's waves (default: the group's last wave).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wave: Option<S<String>>,
+    /// Service hostnames; the first is canonical, the rest are aliases.
+    pub hostnames: Vec<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub theme: Option<ThemeSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub servicekonto: Option<ServicekontoSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<DatabaseSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub go_live: Option<GoLiveSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<LinksSpec>,
+    /// Published services needed for content-ready (overrides the group default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_threshold: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MunicipalityKind {
+    Gemeinde,
+    Stadt,
+    Kreis,
+    KreisfreieStadt,
+}
+
+impl MunicipalityKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MunicipalityKind::Gemeinde => "gemeinde",
+            MunicipalityKind::Stadt => "stadt",
+            MunicipalityKind::Kreis => "kreis",
+            MunicipalityKind::KreisfreieStadt => "kreisfreie-stadt",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Placement {
+    /// Served by the group's shared portal-server Deployment.
+    #[default]
+    Shared,
+    /// Its own Deployment (large cities).
+    Dedicated,
+}
+
+/// Corporate design. Every field optional: unset fields come from the group, then the
+/// built-in default theme.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ThemeSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary_color: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_primary_color: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_color: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub background_color: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accent_color: Option<S<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logo: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub font: Option<String>,
+}
+
+/// The binding to the citizen account ("Servicekonto").
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServicekontoSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider: Option<S<Provider>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+    /// Minimum trust level (Vertrauensniveau) for logging in; services may require more.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_level: Option<TrustLevel>,
+    /// SAML: where the IdP's metadata is published (given by the IdP operator).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idp_metadata_url: Option<S<String>>,
+    /// OIDC: the issuer URL (discovery at `/.well-known/openid-configuration`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<S<String>>,
+    /// SAML: the SP entity ID (default: `https://<hostname>/saml/metadata`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<S<String>>,
+    /// OIDC: the client ID registered with the provider.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<S<String>>,
+    /// Where the SP key / client secret is kept. Never the secret itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<S<SecretRef>>,
+    /// Rejected: secrets do not belong in tenant files.
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<S<String>>,
+    /// Rejected: secrets do not belong in tenant files.
+    #[serde(default, skip_serializing)]
+    pub private_key: Option<S<String>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Provider {
+    /// The federal BundID (SAML 2.0). The login behind NRW's portals since July 2024.
+    Bundid,
+    /// Servicekonto.NRW (SAML 2.0), shut down in July 2024. Legacy bindings only.
+    ServicekontoNrw,
+    /// BayernID (SAML 2.0).
+    Bayernid,
+    /// Any other SAML 2.0 identity provider.
+    Saml,
+    /// Any OpenID Connect provider.
+    Oidc,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Bundid => "bundid",
+            Provider::ServicekontoNrw => "servicekonto-nrw",
+            Provider::Bayernid => "bayernid",
+            Provider::Saml => "saml",
+            Provider::Oidc => "oidc",
+        }
+    }
+
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Provider::Oidc => Protocol::Oidc,
+            _ => Protocol::Saml,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    Saml,
+    Oidc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Test,
+    Live,
+}
+
+/// Vertrauensniveau, in increasing order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrustLevel {
+    #[default]
+    Basisregistrierung,
+    Substantiell,
+    Hoch,
+}
+
+/// A reference to a secret: exactly one of `env`, `file`, `secretKeyRef`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretRef {
+    /// Name of an environment variable of the process that applies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// Path of a file (e.g. a mounted secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// A Kubernetes Secret in the group's namespace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<SecretKeyRef>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SecretKeyRef {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct DatabaseSpec {
+    /// PostgreSQL schema of the tenant (default: `t_<slug>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<S<String>>,
+    /// Rejected: the role's password is generated by `db provision`.
+    #[serde(default, skip_serializing)]
+    pub password: Option<S<String>>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GoLiveSpec {
+    /// Planned go-live date, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_date: Option<S<String>>,
+    /// The portal is published ("online"): the last rung of the go-live ladder.
+    #[serde(default)]
+    pub published: bool,
+}
+
+#[derive(Debug, Default, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LinksSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub homepage: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub imprint: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privacy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accessibility: Option<String>,
+}

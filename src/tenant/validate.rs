@@ -1,0 +1,824 @@
+//! Resolution and validation of groups and tenants: per file, then across all files.
+
+use super::model::*;
+use super::*;
+use crate::municipality::Registry;
+use crate::names;
+use crate::theme::{contrast_ratio, text_pairs, Rgb, AA_NORMAL_TEXT};
+use std::collections::BTreeMap;
+
+/// Schema for findings about a single file.
+struct Ctx<'a> {
+    file: &'a SourceFile,
+    name: Option<String>,
+    group: Option<String>,
+    diags: Vec<Diagnostic>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(file: &'a SourceFile) -> Self {
+        Ctx { file, name: None, group: None, diags: Vec::new() }
+    }
+
+    fn pos<T>(&self, s: &S<T>) -> Position {
+        Position::at(&self.file.path, s.referenced)
+    }
+
+    fn push(&mut self, mut d: Diagnostic) {
+        if d.tenant.is_none() {
+            d.tenant = self.name.clone();
+        }
+        if d.group.is_none() {
+            d.group = self.group.clone();
+        }
+        self.diags.push(d);
+    }
+
+    fn error_at<T>(&mut self, code: &'static str, at: &S<T>, field: &str, msg: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::error(code, self.pos(at), msg).field(field);
+        self.push(d);
+        self.diags.last_mut().unwrap()
+    }
+
+    fn warn_at<T>(&mut self, code: &'static str, at: &S<T>, field: &str, msg: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::warning(code, self.pos(at), msg).field(field);
+        self.push(d);
+        self.diags.last_mut().unwrap()
+    }
+
+    fn error_file(&mut self, code: &'static str, field: &str, msg: impl Into<String>) -> &mut Diagnostic {
+        let d = Diagnostic::error(code, Position::file(&self.file.path), msg).field(field);
+        self.push(d);
+        self.diags.last_mut().unwrap()
+    }
+}
+
+trait HintExt {
+    fn with_hint(&mut self, h: impl Into<String>);
+}
+
+impl HintExt for Diagnostic {
+    fn with_hint(&mut self, h: impl Into<String>) {
+        self.hint = Some(h.into());
+    }
+}
+
+fn check_header(cx: &mut Ctx, api_version: &S<String>, kind: &S<String>, want_kind: &str) {
+    if api_version.value != API_VERSION {
+        cx.error_at(
+            "api-version",
+            api_version,
+            "apiVersion",
+            format!("unsupported apiVersion {:?}", api_version.value),
+        )
+        .with_hint(format!("this portalctl reads apiVersion: {API_VERSION}"));
+    }
+    if kind.value != want_kind {
+        cx.error_at("kind", kind, "kind", format!("expected kind {want_kind}, found {:?}", kind.value)).with_hint(
+            if want_kind == KIND_GROUP {
+                "group.yaml declares the group (kind: RolloutGroup); tenants go in their own files"
+            } else {
+                "every file except group.yaml declares one tenant (kind: Tenant)"
+            },
+        );
+    }
+}
+
+/// Reject anything that looks like key material written into a file.
+fn check_inline_key_material(cx: &mut Ctx) {
+    for (i, line) in cx.file.text.lines().enumerate() {
+        if line.contains("-----BEGIN") || line.contains("PRIVATE KEY") {
+            let col = line.find("-----").or_else(|| line.find("PRIVATE")).unwrap_or(0) as u64 + 1;
+            let d = Diagnostic::error(
+                "inline-secret",
+                Position { file: cx.file.path.clone(), line: Some(i as u64 + 1), column: Some(col) },
+                "key material written into the file",
+            )
+            .hint("keep keys in a Kubernetes Secret, a file or an environment variable and reference it under servicekonto.credentials");
+            cx.push(d);
+            return;
+        }
+    }
+}
+
+/// Group-level inherited values, still spanned for findings that blame the group file.
+struct GroupCtx {
+    group: Group,
+    theme: Theme,
+    servicekonto: Option<ServicekontoSpec>,
+    placement: Placement,
+    valid: bool,
+}
+
+fn resolve_theme(base: &Theme, spec: Option<&ThemeSpec>) -> Theme {
+    let mut t = base.clone();
+    if let Some(s) = spec {
+        let set = |dst: &mut String, v: &Option<S<String>>| {
+            if let Some(v) = v {
+                dst.clone_from(&v.value);
+            }
+        };
+        set(&mut t.primary_color, &s.primary_color);
+        set(&mut t.on_primary_color, &s.on_primary_color);
+        set(&mut t.text_color, &s.text_color);
+        set(&mut t.background_color, &s.background_color);
+        set(&mut t.accent_color, &s.accent_color);
+        if s.logo.is_some() {
+            t.logo.clone_from(&s.logo);
+        }
+        if let Some(f) = &s.font {
+            t.font.clone_from(f);
+        }
+    }
+    t
+}
+
+fn theme_field<'s>(spec: &'s ThemeSpec, name: &str) -> Option<&'s S<String>> {
+    match name {
+        "primaryColor" => spec.primary_color.as_ref(),
+        "onPrimaryColor" => spec.on_primary_color.as_ref(),
+        "textColor" => spec.text_color.as_ref(),
+        "backgroundColor" => spec.background_color.as_ref(),
+        "accentColor" => spec.accent_color.as_ref(),
+        _ => None,
+    }
+}
+
+/// Check the colours a file sets, and the contrast of every text pair that involves one of them.
+fn check_theme(cx: &mut Ctx, spec: &ThemeSpec, resolved: &Theme, prefix: &str) {
+    let mut bad_format = false;
+    for name in ["primaryColor", "onPrimaryColor", "textColor", "backgroundColor", "accentColor"] {
+        if let Some(v) = theme_field(spec, name) {
+            if Rgb::parse(&v.value).is_none() {
+                bad_format = true;
+                cx.error_at("invalid-color", v, &format!("{prefix}.{name}"), format!("{:?} is not a colour", v.value))
+                    .with_hint("write colours as #rrggbb, e.g. #004b87");
+            }
+        }
+    }
+    if bad_format {
+        return;
+    }
+    for (fg_name, fg, bg_name, bg, usage) in text_pairs(resolved) {
+        let at = theme_field(spec, fg_name).or_else(|| theme_field(spec, bg_name));
+        let Some(at) = at else { continue };
+        let (Some(f), Some(b)) = (Rgb::parse(fg), Rgb::parse(bg)) else { continue };
+        let ratio = contrast_ratio(f, b);
+        if ratio < AA_NORMAL_TEXT {
+            let field = if theme_field(spec, fg_name).is_some() { fg_name } else { bg_name };
+            cx.error_at(
+                "contrast",
+                at,
+                &format!("{prefix}.{field}"),
+                format!(
+                    "{fg_name} {fg} on {bg_name} {bg} ({usage}) has contrast {ratio:.2}:1; WCAG 2.1 AA needs 4.5:1"
+                ),
+            )
+            .with_hint("darken the foreground or lighten the background until the ratio reaches 4.5:1");
+        }
+    }
+}
+
+fn check_https_url<T: AsRef<str>>(cx: &mut Ctx, v: &S<T>, field: &str) {
+    let s = v.value.as_ref();
+    if !s.starts_with("https://") || s.len() <= "https://".len() || s.contains(char::is_whitespace) {
+        cx.error_at("invalid-url", v, field, format!("{s:?} is not an https:// URL"))
+            .with_hint("identity providers are reached over HTTPS only");
+    }
+}
+
+fn check_servicekonto(cx: &mut Ctx, spec: &ServicekontoSpec, prefix: &str) {
+    for (field, v) in [("clientSecret", &spec.client_secret), ("privateKey", &spec.private_key)] {
+        if let Some(v) = v {
+            cx.error_at("inline-secret", v, &format!("{prefix}.{field}"), format!("{field} written into the file"))
+                .with_hint("reference the secret instead: credentials: { secretKeyRef: { name: ... } }, { env: VAR } or { file: PATH }");
+        }
+    }
+    if let Some(creds) = &spec.credentials {
+        let n = [creds.value.env.is_some(), creds.value.file.is_some(), creds.value.secret_key_ref.is_some()]
+            .iter()
+            .filter(|x| **x)
+            .count();
+        if n != 1 {
+            cx.error_at(
+                "secret-ref",
+                creds,
+                &format!("{prefix}.credentials"),
+                format!("a secret reference names exactly one source, found {n}"),
+            )
+            .with_hint("use one of env: VAR, file: PATH, secretKeyRef: { name: NAME, key: KEY }");
+        }
+        if let Some(r) = &creds.value.secret_key_ref {
+            if let Err(e) = names::check_dns_subdomain(&r.name) {
+                cx.error_at(
+                    "secret-ref",
+                    creds,
+                    &format!("{prefix}.credentials.secretKeyRef.name"),
+                    format!("Kubernetes Secret name {e}"),
+                );
+            }
+        }
+        if let Some(env) = &creds.value.env {
+            if env.is_empty()
+                || !env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                || env.starts_with(|c: char| c.is_ascii_digit())
+            {
+                cx.error_at(
+                    "secret-ref",
+                    creds,
+                    &format!("{prefix}.credentials.env"),
+                    format!("{env:?} is not an environment variable name"),
+                );
+            }
+        }
+    }
+    if let Some(u) = &spec.idp_metadata_url {
+        check_https_url(cx, u, &format!("{prefix}.idpMetadataUrl"));
+    }
+    if let Some(u) = &spec.issuer {
+        check_https_url(cx, u, &format!("{prefix}.issuer"));
+    }
+    if let Some(u) = &spec.entity_id {
+        check_https_url(cx, u, &format!("{prefix}.entityId"));
+    }
+    if let Some(p) = &spec.provider {
+        if p.value == Provider::ServicekontoNrw {
+            cx.warn_at(
+                "provider-retired",
+                p,
+                &format!("{prefix}.provider"),
+                "Servicekonto.NRW was shut down in July 2024",
+            )
+            .with_hint("rebind to the federal BundID: portalctl servicekonto rebind --to bundid");
+        }
+    }
+}
+
+fn resolve_group(file: &SourceFile, g: &GroupFile, cx: &mut Ctx) -> GroupCtx {
+    cx.group = Some(g.metadata.name.value.clone());
+    check_header(cx, &g.api_version, &g.kind, KIND_GROUP);
+    let name = &g.metadata.name;
+    if let Err(e) = names::check_slug(&name.value) {
+        cx.error_at("invalid-name", name, "metadata.name", e.to_string())
+            .with_hint("group names are DNS labels: lower-case letters, digits, '-'");
+    } else if name.value != file.group_dir {
+        cx.error_at(
+            "name-mismatch",
+            name,
+            "metadata.name",
+            format!("group {:?} is declared in directory {:?}", name.value, file.group_dir),
+        )
+        .with_hint(format!("rename the directory to {0:?} or set metadata.name: {1}", name.value, file.group_dir));
+    }
+    if g.spec.waves.is_empty() {
+        cx.error_file("no-waves", "spec.waves", "a group needs at least one wave")
+            .with_hint("e.g. waves: [{ name: pilot }, { name: main }]");
+    }
+    let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
+    for (i, w) in g.spec.waves.iter().enumerate() {
+        if let Err(e) = names::check_slug(&w.name.value) {
+            cx.error_at("invalid-name", &w.name, &format!("spec.waves[{i}].name"), format!("wave {e}"));
+        }
+        if seen.insert(&w.name.value, ()).is_some() {
+            cx.error_at(
+                "duplicate-wave",
+                &w.name,
+                &format!("spec.waves[{i}].name"),
+                format!("wave {:?} is listed twice", w.name.value),
+            );
+        }
+    }
+    let d = &g.spec.defaults;
+    let namespace = match &d.namespace {
+        Some(ns) => {
+            if let Err(e) = names::check_dns_label(&ns.value) {
+                cx.error_at(
+                    "invalid-namespace",
+                    ns,
+                    "spec.defaults.namespace",
+                    format!("namespace {:?} {e}", ns.value),
+                );
+            }
+            ns.value.clone()
+        }
+        None => format!("portal-{}", g.metadata.name.value),
+    };
+    let image = match &d.image {
+        Some(img) => {
+            let v = &img.value;
+            let last = v.rsplit('/').next().unwrap_or(v);
+            if v.is_empty() || v.contains(char::is_whitespace) {
+                cx.error_at("invalid-image", img, "spec.defaults.image", format!("{v:?} is not an image reference"));
+            } else if !(last.contains(':') || v.contains('@')) || v.ends_with(":latest") {
+                cx.warn_at(
+                    "image-unpinned",
+                    img,
+                    "spec.defaults.image",
+                    format!("image {v:?} is not pinned to a version"),
+                )
+                .with_hint("pin a tag or digest so that every replica runs the same code");
+            }
+            v.clone()
+        }
+        None => DEFAULT_IMAGE.to_string(),
+    };
+    let theme = resolve_theme(&Theme::default(), d.theme.as_ref());
+    if let Some(t) = &d.theme {
+        check_theme(cx, t, &theme, "spec.defaults.theme");
+    }
+    if let Some(sk) = &d.servicekonto {
+        check_servicekonto(cx, sk, "spec.defaults.servicekonto");
+    }
+    check_inline_key_material(cx);
+    GroupCtx {
+        group: Group {
+            name: g.metadata.name.value.clone(),
+            display_name: g.spec.display_name.clone(),
+            operator: g.spec.operator.clone(),
+            waves: g
+                .spec
+                .waves
+                .iter()
+                .map(|w| Wave { name: w.name.value.clone(), description: w.description.clone() })
+                .collect(),
+            namespace,
+            cluster_context: d.cluster_context.clone(),
+            image,
+            content_threshold: d.content_threshold.unwrap_or(DEFAULT_CONTENT_THRESHOLD),
+            source: file.path.clone(),
+        },
+        theme,
+        servicekonto: None,
+        placement: d.placement.unwrap_or_default(),
+        valid: true,
+    }
+}
+
+fn merge_servicekonto(group: Option<&ServicekontoSpec>, own: Option<&ServicekontoSpec>) -> Option<MergedSk> {
+    if group.is_none() && own.is_none() {
+        return None;
+    }
+    fn pick<'a, T>(
+        own: Option<&'a ServicekontoSpec>,
+        group: Option<&'a ServicekontoSpec>,
+        f: impl Fn(&'a ServicekontoSpec) -> Option<&'a T>,
+    ) -> Option<&'a T> {
+        own.and_then(&f).or_else(|| group.and_then(&f))
+    }
+    Some(MergedSk {
+        provider: pick(own, group, |s| s.provider.as_ref()).map(|p| p.value),
+        environment: pick(own, group, |s| s.environment.as_ref()).copied().unwrap_or_default(),
+        trust_level: pick(own, group, |s| s.trust_level.as_ref()).copied().unwrap_or_default(),
+        idp_metadata_url: pick(own, group, |s| s.idp_metadata_url.as_ref()).map(|v| v.value.clone()),
+        issuer: pick(own, group, |s| s.issuer.as_ref()).map(|v| v.value.clone()),
+        entity_id: own.and_then(|s| s.entity_id.as_ref()).map(|v| v.value.clone()),
+        client_id: own.and_then(|s| s.client_id.as_ref()).map(|v| v.value.clone()),
+        credentials: own.and_then(|s| s.credentials.as_ref()).map(|v| v.value.clone()),
+    })
+}
+
+struct MergedSk {
+    provider: Option<Provider>,
+    environment: Environment,
+    trust_level: TrustLevel,
+    idp_metadata_url: Option<String>,
+    issuer: Option<String>,
+    entity_id: Option<String>,
+    client_id: Option<String>,
+    credentials: Option<SecretRef>,
+}
+
+fn is_digits(s: &str, n: usize) -> bool {
+    s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, cx: &mut Ctx) -> Option<Tenant> {
+    let slug = &t.metadata.name;
+    cx.name = Some(slug.value.clone());
+    check_header(cx, &t.api_version, &t.kind, KIND_TENANT);
+    if let Err(e) = names::check_slug(&slug.value) {
+        cx.error_at("invalid-name", slug, "metadata.name", e.to_string())
+            .with_hint("tenant slugs are DNS labels: lower-case ASCII, digits, '-' (ä→ae, ö→oe, ü→ue, ß→ss)");
+    } else if slug.value != file.stem {
+        cx.error_at(
+            "name-mismatch",
+            slug,
+            "metadata.name",
+            format!("tenant {:?} is declared in file {:?}", slug.value, format!("{}.yaml", file.stem)),
+        )
+        .with_hint(format!("name the file {}.yaml", slug.value));
+    }
+    let s = &t.spec;
+    if s.display_name.value.trim().is_empty() {
+        cx.error_at("empty-field", &s.display_name, "spec.displayName", "display name is empty");
+    }
+
+    // AGS and parent Kreis.
+    let registry = Registry::official();
+    let ags = &s.ags.value;
+    let mut kreis = s.parent.as_ref().map(|p| p.value.clone());
+    if !is_digits(ags, 8) {
+        cx.error_at("invalid-ags", &s.ags, "spec.ags", format!("AGS {ags:?} is not 8 digits")).with_hint(
+            "the Amtlicher Gemeindeschlüssel has 8 digits, e.g. \"05770008\"; quote it so that leading zeros stay",
+        );
+    } else {
+        if let Some(p) = &s.parent {
+            if !is_digits(&p.value, 5) {
+                cx.error_at(
+                    "invalid-parent",
+                    p,
+                    "spec.parent",
+                    format!("parent {:?} is not a 5-digit Kreis AGS", p.value),
+                )
+                .with_hint("the parent is the Kreis's AGS, the first five digits of a member's AGS");
+            } else if !ags.starts_with(&p.value) {
+                cx.error_at(
+                    "ags-parent-mismatch",
+                    &s.ags,
+                    "spec.ags",
+                    format!("AGS {ags} does not lie in Kreis {}", p.value),
+                )
+                .with_hint(format!(
+                    "a municipality's AGS starts with its Kreis's AGS; Kreis of {ags} is {}",
+                    &ags[..5]
+                ));
+            } else if registry.kreis(&p.value).is_none() {
+                cx.warn_at(
+                    "unknown-kreis",
+                    p,
+                    "spec.parent",
+                    format!("{} is not in the official list of Kreise", p.value),
+                );
+            }
+        } else {
+            kreis = Some(ags[..5].to_string());
+        }
+        match s.kind {
+            MunicipalityKind::Kreis => {
+                if !ags.ends_with("000") || registry.kreis(&ags[..5]).is_none() {
+                    cx.error_at("invalid-ags", &s.ags, "spec.ags", format!("{ags} is not the AGS of a Kreis"))
+                        .with_hint("a Kreis tenant's AGS is the Kreis's 5 digits followed by 000, e.g. \"05370000\"");
+                }
+            }
+            _ => match registry.municipality(ags) {
+                None => {
+                    cx.warn_at(
+                        "unknown-ags",
+                        &s.ags,
+                        "spec.ags",
+                        format!("AGS {ags} is not in the official municipality list"),
+                    )
+                    .with_hint("check the number; scaffold with `portalctl tenant new --ags` to take it from the list");
+                }
+                Some(m) => {
+                    let official_kind = if m.is_kreisfrei() {
+                        MunicipalityKind::KreisfreieStadt
+                    } else if m.typ == "gemeinde" || m.typ == "mitgliedsgemeinde" {
+                        MunicipalityKind::Gemeinde
+                    } else {
+                        MunicipalityKind::Stadt
+                    };
+                    if official_kind != s.kind {
+                        cx.push(
+                            Diagnostic::warning(
+                                "kind-mismatch",
+                                Position::at(&file.path, s.ags.referenced),
+                                format!(
+                                    "{} is officially a {}, declared as {}",
+                                    m.name,
+                                    official_kind.as_str(),
+                                    s.kind.as_str()
+                                ),
+                            )
+                            .field("spec.kind"),
+                        );
+                    }
+                }
+            },
+        }
+    }
+
+    // Wave.
+    let wave = match (&s.wave, group) {
+        (Some(w), Some(g)) => {
+            if g.group.wave_index(&w.value).is_none() {
+                let known: Vec<&str> = g.group.waves.iter().map(|w| w.name.as_str()).collect();
+                cx.error_at(
+                    "unknown-wave",
+                    w,
+                    "spec.wave",
+                    format!("wave {:?} is not declared by group {}", w.value, g.group.name),
+                )
+                .with_hint(format!("the group's waves are: {}", known.join(", ")));
+            }
+            w.value.clone()
+        }
+        (Some(w), None) => w.value.clone(),
+        (None, Some(g)) => g.group.waves.last().map(|w| w.name.clone()).unwrap_or_default(),
+        (None, None) => String::new(),
+    };
+
+    // Hostnames.
+    let mut hostnames = Vec::new();
+    let mut hostnames_unicode = Vec::new();
+    if s.hostnames.is_empty() {
+        cx.error_file("no-hostname", "spec.hostnames", "a tenant needs at least one hostname")
+            .with_hint(format!("e.g. hostnames: [service.{}.de]", slug.value));
+    }
+    for (i, h) in s.hostnames.iter().enumerate() {
+        match names::parse_hostname(&h.value) {
+            Ok(parsed) => {
+                if let Some(u) = parsed.unicode {
+                    hostnames_unicode.push(u);
+                }
+                hostnames.push(parsed.ascii);
+            }
+            Err(e) => {
+                cx.error_at("invalid-hostname", h, &format!("spec.hostnames[{i}]"), e.to_string()).with_hint(
+                    "hostnames follow RFC 1123: labels of a-z, 0-9 and '-', each at most 63 characters, 253 in all",
+                );
+                hostnames.push(h.value.clone());
+            }
+        }
+    }
+
+    // Theme.
+    let base = group.map(|g| g.theme.clone()).unwrap_or_default();
+    let theme = resolve_theme(&base, s.theme.as_ref());
+    if let Some(ts) = &s.theme {
+        check_theme(cx, ts, &theme, "spec.theme");
+    }
+
+    // Servicekonto.
+    if let Some(sk) = &s.servicekonto {
+        check_servicekonto(cx, sk, "spec.servicekonto");
+    }
+    let group_sk = group.and_then(|g| g.servicekonto.as_ref());
+    let servicekonto = merge_servicekonto(group_sk, s.servicekonto.as_ref()).and_then(|m| {
+        let Some(provider) = m.provider else {
+            cx.error_file(
+                "servicekonto-provider",
+                "spec.servicekonto.provider",
+                "the Servicekonto binding names no provider",
+            )
+            .with_hint(
+                "set provider: bundid (or servicekonto-nrw, bayernid, saml, oidc) here or in the group's defaults",
+            );
+            return None;
+        };
+        let protocol = provider.protocol();
+        let canonical = hostnames.first().cloned().unwrap_or_default();
+        if protocol == Protocol::Oidc {
+            if m.issuer.is_none() {
+                cx.error_file(
+                    "servicekonto-oidc",
+                    "spec.servicekonto.issuer",
+                    "an OIDC binding needs the provider's issuer URL",
+                );
+            }
+            if m.client_id.is_none() {
+                cx.error_file("servicekonto-oidc", "spec.servicekonto.clientId", "an OIDC binding needs a client ID");
+            }
+            if m.credentials.is_none() {
+                cx.error_file(
+                    "servicekonto-oidc",
+                    "spec.servicekonto.credentials",
+                    "an OIDC binding needs a reference to the client secret",
+                )
+                .with_hint("credentials: { secretKeyRef: { name: <tenant>-servicekonto } }");
+            }
+        }
+        Some(Binding {
+            provider,
+            protocol,
+            environment: m.environment,
+            trust_level: m.trust_level,
+            idp_metadata_url: m.idp_metadata_url,
+            issuer: m.issuer,
+            entity_id: match protocol {
+                Protocol::Saml => Some(m.entity_id.unwrap_or_else(|| format!("https://{canonical}/saml/metadata"))),
+                Protocol::Oidc => None,
+            },
+            client_id: m.client_id,
+            credentials: m.credentials,
+        })
+    });
+
+    // Database.
+    let schema = match s.database.as_ref() {
+        Some(db) => {
+            if let Some(pw) = &db.password {
+                cx.error_at("inline-secret", pw, "spec.database.password", "database password written into the file")
+                    .with_hint(
+                        "remove it: `portalctl db provision` generates the role's password and stores it as a Secret",
+                    );
+            }
+            match &db.schema {
+                Some(sc) => {
+                    if let Err(e) = names::check_schema_name(&sc.value) {
+                        cx.error_at("invalid-schema", sc, "spec.database.schema", e.to_string())
+                            .with_hint("schema names are lower-case letters, digits and '_', e.g. t_espelkamp");
+                    }
+                    sc.value.clone()
+                }
+                None => names::default_schema(&slug.value),
+            }
+        }
+        None => names::default_schema(&slug.value),
+    };
+
+    // Go-live.
+    let mut target_date = None;
+    let mut published = false;
+    if let Some(gl) = &s.go_live {
+        published = gl.published;
+        if let Some(d) = &gl.target_date {
+            let fmt = time::macros::format_description!("[year]-[month]-[day]");
+            if time::Date::parse(&d.value, &fmt).is_err() {
+                cx.error_at("invalid-date", d, "spec.goLive.targetDate", format!("{:?} is not a date", d.value))
+                    .with_hint("write dates as YYYY-MM-DD");
+            }
+            target_date = Some(d.value.clone());
+        }
+    }
+
+    let links = s.links.clone().unwrap_or_default();
+    for (field, v) in [
+        ("homepage", &links.homepage),
+        ("imprint", &links.imprint),
+        ("privacy", &links.privacy),
+        ("accessibility", &links.accessibility),
+    ] {
+        if let Some(v) = v {
+            if !(v.starts_with("https://") || v.starts_with("http://")) {
+                cx.error_file("invalid-url", &format!("spec.links.{field}"), format!("{v:?} is not an http(s) URL"));
+            }
+        }
+    }
+
+    check_inline_key_material(cx);
+
+    let g = group?;
+    Some(Tenant {
+        slug: slug.value.clone(),
+        group: g.group.name.clone(),
+        display_name: s.display_name.value.clone(),
+        ags: ags.clone(),
+        kind: s.kind,
+        kreis,
+        wave,
+        hostnames,
+        hostnames_unicode,
+        theme,
+        servicekonto,
+        schema,
+        target_date,
+        published,
+        placement: s.placement.unwrap_or(g.placement),
+        namespace: g.group.namespace.clone(),
+        cluster_context: g.group.cluster_context.clone(),
+        image: g.group.image.clone(),
+        content_threshold: s.content_threshold.unwrap_or(g.group.content_threshold),
+        links,
+        source: file.path.clone(),
+    })
+}
+
+/// Parse every file, in parallel when there are many (parsing is the bulk of the work).
+fn parse_all<T: for<'de> serde::Deserialize<'de> + Send>(files: &[&SourceFile]) -> Vec<Result<T, Box<Diagnostic>>> {
+    let parse_one = |f: &&SourceFile| serde_saphyr::from_str::<T>(&f.text).map_err(|e| Box::new(parse_error(f, &e)));
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    if files.len() < 64 || threads == 1 {
+        return files.iter().map(parse_one).collect();
+    }
+    let chunk = files.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> =
+            files.chunks(chunk).map(|c| scope.spawn(move || c.iter().map(parse_one).collect::<Vec<_>>())).collect();
+        handles.into_iter().flat_map(|h| h.join().expect("parser thread panicked")).collect()
+    })
+}
+
+pub(super) fn build(files: &[SourceFile]) -> Built {
+    let mut diagnostics = Vec::new();
+    let (group_files, tenant_files): (Vec<&SourceFile>, Vec<&SourceFile>) =
+        files.iter().partition(|f| f.is_group_file());
+
+    // Groups first: tenants inherit from them.
+    let mut groups: BTreeMap<String, GroupCtx> = BTreeMap::new();
+    for (file, parsed) in group_files.iter().zip(parse_all::<GroupFile>(&group_files)) {
+        match parsed {
+            Err(d) => diagnostics.push(*d),
+            Ok(g) => {
+                let mut cx = Ctx::new(file);
+                let mut gc = resolve_group(file, &g, &mut cx);
+                gc.servicekonto = g.spec.defaults.servicekonto;
+                gc.valid = !cx.diags.iter().any(|d| d.severity == Severity::Error);
+                if gc.servicekonto.as_ref().is_some_and(|sk| {
+                    sk.provider.as_ref().is_some_and(|p| p.value.protocol() == Protocol::Saml)
+                        && sk.idp_metadata_url.is_none()
+                }) {
+                    cx.push(
+                        Diagnostic::warning(
+                            "idp-unset",
+                            Position::file(&file.path),
+                            "no IdP metadata URL for the group's SAML Servicekonto",
+                        )
+                        .field("spec.defaults.servicekonto.idpMetadataUrl")
+                        .hint("set it once the IdP operator has confirmed the registration; logins cannot work before"),
+                    );
+                }
+                diagnostics.extend(cx.diags);
+                groups.insert(file.group_dir.clone(), gc);
+            }
+        }
+    }
+    let group_dirs_with_file: std::collections::BTreeSet<&str> =
+        group_files.iter().map(|f| f.group_dir.as_str()).collect();
+
+    let mut tenants = Vec::new();
+    let mut missing_group_reported = std::collections::BTreeSet::new();
+    for (file, parsed) in tenant_files.iter().zip(parse_all::<TenantFile>(&tenant_files)) {
+        if !group_dirs_with_file.contains(file.group_dir.as_str())
+            && missing_group_reported.insert(file.group_dir.clone())
+        {
+            diagnostics.push(
+                Diagnostic::error(
+                    "missing-group",
+                    Position::file(&file.path),
+                    format!("directory {:?} has tenant files but no group.yaml", file.group_dir),
+                )
+                .hint("create it with `portalctl group new` or move the tenant into an existing group's directory"),
+            );
+        }
+        match parsed {
+            Err(d) => diagnostics.push(*d),
+            Ok(t) => {
+                let mut cx = Ctx::new(file);
+                let resolved = resolve_tenant(file, &t, groups.get(&file.group_dir), &mut cx);
+                diagnostics.extend(cx.diags);
+                if let Some(r) = resolved {
+                    tenants.push((r, t));
+                }
+            }
+        }
+    }
+
+    // Across all files: slugs, hostnames, AGS and schemas are unique.
+    check_unique(&mut diagnostics, &tenants, "duplicate-slug", "slug", |t, _| {
+        vec![(t.slug.clone(), "metadata.name".to_string(), None)]
+    });
+    check_unique(&mut diagnostics, &tenants, "duplicate-hostname", "hostname", |t, f| {
+        t.hostnames
+            .iter()
+            .enumerate()
+            .map(|(i, h)| (h.clone(), format!("spec.hostnames[{i}]"), f.spec.hostnames.get(i).map(|s| s.referenced)))
+            .collect()
+    });
+    check_unique(&mut diagnostics, &tenants, "duplicate-ags", "AGS", |t, f| {
+        vec![(t.ags.clone(), "spec.ags".to_string(), Some(f.spec.ags.referenced))]
+    });
+    check_unique(&mut diagnostics, &tenants, "duplicate-schema", "database schema", |t, f| {
+        let at = f.spec.database.as_ref().and_then(|d| d.schema.as_ref()).map(|s| s.referenced);
+        vec![(t.schema.clone(), "spec.database.schema".to_string(), at)]
+    });
+
+    crate::diagnostics::sort(&mut diagnostics);
+    let mut catalog = Catalog {
+        groups: groups.into_values().map(|g| g.group).collect(),
+        tenants: tenants.into_iter().map(|(t, _)| t).collect(),
+    };
+    catalog.groups.sort_by(|a, b| a.name.cmp(&b.name));
+    catalog.tenants.sort_by(|a, b| (&a.group, &a.slug).cmp(&(&b.group, &b.slug)));
+    Built { catalog, diagnostics }
+}
+
+type Keys = Vec<(String, String, Option<serde_saphyr::Location>)>;
+
+fn check_unique(
+    diags: &mut Vec<Diagnostic>,
+    tenants: &[(Tenant, TenantFile)],
+    code: &'static str,
+    what: &str,
+    keys: impl Fn(&Tenant, &TenantFile) -> Keys,
+) {
+    let mut first: BTreeMap<String, (String, Position)> = BTreeMap::new();
+    for (t, f) in tenants {
+        let slug_pos = Position::at(&t.source, f.metadata.name.referenced);
+        for (key, field, loc) in keys(t, f) {
+            let pos = loc.map(|l| Position::at(&t.source, l)).unwrap_or_else(|| slug_pos.clone());
+            match first.get(&key) {
+                Some((other, other_pos)) => diags.push(
+                    Diagnostic::error(code, pos, format!("{what} {key:?} is already used by tenant {other}"))
+                        .field(field)
+                        .tenant(t.slug.clone())
+                        .related(other_pos.clone())
+                        .hint(format!("every tenant needs its own {what}, across all groups")),
+                ),
+                None => {
+                    first.insert(key, (t.slug.clone(), pos));
+                }
+            }
+        }
+    }
+}
