@@ -46,14 +46,21 @@ pub fn check_dns_label(label: &str) -> Result<(), NameError> {
     Ok(())
 }
 
-/// A Kubernetes object name of the DNS-subdomain kind (Secrets, ConfigMaps): labels of
-/// [`check_dns_label`] joined by `.`, at most 253 characters.
+/// A Kubernetes object name of the DNS-subdomain kind (Secrets, ConfigMaps): lower-case
+/// alphanumerics, `-` and `.`, starting and ending alphanumeric, at most 253 characters
+/// (Kubernetes' `IsDNS1123Subdomain`; unlike hostnames, parts are not limited to 63).
 pub fn check_dns_subdomain(name: &str) -> Result<(), NameError> {
-    if name.len() > 253 {
-        return err(format!("{name:?} is longer than 253 characters"));
+    if name.is_empty() || name.len() > 253 {
+        return err(format!("{name:?} must be 1 to 253 characters long"));
     }
-    for label in name.split('.') {
-        check_dns_label(label).map_err(|e| NameError(format!("{name:?}: {e}")))?;
+    for part in name.split('.') {
+        let ok = !part.is_empty()
+            && part.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !part.starts_with('-')
+            && !part.ends_with('-');
+        if !ok {
+            return err(format!("{name:?} is not a DNS subdomain name (a-z, 0-9, '-', '.')"));
+        }
     }
     Ok(())
 }

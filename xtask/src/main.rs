@@ -1,1 +1,63 @@
-fn main() {}
+//! `cargo xtask`: project chores — the CI gate, benchmarks, generated-file checks.
+//!
+//! Run `cargo xtask help` for the list.
+
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+mod bench;
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    match args.as_slice() {
+        ["ci"] => ci(),
+        ["bench", rest @ ..] => bench::run(rest),
+        [] | ["help"] | ["--help"] | ["-h"] => {
+            println!("{HELP}");
+            Ok(())
+        }
+        other => bail!("unknown task {other:?}\n\n{HELP}"),
+    }
+}
+
+const HELP: &str = "\
+cargo xtask <task>
+
+Tasks:
+  ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
+  bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`";
+
+/// The repository root (the parent of `xtask/`).
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+}
+
+/// Run a command in the repository root, failing with its command line if it fails.
+pub fn run(cmd: &mut Command) -> Result<()> {
+    let mut shown = format!("{cmd:?}");
+    if shown.len() > 200 {
+        shown = format!("{} …", &shown[..shown.char_indices().nth(200).map_or(shown.len(), |(i, _)| i)]);
+    }
+    eprintln!("xtask: {shown}");
+    let status = cmd.current_dir(root()).status().with_context(|| format!("cannot start {shown}"))?;
+    if !status.success() {
+        bail!("{shown} failed with {status}");
+    }
+    Ok(())
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+}
+
+fn ci() -> Result<()> {
+    let t = Instant::now();
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    eprintln!("xtask: ci passed in {:.0} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
