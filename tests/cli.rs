@@ -1,0 +1,263 @@
+//! The foundation through the real binary: validate, scaffolding, listing, errors.
+
+mod testenv;
+
+use std::collections::BTreeSet;
+use testenv::{repo, TestEnv};
+
+#[test]
+fn bundled_tenants_validate() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let run = env.run(&["validate", "-o", "json"]);
+    run.code(0);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["valid"], true);
+    assert_eq!(report["errors"], 0);
+    assert_eq!(report["groups"], 3);
+    assert_eq!(report["tenants"], 63);
+}
+
+#[test]
+fn broken_corpus_yields_precise_errors() {
+    let env = TestEnv::with_tenants(&repo().join("tests/fixtures/broken/tenants"));
+    let run = env.run(&["validate", "-o", "json"]);
+    run.code(1);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(report["valid"], false);
+    let diags = report["diagnostics"].as_array().unwrap();
+    let codes: BTreeSet<&str> = diags.iter().map(|d| d["code"].as_str().unwrap()).collect();
+    // Each mistake in the corpus, by its code.
+    for code in [
+        "unknown-field",
+        "yaml-syntax",
+        "duplicate-hostname",
+        "duplicate-slug",
+        "duplicate-ags",
+        "duplicate-schema",
+        "invalid-hostname",
+        "invalid-ags",
+        "ags-parent-mismatch",
+        "invalid-schema",
+        "contrast",
+        "invalid-color",
+        "inline-secret",
+        "unknown-wave",
+        "name-mismatch",
+        "invalid-name",
+        "invalid-value",
+        "api-version",
+        "invalid-date",
+        "missing-group",
+        "secret-ref",
+        "servicekonto-oidc",
+    ] {
+        assert!(codes.contains(code), "no {code} finding; got {codes:?}");
+    }
+    // Every finding names its file; all but whole-file findings a line and column too.
+    for d in diags {
+        assert!(d["file"].as_str().unwrap().starts_with("tenants/"), "{d}");
+    }
+    let located = diags.iter().filter(|d| d["line"].is_u64() && d["column"].is_u64()).count();
+    assert!(located >= 20, "only {located} findings carry a line and column");
+    // The valid files of the corpus produce nothing.
+    assert!(!diags.iter().any(|d| d["file"] == "tenants/hoexter/bad-driburg.yaml"));
+    // Umlaut hostnames are accepted (converted to punycode), not reported.
+    assert!(!diags
+        .iter()
+        .any(|d| d["file"] == "tenants/paderborn/bad-wuennenberg.yaml" && d["code"] == "invalid-hostname"));
+    insta::assert_json_snapshot!("broken_corpus", report);
+}
+
+#[test]
+fn validate_prints_locations_and_hints_for_people() {
+    let env = TestEnv::with_tenants(&repo().join("tests/fixtures/broken/tenants"));
+    let run = env.run(&["validate"]);
+    run.code(1);
+    assert!(
+        run.stderr.contains("tenants/hoexter/warburg.yaml:14:19: error[contrast] spec.theme.primaryColor"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("hint: "), "{}", run.stderr);
+    assert!(run.stderr.contains("24 error(s)"), "{}", run.stderr);
+}
+
+#[test]
+fn secrets_in_files_are_never_echoed() {
+    let env = TestEnv::with_tenants(&repo().join("tests/fixtures/broken/tenants"));
+    for fmt in ["table", "json", "yaml"] {
+        let run = env.run(&["validate", "-o", fmt]);
+        assert!(!run.stdout.contains("s3cr3t") && !run.stderr.contains("s3cr3t"), "secret echoed with -o {fmt}");
+        assert!(!run.stdout.contains("MIIEvQ") && !run.stderr.contains("MIIEvQ"), "key echoed with -o {fmt}");
+    }
+}
+
+/// `group new` with the arguments recorded in each bundled group.yaml reproduces its tenant set.
+#[test]
+fn group_new_reproduces_the_bundled_groups() {
+    for group in ["krz", "heinsberg", "emscher-lippe"] {
+        let bundled = std::fs::read_to_string(repo().join(format!("tenants/{group}/group.yaml"))).unwrap();
+        let command = bundled.lines().next().unwrap().split("scaffolded with: ").nth(1).unwrap().to_string();
+        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let env = TestEnv::new();
+        env.run(&args).ok();
+        let mut want: Vec<String> = std::fs::read_dir(repo().join("tenants").join(group))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        want.sort();
+        assert_eq!(env.files(&format!("tenants/{group}")), want, "{group}");
+        // Same AGS and waves in every file.
+        for f in &want {
+            let ours = env.read(&format!("tenants/{group}/{f}"));
+            let theirs = std::fs::read_to_string(repo().join(format!("tenants/{group}/{f}"))).unwrap();
+            for key in ["  ags:", "  wave:", "    - service."] {
+                let pick = |s: &str| s.lines().filter(|l| l.starts_with(key)).map(String::from).collect::<Vec<_>>();
+                assert_eq!(pick(&ours), pick(&theirs), "{group}/{f} {key}");
+            }
+        }
+    }
+    let krz = std::fs::read_dir(repo().join("tenants/krz")).unwrap().count() - 1;
+    assert_eq!(krz, 36 + 3, "krz: 36 communes + 3 Kreise");
+}
+
+#[test]
+fn group_new_writes_a_valid_group_and_refuses_to_overwrite() {
+    let env = TestEnv::new();
+    let out = env.run(&["group", "new", "hoexter", "--kreis", "05762", "--pilot", "brakel"]).ok().to_string();
+    assert!(out.contains("brakel") && out.contains("pilot"), "{out}");
+    assert_eq!(env.files("tenants/hoexter").len(), 10 + 1 + 1);
+    assert!(env.read("tenants/hoexter/hoexter.yaml").contains("service.hoexter.de"));
+    assert!(env.read("tenants/hoexter/kreis-hoexter.yaml").contains("ags: \"05762000\""));
+    env.run(&["validate"]).ok();
+    let again = env.run(&["group", "new", "hoexter", "--kreis", "05762"]);
+    again.code(1);
+    assert!(again.stderr.contains("already exists"), "{}", again.stderr);
+}
+
+#[test]
+fn group_new_rejects_bad_input_and_writes_nothing() {
+    let env = TestEnv::new();
+    for (args, needle) in [
+        (vec!["group", "new", "x", "--kreis", "5770"], "5 digits"),
+        (vec!["group", "new", "x", "--kreis", "99999"], "no such Kreis"),
+        (vec!["group", "new", "x", "--kreis", "05770", "--pilot", "gotham"], "not one of the group's tenants"),
+        (vec!["group", "new", "../evil", "--kreis", "05770"], "group name"),
+        (vec!["group", "new", "Böse", "--kreis", "05770"], "group name"),
+    ] {
+        let run = env.run(&args);
+        run.code(1);
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+    assert!(!env.path().join("tenants").exists() || env.files("tenants").is_empty());
+}
+
+#[test]
+fn tenant_new_derives_everything_from_the_ags() {
+    let env = TestEnv::new();
+    env.run(&["group", "new", "krz", "--kreis", "05766", "--pilot", "detmold"]).ok();
+    // Espelkamp is in Kreis Minden-Lübbecke, not in the group yet.
+    env.run(&["tenant", "new", "--ags", "05770008", "--group", "krz"]).ok();
+    let text = env.read("tenants/krz/espelkamp.yaml");
+    for want in [
+        "name: espelkamp",
+        "displayName: \"Stadt Espelkamp\"",
+        "ags: \"05770008\"",
+        "parent: \"05770\"",
+        "kind: stadt",
+        "- service.espelkamp.de",
+        "schema: t_espelkamp",
+        "wave: main",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    env.run(&["validate"]).ok();
+    // The same AGS twice is refused and nothing is written.
+    let dup = env.run(&["tenant", "new", "--ags", "05770008", "--group", "krz", "--slug", "espelkamp-zwei"]);
+    dup.code(1);
+    assert!(dup.stderr.contains("duplicate-ags"), "{}", dup.stderr);
+    assert!(!env.path().join("tenants/krz/espelkamp-zwei.yaml").exists());
+    // Hostile slugs never become file names.
+    let evil = env.run(&["tenant", "new", "--ags", "05770024", "--group", "krz", "--slug", "../../etc/passwd"]);
+    evil.code(1);
+    assert!(!env.path().join("etc").exists());
+    // Unknown AGS and unknown group are clear errors.
+    let r = env.run(&["tenant", "new", "--ags", "12345678", "--group", "krz"]);
+    r.code(1);
+    assert!(r.stderr.contains("official list"), "{}", r.stderr);
+    let r = env.run(&["tenant", "new", "--ags", "05770024", "--group", "nope"]);
+    r.code(1);
+    assert!(r.stderr.contains("no rollout group \"nope\""), "{}", r.stderr);
+}
+
+#[test]
+fn tenant_new_resolves_a_slug_collision_with_a_note() {
+    let env = TestEnv::new();
+    env.run(&["group", "new", "ml", "--kreis", "05770"]).ok();
+    // Minden (Eifelkreis Bitburg-Prüm, RLP) meets the existing Minden of Kreis Minden-Lübbecke.
+    let run = env.run(&["tenant", "new", "--ags", "07232082", "--group", "ml"]);
+    run.ok();
+    assert!(run.stderr.contains("note: an existing tenant already has slug \"minden\""), "{}", run.stderr);
+    assert!(env.path().join("tenants/ml/minden-bitburg-pruem.yaml").exists(), "{:?}", env.files("tenants/ml"));
+}
+
+#[test]
+fn tenant_list_and_show_in_every_format() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let table = env.run(&["tenant", "list", "--group", "krz", "--wave", "pilot"]).ok().to_string();
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    assert_eq!(rows.len(), 3, "{table}");
+    for pilot in ["detmold", "espelkamp", "kirchlengern"] {
+        assert!(table.contains(pilot), "{table}");
+    }
+    let json: serde_json::Value = serde_json::from_str(env.run(&["tenant", "list", "-o", "json"]).ok()).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 63);
+    let yaml = env.run(&["tenant", "show", "preussisch-oldendorf", "-o", "yaml"]).ok().to_string();
+    assert!(yaml.contains("displayName: Stadt Preußisch Oldendorf"), "{yaml}");
+    assert!(yaml.contains("service.preussisch-oldendorf.de"), "{yaml}");
+    let r = env.run(&["tenant", "list", "--group", "krz", "--wave", "welle-9"]);
+    r.code(1);
+    assert!(r.stderr.contains("no wave \"welle-9\""), "{}", r.stderr);
+}
+
+#[test]
+fn malformed_yaml_is_reported_with_its_position_and_blocks_other_commands() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    env.write(
+        "tenants/heinsberg/gangelt.yaml",
+        "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: gangelt\nspec: [unclosed\n",
+    );
+    let run = env.run(&["validate"]);
+    run.code(1);
+    assert!(run.stderr.contains("tenants/heinsberg/gangelt.yaml:"), "{}", run.stderr);
+    let list = env.run(&["tenant", "list"]);
+    list.code(1);
+    assert!(list.stderr.contains("fix them first"), "{}", list.stderr);
+}
+
+#[test]
+fn missing_tenants_directory_is_a_clear_error() {
+    let env = TestEnv::new();
+    let run = env.run(&["--tenants", "nowhere", "validate"]);
+    run.code(1);
+    assert!(run.stderr.contains("nowhere does not exist"), "{}", run.stderr);
+}
+
+#[test]
+fn help_teaches() {
+    let env = TestEnv::new();
+    let help = env.run(&["--help"]).ok().to_string();
+    assert!(help.contains("Exit codes:") && help.contains("Examples:"), "{help}");
+    for sub in ["validate", "tenant", "group"] {
+        assert!(help.contains(sub), "{help}");
+    }
+    env.run(&["no-such-command"]).code(2);
+}
+
+#[test]
+fn municipality_lookup_finds_names_with_umlauts() {
+    let env = TestEnv::new();
+    let out = env.run(&["municipality", "Preußisch"]).ok().to_string();
+    assert!(out.contains("05770036") && out.contains("preussisch-oldendorf"), "{out}");
+    env.run(&["municipality", "Atlantis"]).code(1);
+}
