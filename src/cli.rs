@@ -64,6 +64,9 @@ pub enum Command {
     Group(GroupCommand),
     /// Look up municipalities and districts in the embedded official list.
     Municipality(MunicipalityArgs),
+    /// Plan and check the DNS records of tenants' hostnames.
+    #[command(subcommand)]
+    Dns(DnsCommand),
 }
 
 #[derive(Debug, Args)]
@@ -161,4 +164,33 @@ pub struct MunicipalityArgs {
     /// Only this Land (two-letter code, e.g. NW).
     #[arg(long)]
     pub land: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DnsCommand {
+    /// The records every hostname needs, as a table, JSON/YAML, or a zone-file snippet (`--zone`).
+    Plan {
+        #[command(flatten)]
+        args: DnsArgs,
+        /// Print a zone-file snippet instead of a table.
+        #[arg(long)]
+        zone: bool,
+    },
+    /// Resolve every hostname and report those that do not point at the ingress (exit code 1 if any).
+    Check {
+        #[command(flatten)]
+        args: DnsArgs,
+        /// Name server to ask, as IP:PORT (repeatable; default: the system resolver).
+        #[arg(long, value_name = "IP:PORT")]
+        nameserver: Vec<std::net::SocketAddr>,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct DnsArgs {
+    #[command(flatten)]
+    pub selector: Selector,
+    /// Where the hostnames must point: the ingress's IP address (A/AAAA) or host name (CNAME).
+    #[arg(long, value_name = "IP|HOST")]
+    pub ingress: String,
 }

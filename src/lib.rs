@@ -6,10 +6,12 @@
 pub mod cli;
 pub mod commands;
 pub mod diagnostics;
+pub mod dns;
 pub mod exit_codes;
 pub mod municipality;
 pub mod names;
 pub mod output;
 pub mod scaffold;
+pub mod status;
 pub mod tenant;
 pub mod theme;

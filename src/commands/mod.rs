@@ -1,6 +1,7 @@
 //! The command layer: resolve arguments into a context, run one command, map the outcome
 //! to an exit code. The only place that uses `anyhow`.
 
+mod dns;
 mod group;
 mod municipality;
 mod tenant;
@@ -89,5 +90,12 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::Municipality(args) => municipality::run(&ctx, &args),
+        Command::Dns(cmd) => dns::run(&ctx, cmd),
     }
+}
+
+/// Run a future to completion on a fresh multi-threaded runtime (commands are synchronous at the top).
+pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    Ok(rt.block_on(f))
 }

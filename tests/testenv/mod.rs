@@ -107,3 +107,5 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+pub mod dnsserver;

@@ -1,0 +1,326 @@
+//! Go-live status: the ladder of phases per tenant and the summary of a rollout group.
+//!
+//! **Architecture invariant:** this module is pure. The probes that look at the database, the cluster, DNS and the
+//! portal (in `status::probe`) fill in [`Observation`]s; everything here turns observations into phases, reasons and
+//! summaries, deterministically.
+
+use crate::municipality::Registry;
+use crate::tenant::{Catalog, Tenant};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The go-live ladder, in order. "Installed" in the seed documents is `Deployed`; "online" is `Live`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// A valid tenant file exists.
+    Declared,
+    /// Schema and role exist, migrations are current.
+    Provisioned,
+    /// Kubernetes objects are applied and ready.
+    Deployed,
+    /// DNS resolves to the ingress, TLS is valid, the portal answers as this tenant.
+    Reachable,
+    /// Enough services are published (the group's threshold).
+    ContentReady,
+    /// The portal is published ("online").
+    Live,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 6] =
+        [Phase::Declared, Phase::Provisioned, Phase::Deployed, Phase::Reachable, Phase::ContentReady, Phase::Live];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Declared => "declared",
+            Phase::Provisioned => "provisioned",
+            Phase::Deployed => "deployed",
+            Phase::Reachable => "reachable",
+            Phase::ContentReady => "content-ready",
+            Phase::Live => "live",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Phase> {
+        Phase::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
+/// The outcome of one check on the ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", content = "detail", rename_all = "kebab-case")]
+pub enum Check {
+    /// The check passed.
+    Pass,
+    /// The check ran and failed; the text says why, in one line (e.g. "DNS: service.hille.de has no A/AAAA record").
+    Fail(String),
+    /// The check could not run (source unreachable or not configured); the text says which.
+    Unknown(String),
+}
+
+impl Check {
+    pub fn passed(&self) -> bool {
+        matches!(self, Check::Pass)
+    }
+
+    /// `Pass` when every check passed, otherwise the first that did not.
+    pub fn all(checks: impl IntoIterator<Item = Check>) -> Check {
+        checks.into_iter().find(|c| !c.passed()).unwrap_or(Check::Pass)
+    }
+}
+
+/// What the probes found out about one tenant: one check per rung above `declared`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Observation {
+    pub provisioned: Check,
+    pub deployed: Check,
+    pub reachable: Check,
+    pub content_ready: Check,
+    pub live: Check,
+    /// Published services, when the database could be asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub published_services: Option<u64>,
+}
+
+impl Observation {
+    /// Nothing observed yet: every rung unknown.
+    pub fn unknown(why: &str) -> Observation {
+        let u = || Check::Unknown(why.to_string());
+        Observation {
+            provisioned: u(),
+            deployed: u(),
+            reachable: u(),
+            content_ready: u(),
+            live: u(),
+            published_services: None,
+        }
+    }
+
+    fn rungs(&self) -> [(Phase, &Check); 5] {
+        [
+            (Phase::Provisioned, &self.provisioned),
+            (Phase::Deployed, &self.deployed),
+            (Phase::Reachable, &self.reachable),
+            (Phase::ContentReady, &self.content_ready),
+            (Phase::Live, &self.live),
+        ]
+    }
+}
+
+/// One tenant's standing on the ladder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatus {
+    pub tenant: String,
+    pub display_name: String,
+    pub group: String,
+    pub wave: String,
+    /// AGS of the Kreis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kreis: Option<String>,
+    pub hostname: String,
+    /// The highest phase whose check and all checks below it passed.
+    pub phase: Phase,
+    /// Why the tenant is not further up, in one line (absent when `live`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stuck: Option<String>,
+    pub checks: Observation,
+}
+
+/// Climb the ladder: the phase is the last rung before the first check that did not pass.
+pub fn assess(tenant: &Tenant, obs: Observation) -> TenantStatus {
+    let mut phase = Phase::Declared;
+    let mut stuck = None;
+    for (rung, check) in obs.rungs() {
+        match check {
+            Check::Pass => phase = rung,
+            Check::Fail(why) | Check::Unknown(why) => {
+                stuck = Some(why.clone());
+                break;
+            }
+        }
+    }
+    TenantStatus {
+        tenant: tenant.slug.clone(),
+        display_name: tenant.display_name.clone(),
+        group: tenant.group.clone(),
+        wave: tenant.wave.clone(),
+        kreis: tenant.kreis.clone(),
+        hostname: tenant.primary_hostname().to_string(),
+        phase,
+        stuck,
+        checks: obs,
+    }
+}
+
+/// Counts for one slice of a group (the whole group, a Kreis, a wave).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Tally {
+    pub name: String,
+    pub tenants: usize,
+    /// At least `deployed` ("installiert").
+    pub installed: usize,
+    /// `live` ("online").
+    pub online: usize,
+    /// How many tenants stand at each phase.
+    pub by_phase: BTreeMap<Phase, usize>,
+}
+
+impl Tally {
+    fn add(&mut self, s: &TenantStatus) {
+        self.tenants += 1;
+        if s.phase >= Phase::Deployed {
+            self.installed += 1;
+        }
+        if s.phase == Phase::Live {
+            self.online += 1;
+        }
+        *self.by_phase.entry(s.phase).or_insert(0) += 1;
+    }
+
+    /// Share of tenants online, in whole percent (rounded half up).
+    pub fn online_percent(&self) -> u32 {
+        if self.tenants == 0 {
+            0
+        } else {
+            ((self.online * 200 + self.tenants) / (self.tenants * 2)) as u32
+        }
+    }
+
+    /// "36 installed, 22 online (61 %)" — the way the project leads count.
+    pub fn headline(&self) -> String {
+        format!(
+            "{} of {} installed, {} online ({} %)",
+            self.installed,
+            self.tenants,
+            self.online,
+            self.online_percent()
+        )
+    }
+}
+
+/// A group's summary: in sum, per Kreis, per wave (in the group's wave order).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSummary {
+    pub group: String,
+    pub display_name: String,
+    pub total: Tally,
+    pub by_kreis: Vec<Tally>,
+    pub by_wave: Vec<Tally>,
+}
+
+/// Summaries of every group that has tenants in `statuses`, in the catalog's group order.
+pub fn summarize(catalog: &Catalog, statuses: &[TenantStatus]) -> Vec<GroupSummary> {
+    let registry = Registry::official();
+    let mut out = Vec::new();
+    for group in &catalog.groups {
+        let of_group: Vec<&TenantStatus> = statuses.iter().filter(|s| s.group == group.name).collect();
+        if of_group.is_empty() {
+            continue;
+        }
+        let mut total = Tally { name: group.name.clone(), ..Tally::default() };
+        let mut by_kreis: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut by_wave: Vec<Tally> =
+            group.waves.iter().map(|w| Tally { name: w.name.clone(), ..Tally::default() }).collect();
+        for s in &of_group {
+            total.add(s);
+            let kreis_ags = s.kreis.clone().unwrap_or_default();
+            let name = registry.kreis(&kreis_ags).map(|k| k.name.clone()).unwrap_or(kreis_ags);
+            by_kreis.entry(name.clone()).or_insert_with(|| Tally { name, ..Tally::default() }).add(s);
+            if let Some(w) = by_wave.iter_mut().find(|w| w.name == s.wave) {
+                w.add(s);
+            }
+        }
+        out.push(GroupSummary {
+            group: group.name.clone(),
+            display_name: group.display_name.clone(),
+            total,
+            by_kreis: by_kreis.into_values().collect(),
+            by_wave,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let built = crate::tenant::load_dir(&dir).unwrap();
+        assert_eq!(built.error_count(), 0);
+        built.catalog
+    }
+
+    fn obs(passing: usize, why: &str) -> Observation {
+        let mut checks: Vec<Check> =
+            (0..5).map(|i| if i < passing { Check::Pass } else { Check::Fail(why.into()) }).collect();
+        let live = checks.pop().unwrap();
+        let content = checks.pop().unwrap();
+        let reach = checks.pop().unwrap();
+        let dep = checks.pop().unwrap();
+        let prov = checks.pop().unwrap();
+        Observation {
+            provisioned: prov,
+            deployed: dep,
+            reachable: reach,
+            content_ready: content,
+            live,
+            published_services: None,
+        }
+    }
+
+    #[test]
+    fn the_phase_is_the_last_rung_before_the_first_failure() {
+        let c = catalog();
+        let t = c.tenant("hille").unwrap();
+        assert_eq!(assess(t, obs(0, "database: schema t_hille does not exist")).phase, Phase::Declared);
+        let s = assess(t, obs(2, "DNS: service.hille.de has no A/AAAA record"));
+        assert_eq!(s.phase, Phase::Deployed);
+        assert_eq!(s.stuck.as_deref(), Some("DNS: service.hille.de has no A/AAAA record"));
+        let live = assess(t, obs(5, ""));
+        assert_eq!((live.phase, live.stuck), (Phase::Live, None));
+        // A later rung passing does not lift a tenant over an earlier failure.
+        let mut o = obs(5, "");
+        o.deployed = Check::Unknown("cluster: unreachable".into());
+        let s = assess(t, o);
+        assert_eq!((s.phase, s.stuck.as_deref()), (Phase::Provisioned, Some("cluster: unreachable")));
+    }
+
+    #[test]
+    fn summary_counts_like_the_project_leads() {
+        let c = catalog();
+        let statuses: Vec<TenantStatus> = c
+            .tenants_of("krz")
+            .enumerate()
+            .map(|(i, t)| {
+                assess(t, if i % 39 < 22 { obs(5, "") } else { obs(2, "content: 12 of 40 services published") })
+            })
+            .collect();
+        let sums = summarize(&c, &statuses);
+        assert_eq!(sums.len(), 1);
+        let krz = &sums[0];
+        assert_eq!(krz.total.tenants, 39);
+        assert_eq!(krz.total.installed, 39);
+        assert_eq!(krz.total.online, 22);
+        assert_eq!(krz.total.headline(), "39 of 39 installed, 22 online (56 %)");
+        let kreise: Vec<&str> = krz.by_kreis.iter().map(|k| k.name.as_str()).collect();
+        assert_eq!(kreise, ["Kreis Herford", "Kreis Lippe", "Kreis Minden-Lübbecke"]);
+        assert_eq!(krz.by_kreis.iter().map(|k| k.tenants).sum::<usize>(), 39);
+        assert_eq!(krz.by_wave.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["pilot", "main"]);
+        assert_eq!(krz.by_wave[0].tenants, 3);
+    }
+
+    #[test]
+    fn percent_rounds_half_up() {
+        let t = Tally { tenants: 36, online: 22, ..Tally::default() };
+        assert_eq!(t.online_percent(), 61);
+        let t = Tally { tenants: 0, ..Tally::default() };
+        assert_eq!(t.online_percent(), 0);
+    }
+}
