@@ -37,10 +37,12 @@ impl DnsServer {
         }
         let child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("start dnsmasq");
         let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        // Dropping the server kills and reaps dnsmasq, also when it never came up.
+        let server = DnsServer { child, addr };
         // Wait until it answers on TCP (dnsmasq serves TCP and UDP on the same port).
         for _ in 0..100 {
             if std::net::TcpStream::connect(addr).is_ok() {
-                return Some(DnsServer { child, addr });
+                return Some(server);
             }
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
