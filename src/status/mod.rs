@@ -4,6 +4,8 @@
 //! portal (in `status::probe`) fill in [`Observation`]s; everything here turns observations into phases, reasons and
 //! summaries, deterministically.
 
+pub mod report;
+
 use crate::municipality::Registry;
 use crate::tenant::{Catalog, Tenant};
 use serde::Serialize;
@@ -165,6 +167,8 @@ pub struct Tally {
     pub installed: usize,
     /// `live` ("online").
     pub online: usize,
+    /// Share online in whole percent, rounded half up.
+    pub online_percent: u32,
     /// How many tenants stand at each phase.
     pub by_phase: BTreeMap<Phase, usize>,
 }
@@ -179,10 +183,11 @@ impl Tally {
             self.online += 1;
         }
         *self.by_phase.entry(s.phase).or_insert(0) += 1;
+        self.online_percent = self.percent();
     }
 
     /// Share of tenants online, in whole percent (rounded half up).
-    pub fn online_percent(&self) -> u32 {
+    pub fn percent(&self) -> u32 {
         if self.tenants == 0 {
             0
         } else {
@@ -192,13 +197,7 @@ impl Tally {
 
     /// "36 installed, 22 online (61 %)" — the way the project leads count.
     pub fn headline(&self) -> String {
-        format!(
-            "{} of {} installed, {} online ({} %)",
-            self.installed,
-            self.tenants,
-            self.online,
-            self.online_percent()
-        )
+        format!("{} of {} installed, {} online ({} %)", self.installed, self.tenants, self.online, self.percent())
     }
 }
 
@@ -319,8 +318,8 @@ mod tests {
     #[test]
     fn percent_rounds_half_up() {
         let t = Tally { tenants: 36, online: 22, ..Tally::default() };
-        assert_eq!(t.online_percent(), 61);
+        assert_eq!(t.percent(), 61);
         let t = Tally { tenants: 0, ..Tally::default() };
-        assert_eq!(t.online_percent(), 0);
+        assert_eq!(t.percent(), 0);
     }
 }
