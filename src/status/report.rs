@@ -47,13 +47,16 @@ fn day_number(d: &str) -> Option<i64> {
     time::Date::parse(date(d), &fmt).ok().map(|x| i64::from(x.to_julian_day()))
 }
 
+/// One line of the chart: label, colour, (day number, count) steps.
+type Series<'a> = (&'a str, &'a str, Vec<(i64, usize)>);
+
 /// A burn-up chart as inline SVG: one step line per series, y from 0 to `total`.
 pub fn burnup_svg(history: &[HistoryEntry], total: usize) -> String {
     const W: f64 = 640.0;
     const H: f64 = 240.0;
     const PAD: f64 = 40.0;
     let series = [(Phase::Deployed, "installiert", "#005ea8"), (Phase::Live, "online", "#1b5e20")];
-    let points: Vec<(&str, &str, Vec<(i64, usize)>)> = series
+    let points: Vec<Series> = series
         .iter()
         .map(|(p, label, colour)| {
             let pts = cumulative(history, *p).into_iter().filter_map(|(d, n)| day_number(&d).map(|x| (x, n))).collect();
