@@ -11,6 +11,7 @@ pub mod exit_codes;
 pub mod municipality;
 pub mod names;
 pub mod output;
+pub mod rollout;
 pub mod scaffold;
 pub mod status;
 pub mod tenant;

@@ -1,0 +1,405 @@
+//! Rollout in waves: provision, deploy and verify every tenant of a group, pilots first.
+//!
+//! The engine is generic over an [`Executor`] that does the actual work (database, cluster, checks), so that the
+//! orchestration — wave order, gates, bounded concurrency, failure budget, pause — is one piece of code whatever
+//! the executor talks to.
+//!
+//! **Resumability by re-derivation:** every step is idempotent (provisioning converges, server-side apply of the same
+//! objects is a no-op), so a rollout that was interrupted — Ctrl-C or `kill -9` at any point — is simply run again:
+//! tenants already done cost a no-op each, nothing is duplicated, and nothing depends on a local journal that could be
+//! lost or stale. The gate of a wave never trusts stored status: it re-checks the earlier waves' tenants now, after
+//! their latest apply.
+
+use crate::status::Check;
+use crate::tenant::{Group, Tenant};
+use futures::stream::{self, StreamExt};
+use serde::Serialize;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The steps of one tenant, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Step {
+    Provision,
+    Apply,
+    Verify,
+}
+
+impl Step {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Provision => "provision",
+            Step::Apply => "apply",
+            Step::Verify => "verify",
+        }
+    }
+}
+
+/// What does the work for each tenant. Implementations must make every method idempotent.
+pub trait Executor: Sync {
+    /// Create the tenant's schema and role and bring migrations up to date.
+    fn provision(&self, tenant: &Tenant) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    /// Apply the tenant's Kubernetes objects (and the group's shared ones).
+    fn apply(&self, tenant: &Tenant) -> impl std::future::Future<Output = Result<(), String>> + Send;
+    /// Check, now, that the tenant is deployed and healthy.
+    fn verify(&self, tenant: &Tenant) -> impl std::future::Future<Output = Check> + Send;
+    /// Whether the group is paused (a persisted flag).
+    fn paused(&self, group: &Group) -> impl std::future::Future<Output = Result<bool, String>> + Send;
+}
+
+/// How to roll out.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Tenants worked on at once within a wave.
+    pub concurrency: usize,
+    /// Stop starting new tenants once more than this many failed (in-flight ones finish).
+    pub max_failures: usize,
+    /// Only this wave (earlier waves still gate it).
+    pub only_wave: Option<String>,
+    /// Skip the gates.
+    pub force: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { concurrency: 4, max_failures: 0, only_wave: None, force: false }
+    }
+}
+
+/// How one tenant ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum Outcome {
+    /// All steps done, verified healthy.
+    Done,
+    /// A step failed.
+    Failed { step: Step, error: String },
+    /// Not started (failure budget exhausted, gate held, paused).
+    NotStarted { reason: String },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantResult {
+    pub tenant: String,
+    pub wave: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    pub seconds: f64,
+}
+
+/// Why a rollout stopped before the end.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Halt {
+    /// The group is paused.
+    Paused,
+    /// A wave's gate did not open.
+    Gate { wave: String, waiting_for: Vec<String>, reasons: Vec<String> },
+    /// More tenants failed than allowed.
+    FailureBudget { failed: usize, allowed: usize },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub group: String,
+    pub results: Vec<TenantResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub halted: Option<Halt>,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn failed(&self) -> usize {
+        self.results.iter().filter(|r| matches!(r.outcome, Outcome::Failed { .. })).count()
+    }
+
+    pub fn done(&self) -> usize {
+        self.results.iter().filter(|r| r.outcome == Outcome::Done).count()
+    }
+
+    /// Success means: nothing failed and nothing halted.
+    pub fn success(&self) -> bool {
+        self.failed() == 0 && self.halted.is_none()
+    }
+}
+
+/// Progress events, for a progress bar or a plain log.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    WaveStarted { wave: &'a str, tenants: usize },
+    GateChecked { wave: &'a str, open: bool },
+    TenantStarted { tenant: &'a str },
+    StepStarted { tenant: &'a str, step: Step },
+    TenantFinished { result: &'a TenantResult },
+    WaveFinished { wave: &'a str },
+}
+
+/// The waves of a group with their tenants, in rollout order (pure). Waves without tenants are kept, empty.
+pub fn plan<'a>(group: &'a Group, tenants: &[&'a Tenant]) -> Vec<(&'a str, Vec<&'a Tenant>)> {
+    group
+        .waves
+        .iter()
+        .map(|w| (w.name.as_str(), tenants.iter().copied().filter(|t| t.wave == w.name).collect()))
+        .collect()
+}
+
+/// Roll the tenants of one group out, wave by wave.
+pub async fn run<E: Executor>(
+    exec: &E,
+    group: &Group,
+    tenants: &[&Tenant],
+    opts: &Options,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Report {
+    let started = Instant::now();
+    let mut report = Report { group: group.name.clone(), results: Vec::new(), halted: None, seconds: 0.0 };
+    let waves = plan(group, tenants);
+    let failed = AtomicUsize::new(0);
+    for (i, (wave, members)) in waves.iter().enumerate() {
+        if opts.only_wave.as_ref().is_some_and(|w| w != wave) {
+            continue;
+        }
+        match exec.paused(group).await {
+            Ok(false) => {}
+            Ok(true) => {
+                report.halted = Some(Halt::Paused);
+                break;
+            }
+            Err(e) => {
+                report.halted = Some(Halt::Gate {
+                    wave: wave.to_string(),
+                    waiting_for: vec![],
+                    reasons: vec![format!("cannot read the pause flag: {e}")],
+                });
+                break;
+            }
+        }
+        // Gate: every tenant of the earlier waves is deployed and healthy, checked now.
+        if i > 0 && !opts.force {
+            let earlier: Vec<&Tenant> = waves[..i].iter().flat_map(|(_, m)| m.iter().copied()).collect();
+            let checks: Vec<(String, Check)> = stream::iter(earlier)
+                .map(|t| async move { (t.slug.clone(), exec.verify(t).await) })
+                .buffer_unordered(opts.concurrency.max(1))
+                .collect()
+                .await;
+            let mut waiting: Vec<(String, String)> = checks
+                .into_iter()
+                .filter_map(|(slug, c)| match c {
+                    Check::Pass => None,
+                    Check::Fail(why) | Check::Unknown(why) => Some((slug, why)),
+                })
+                .collect();
+            waiting.sort();
+            on_event(Event::GateChecked { wave, open: waiting.is_empty() });
+            if !waiting.is_empty() {
+                report.halted = Some(Halt::Gate {
+                    wave: wave.to_string(),
+                    waiting_for: waiting.iter().map(|(s, _)| s.clone()).collect(),
+                    reasons: waiting.iter().map(|(s, w)| format!("{s}: {w}")).collect(),
+                });
+                break;
+            }
+        }
+        on_event(Event::WaveStarted { wave, tenants: members.len() });
+        let results = Mutex::new(Vec::new());
+        stream::iter(members.iter().copied())
+            .map(|t| {
+                let failed = &failed;
+                let results = &results;
+                async move {
+                    let t0 = Instant::now();
+                    let outcome = if failed.load(Ordering::SeqCst) > opts.max_failures {
+                        Outcome::NotStarted { reason: "failure budget exhausted".into() }
+                    } else {
+                        on_event(Event::TenantStarted { tenant: &t.slug });
+                        let o = one(exec, t, on_event).await;
+                        if matches!(o, Outcome::Failed { .. }) {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        o
+                    };
+                    let r = TenantResult {
+                        tenant: t.slug.clone(),
+                        wave: t.wave.clone(),
+                        outcome,
+                        seconds: t0.elapsed().as_secs_f64(),
+                    };
+                    on_event(Event::TenantFinished { result: &r });
+                    results.lock().unwrap().push(r);
+                }
+            })
+            .buffer_unordered(opts.concurrency.max(1))
+            .collect::<()>()
+            .await;
+        let mut results = results.into_inner().unwrap();
+        results.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        report.results.extend(results);
+        on_event(Event::WaveFinished { wave });
+        let n = failed.load(Ordering::SeqCst);
+        if n > opts.max_failures {
+            report.halted = Some(Halt::FailureBudget { failed: n, allowed: opts.max_failures });
+            break;
+        }
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    report
+}
+
+async fn one<E: Executor>(exec: &E, t: &Tenant, on_event: &(dyn Fn(Event) + Sync)) -> Outcome {
+    on_event(Event::StepStarted { tenant: &t.slug, step: Step::Provision });
+    if let Err(error) = exec.provision(t).await {
+        return Outcome::Failed { step: Step::Provision, error };
+    }
+    on_event(Event::StepStarted { tenant: &t.slug, step: Step::Apply });
+    if let Err(error) = exec.apply(t).await {
+        return Outcome::Failed { step: Step::Apply, error };
+    }
+    on_event(Event::StepStarted { tenant: &t.slug, step: Step::Verify });
+    match exec.verify(t).await {
+        Check::Pass => Outcome::Done,
+        Check::Fail(error) | Check::Unknown(error) => Outcome::Failed { step: Step::Verify, error },
+    }
+}
+
+/// Poll a check until it passes or the timeout runs out; returns the last result.
+pub async fn wait_for<F, Fut>(timeout: Duration, interval: Duration, mut check: F) -> Check
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Check>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let c = check().await;
+        if c.passed() || Instant::now() >= deadline {
+            return c;
+        }
+        tokio::time::sleep(interval).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// An executor that records what it was asked and fails where told to.
+    #[derive(Default)]
+    struct Recorder {
+        log: Mutex<Vec<String>>,
+        fail_apply: BTreeSet<String>,
+        unhealthy: BTreeSet<String>,
+        paused: bool,
+        in_flight: AtomicUsize,
+        max_in_flight: AtomicUsize,
+    }
+
+    impl Executor for Recorder {
+        async fn provision(&self, t: &Tenant) -> Result<(), String> {
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.max_in_flight.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            self.log.lock().unwrap().push(format!("provision {}", t.slug));
+            Ok(())
+        }
+        async fn apply(&self, t: &Tenant) -> Result<(), String> {
+            self.log.lock().unwrap().push(format!("apply {}", t.slug));
+            if self.fail_apply.contains(&t.slug) {
+                return Err("cluster: 500 Internal Server Error".into());
+            }
+            Ok(())
+        }
+        async fn verify(&self, t: &Tenant) -> Check {
+            if self.unhealthy.contains(&t.slug) {
+                Check::Fail(format!("deployment: {} not available", t.slug))
+            } else {
+                Check::Pass
+            }
+        }
+        async fn paused(&self, _: &Group) -> Result<bool, String> {
+            Ok(self.paused)
+        }
+    }
+
+    fn catalog() -> crate::tenant::Catalog {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        crate::tenant::load_dir(&dir).unwrap().catalog
+    }
+
+    fn rollout(rec: &Recorder, opts: &Options) -> Report {
+        let c = catalog();
+        let group = c.group("krz").unwrap().clone();
+        let tenants: Vec<&Tenant> = c.tenants_of("krz").collect();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(rec, &group, &tenants, opts, &|_| {}))
+    }
+
+    #[test]
+    fn pilots_go_first_and_everything_is_done() {
+        let rec = Recorder::default();
+        let report = rollout(&rec, &Options { concurrency: 4, ..Options::default() });
+        assert!(report.success(), "{report:?}");
+        assert_eq!(report.done(), 39);
+        let log = rec.log.lock().unwrap();
+        let first_main = log.iter().position(|l| l == "provision minden").unwrap();
+        for pilot in ["detmold", "espelkamp", "kirchlengern"] {
+            let applied = log.iter().position(|l| l == &format!("apply {pilot}")).unwrap();
+            assert!(applied < first_main, "{pilot} must be applied before the main wave starts");
+        }
+        assert!(rec.max_in_flight.load(Ordering::SeqCst) <= 4, "concurrency bound");
+        assert!(rec.max_in_flight.load(Ordering::SeqCst) >= 2, "work ran concurrently");
+    }
+
+    #[test]
+    fn an_unhealthy_pilot_holds_the_next_wave() {
+        let rec = Recorder { unhealthy: ["espelkamp".to_string()].into(), ..Recorder::default() };
+        let report = rollout(&rec, &Options { max_failures: 5, ..Options::default() });
+        assert_eq!(report.failed(), 1);
+        match &report.halted {
+            Some(Halt::Gate { wave, waiting_for, reasons }) => {
+                assert_eq!(wave, "main");
+                assert_eq!(waiting_for, &["espelkamp".to_string()]);
+                assert!(reasons[0].contains("not available"));
+            }
+            other => panic!("expected a held gate, got {other:?}"),
+        }
+        assert!(!rec.log.lock().unwrap().iter().any(|l| l == "provision minden"), "main wave must not start");
+        // --force opens the gate.
+        let rec = Recorder { unhealthy: ["espelkamp".to_string()].into(), ..Recorder::default() };
+        let forced = rollout(&rec, &Options { force: true, max_failures: 5, ..Options::default() });
+        assert_eq!(forced.done(), 38);
+    }
+
+    #[test]
+    fn the_failure_budget_stops_new_work_but_reports_everything() {
+        let fail: BTreeSet<String> = ["minden", "hille", "luebbecke", "rahden"].iter().map(|s| s.to_string()).collect();
+        let rec = Recorder { fail_apply: fail, ..Recorder::default() };
+        let report = rollout(&rec, &Options { concurrency: 1, max_failures: 1, ..Options::default() });
+        assert_eq!(report.halted, Some(Halt::FailureBudget { failed: 2, allowed: 1 }));
+        let by: BTreeMap<&str, &Outcome> = report.results.iter().map(|r| (r.tenant.as_str(), &r.outcome)).collect();
+        assert_eq!(by.len(), 39, "every tenant of the started waves is reported");
+        assert!(by.values().any(|o| matches!(o, Outcome::NotStarted { .. })));
+        assert!(matches!(by["hille"], Outcome::Failed { step: Step::Apply, .. }));
+    }
+
+    #[test]
+    fn a_paused_group_does_nothing() {
+        let rec = Recorder { paused: true, ..Recorder::default() };
+        let report = rollout(&rec, &Options::default());
+        assert_eq!(report.halted, Some(Halt::Paused));
+        assert!(rec.log.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_second_run_converges_to_the_same_result() {
+        let rec = Recorder::default();
+        let first = rollout(&rec, &Options::default());
+        let second = rollout(&rec, &Options::default());
+        assert_eq!(first.done(), second.done());
+        assert!(second.success());
+    }
+}
