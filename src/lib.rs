@@ -16,3 +16,4 @@ pub mod scaffold;
 pub mod status;
 pub mod tenant;
 pub mod theme;
+pub mod local;

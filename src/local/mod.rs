@@ -1,0 +1,169 @@
+//! The local all-in-one mode's private PostgreSQL: found on the machine, initialised once under the state directory
+//! (`.portalctl/`), started and stopped with `pg_ctl`, reused next time. Nothing here needs a cluster.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "no PostgreSQL server binaries found (looked for initdb and pg_ctl on the PATH, in `pg_config --bindir` and \
+         in /usr/lib/postgresql/*/bin); install them (Debian/Ubuntu: apt-get install postgresql) or pass \
+         --database-url to use an existing server"
+    )]
+    NoBinaries,
+    #[error("{what} failed: {detail}")]
+    Command { what: String, detail: String },
+    #[error("cannot prepare {path}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where PostgreSQL's server programs live.
+pub fn find_bindir() -> Result<PathBuf> {
+    let has = |d: &Path| d.join("initdb").is_file() && d.join("pg_ctl").is_file();
+    if let Some(path) = std::env::var_os("PATH") {
+        if let Some(d) = std::env::split_paths(&path).find(|d| has(d)) {
+            return Ok(d);
+        }
+    }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && has(&d) {
+            return Ok(d);
+        }
+    }
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path().join("bin"))
+        .filter(|d| has(d))
+        .collect();
+    // Newest major version first ("15" < "16"; compare numerically).
+    candidates.sort_by_key(|d| {
+        d.parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).and_then(|n| n.parse::<u32>().ok()).unwrap_or(0)
+    });
+    candidates.pop().ok_or(Error::NoBinaries)
+}
+
+/// A PostgreSQL cluster owned by portalctl's local mode.
+#[derive(Debug, Clone)]
+pub struct LocalPostgres {
+    pub bindir: PathBuf,
+    /// `<state>/postgres`: data directory `data/`, socket directory `run/`, log `server.log`.
+    pub root: PathBuf,
+    pub port: u16,
+}
+
+fn is_root() -> bool {
+    // PostgreSQL refuses to run as root; root hands the server to the `postgres` user.
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("Uid:")).map(|l| l.split_whitespace().nth(1) == Some("0")))
+        .unwrap_or(false)
+}
+
+impl LocalPostgres {
+    pub fn new(state_dir: &Path, port: u16) -> Result<LocalPostgres> {
+        Ok(LocalPostgres { bindir: find_bindir()?, root: state_dir.join("postgres"), port })
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    fn socket_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// The superuser URL of this cluster (trust authentication on loopback only).
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn command(&self, program: &str) -> Command {
+        let exe = self.bindir.join(program);
+        if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        }
+    }
+
+    fn run(&self, what: &str, mut cmd: Command) -> Result<()> {
+        let out = cmd.output().map_err(|e| Error::Command { what: what.into(), detail: e.to_string() })?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            let detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            Err(Error::Command { what: what.into(), detail })
+        }
+    }
+
+    /// Whether the data directory has been initialised.
+    pub fn initialised(&self) -> bool {
+        self.data_dir().join("PG_VERSION").is_file()
+    }
+
+    /// Whether the server is running (per `pg_ctl status`).
+    pub fn running(&self) -> bool {
+        self.initialised()
+            && self.command("pg_ctl").arg("status").arg("-D").arg(self.data_dir()).output().is_ok_and(|o| o.status.success())
+    }
+
+    /// Initialise (first time only) and start (unless running). Returns whether it had to start it.
+    pub fn start(&self) -> Result<bool> {
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        std::fs::create_dir_all(self.socket_dir()).map_err(io(&self.socket_dir()))?;
+        if is_root() {
+            let status = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&self.root)
+                .status()
+                .map_err(|e| Error::Command { what: "chown".into(), detail: e.to_string() })?;
+            if !status.success() {
+                return Err(Error::Command { what: "chown".into(), detail: format!("{status}") });
+            }
+        }
+        if !self.initialised() {
+            let mut c = self.command("initdb");
+            c.arg("-D").arg(self.data_dir()).args(["-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"]);
+            self.run("initdb", c)?;
+        }
+        if self.running() {
+            return Ok(false);
+        }
+        let opts = format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
+            self.port,
+            self.socket_dir().display()
+        );
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(self.data_dir()).arg("-l").arg(self.root.join("server.log")).args(["-w", "-t", "60", "-o"]);
+        c.arg(opts).arg("start");
+        self.run("pg_ctl start", c)?;
+        Ok(true)
+    }
+
+    /// Stop the server, keeping its data. Returns whether it was running.
+    pub fn stop(&self) -> Result<bool> {
+        if !self.running() {
+            return Ok(false);
+        }
+        let mut c = self.command("pg_ctl");
+        c.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "stop"]);
+        self.run("pg_ctl stop", c)?;
+        Ok(true)
+    }
+}
