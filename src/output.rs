@@ -14,11 +14,18 @@ pub enum OutputFormat {
     Json,
     /// YAML, one document.
     Yaml,
+    /// A Markdown report (`status` only).
+    Markdown,
+    /// A self-contained HTML report (`status` only).
+    Html,
 }
 
 /// Serialize a value as JSON or YAML text (with a trailing newline).
 pub fn to_text<T: Serialize>(value: &T, format: OutputFormat) -> anyhow::Result<String> {
     Ok(match format {
+        OutputFormat::Markdown | OutputFormat::Html => {
+            anyhow::bail!("-o markdown and -o html are reports of `portalctl status`; use -o table, json or yaml here")
+        }
         OutputFormat::Json | OutputFormat::Table => {
             let mut s = serde_json::to_string_pretty(value)?;
             s.push('\n');

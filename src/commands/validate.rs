@@ -34,7 +34,9 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<Exit> {
         diagnostics: &built.diagnostics,
     };
     match ctx.output {
-        OutputFormat::Json | OutputFormat::Yaml => print_structured(&report, ctx.output)?,
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Markdown | OutputFormat::Html => {
+            print_structured(&report, ctx.output)?
+        }
         OutputFormat::Table => {
             for d in &built.diagnostics {
                 if ctx.quiet && d.severity == Severity::Warning {
