@@ -11,5 +11,6 @@ pub mod municipality;
 pub mod names;
 pub mod output;
 pub mod scaffold;
+pub mod servicekonto;
 pub mod tenant;
 pub mod theme;

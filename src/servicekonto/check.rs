@@ -1,0 +1,1 @@
+//! IdP metadata and discovery checks.

@@ -1,0 +1,1 @@
+//! Rebinding a group.
