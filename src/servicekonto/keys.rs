@@ -39,6 +39,21 @@ impl std::fmt::Debug for SpKeys {
 impl SpKeys {
     /// Generate a fresh key pair and a self-signed certificate naming the tenant.
     pub fn generate(tenant: &Tenant, environment: Environment, now: OffsetDateTime) -> Result<SpKeys> {
+        SpKeys::self_signed(
+            &format!("{} SAML SP ({})", tenant.primary_hostname(), env_name(environment)),
+            &tenant.display_name,
+            now - time::Duration::minutes(5),
+            now + time::Duration::days(CERT_VALID_DAYS),
+        )
+    }
+
+    /// Generate an RSA key pair and a self-signed certificate with the given subject and validity.
+    pub fn self_signed(
+        common_name: &str,
+        organization: &str,
+        not_before: OffsetDateTime,
+        not_after: OffsetDateTime,
+    ) -> Result<SpKeys> {
         let mut rng = rand_core::OsRng;
         let private_key = RsaPrivateKey::new(&mut rng, RSA_BITS).map_err(|e| Error::Crypto(e.to_string()))?;
         let pkcs8 = private_key.to_pkcs8_pem(LineEnding::LF).map_err(|e| Error::Crypto(e.to_string()))?;
@@ -46,14 +61,19 @@ impl SpKeys {
             .map_err(|e| Error::Crypto(e.to_string()))?;
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Crypto(e.to_string()))?;
         let mut dn = rcgen::DistinguishedName::new();
-        dn.push(rcgen::DnType::CommonName, format!("{} SAML SP ({})", tenant.primary_hostname(), env_name(environment)));
-        dn.push(rcgen::DnType::OrganizationName, tenant.display_name.clone());
+        dn.push(rcgen::DnType::CommonName, common_name);
+        dn.push(rcgen::DnType::OrganizationName, organization);
         dn.push(rcgen::DnType::CountryName, "DE");
         params.distinguished_name = dn;
-        params.not_before = now - time::Duration::minutes(5);
-        params.not_after = now + time::Duration::days(CERT_VALID_DAYS);
+        params.not_before = not_before;
+        params.not_after = not_after;
         let cert = params.self_signed(&key_pair).map_err(|e| Error::Crypto(e.to_string()))?;
         Ok(SpKeys { private_key, cert_pem: cert.pem(), cert_der: cert.der().to_vec() })
+    }
+
+    /// The private key as PKCS#8 PEM (to write it to a file; never print it).
+    pub fn private_key_pem(&self) -> Result<String> {
+        self.key_pem()
     }
 
     /// Base64 of the certificate's DER, as it appears in metadata.
