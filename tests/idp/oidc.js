@@ -17,6 +17,10 @@ if (!clientId || !clientSecret || redirectUris.length === 0) {
   process.exit(2);
 }
 
+// Exit with the test process that started us (it holds our stdin open).
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+
 const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'test-signing-key', use: 'sig', alg: 'RS256' };
 

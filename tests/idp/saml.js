@@ -17,6 +17,9 @@ import samlify from 'samlify';
 import * as validator from '@authenio/samlify-node-xmllint';
 
 samlify.setSchemaValidator(validator);
+// Exit with the test process that started us (it holds our stdin open).
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
 
 const spFiles = (process.env.SP_METADATA || '').split(',').filter(Boolean);
 const privateKey = fs.readFileSync(process.env.IDP_KEY, 'utf8');
@@ -133,5 +136,8 @@ server.listen(0, '127.0.0.1', () => {
       res.end('not found');
     }
   });
-  console.log(`listening ${port}`);
+  // The first schema validation compiles the xmllint WebAssembly (seconds): do it before announcing readiness.
+  validator.validate('<samlp:LogoutResponse xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_warmup" Version="2.0" IssueInstant="2026-01-01T00:00:00Z"><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status></samlp:LogoutResponse>')
+    .catch(() => {})
+    .finally(() => console.log(`listening ${port}`));
 });
