@@ -3,6 +3,7 @@
 
 mod group;
 mod municipality;
+mod servicekonto;
 mod tenant;
 mod validate;
 
@@ -89,5 +90,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::Municipality(args) => municipality::run(&ctx, &args),
+        Command::Servicekonto(cmd) => servicekonto::run(&ctx, cmd),
     }
 }

@@ -163,7 +163,14 @@ pub fn load_or_generate(secrets: &Path, tenant: &Tenant, env: Environment) -> Re
 /// Write a file readable by its owner only, atomically (temporary file + rename).
 pub fn write_secret(path: &Path, data: &[u8]) -> Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| Error::io(dir, e))?;
     let tmp = dir.join(format!(
         ".{}.tmp{}",
         path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
