@@ -181,8 +181,8 @@ impl Env {
             keys::load_or_generate(secrets.path(), &saml_tenant, portalctl::tenant::Environment::Test).unwrap();
         assert!(generated);
         let base_url = format!("http://{SAML_HOST}:{port}");
-        let sp_md = metadata::sp_metadata(&SpMetadataParams::for_tenant(&saml_tenant, &base_url, &sp_keys).unwrap())
-            .unwrap();
+        let sp_md =
+            metadata::sp_metadata(&SpMetadataParams::for_tenant(&saml_tenant, &base_url, &sp_keys).unwrap()).unwrap();
         let sp_md_path = secrets.path().join("sp-metadata.xml");
         std::fs::write(&sp_md_path, sp_md).unwrap();
 
@@ -223,21 +223,14 @@ impl Env {
             (SAML_HOST.to_string(), Arc::new(saml_tenant)),
             (OIDC_HOST.to_string(), Arc::new(oidc_tenant)),
         ]));
-        let state = ServicekontoState::new(secrets.path().to_path_buf(), Arc::new(lookup)).insecure_http_for_tests(port);
+        let state =
+            ServicekontoState::new(secrets.path().to_path_buf(), Arc::new(lookup)).insecure_http_for_tests(port);
         let app: Router = Router::new()
             .route("/", get(|| async { "Startseite" }))
             .merge(routes::<AppState>())
             .with_state(AppState { servicekonto: state });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Env {
-            _secrets: secrets,
-            _saml_idp: saml_idp,
-            _oidc_idp: oidc_idp,
-            saml_idp_port,
-            oidc_idp_port,
-            port,
-            addr,
-        }
+        Env { _secrets: secrets, _saml_idp: saml_idp, _oidc_idp: oidc_idp, saml_idp_port, oidc_idp_port, port, addr }
     }
 
     /// A browser: cookies on, redirects manual, both tenant hosts resolved to the test server.
@@ -386,7 +379,8 @@ async fn saml_rejects_tampered_misaddressed_expired_and_weak_responses() {
     // Tampered: the signed assertion's content changed after signing.
     let browser = env.browser();
     let mut form = saml_form(env, &browser, "").await;
-    let xml = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+    let xml =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
     assert!(xml.contains(">Erika<"));
     form.saml_response = base64::engine::general_purpose::STANDARD.encode(xml.replace(">Erika<", ">Eve<"));
     let resp = post_acs(&browser, &form).await;
@@ -481,7 +475,10 @@ async fn oidc_rejects_state_mismatch_and_foreign_callbacks() {
     let mut url = url::Url::parse(&callback).unwrap();
     let pairs: Vec<(String, String)> = url
         .query_pairs()
-        .map(|(k, v)| { let v = if k == "state" { format!("{v}x") } else { v.into_owned() }; (k.into_owned(), v) })
+        .map(|(k, v)| {
+            let v = if k == "state" { format!("{v}x") } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
         .collect();
     url.query_pairs_mut().clear().extend_pairs(pairs);
     let resp = browser.get(url.as_str()).send().await.unwrap();
@@ -497,10 +494,6 @@ async fn oidc_rejects_state_mismatch_and_foreign_callbacks() {
     assert_eq!(status(env, &stranger, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
 
     // Unknown hosts get nothing.
-    let resp = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{}/anmelden", env.port))
-        .send()
-        .await
-        .unwrap();
+    let resp = reqwest::Client::new().get(format!("http://127.0.0.1:{}/anmelden", env.port)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
 }

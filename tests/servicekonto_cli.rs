@@ -121,7 +121,8 @@ fn write_tenants(dir: &Path, urls: &[(&str, &str)]) {
         "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: e2e\nspec:\n  displayName: \"Test\"\n  waves:\n    - name: main\n  defaults:\n    servicekonto:\n      provider: bundid\n",
     )
     .unwrap();
-    let communes = [("detmold", "05766020", "05766"), ("espelkamp", "05770008", "05770"), ("blomberg", "05766016", "05766")];
+    let communes =
+        [("detmold", "05766020", "05766"), ("espelkamp", "05770008", "05770"), ("blomberg", "05766016", "05766")];
     for ((slug, url), (_, ags, kreis)) in urls.iter().zip(communes) {
         std::fs::write(
             g.join(format!("{slug}.yaml")),
@@ -140,7 +141,8 @@ async fn check_reports_expiring_certificates_and_unreachable_idps() {
     let short = SpKeys::self_signed("IdP short", "Test", now - Duration::days(1), now + Duration::days(10)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let (long_md, short_md) = (idp_metadata(&format!("{base}/long"), &long), idp_metadata(&format!("{base}/short"), &short));
+    let (long_md, short_md) =
+        (idp_metadata(&format!("{base}/long"), &long), idp_metadata(&format!("{base}/short"), &short));
     let app = Router::new()
         .route("/long", get(move || async move { long_md }))
         .route("/short", get(move || async move { short_md }))
@@ -223,7 +225,8 @@ fn rebind_plans_then_moves_a_group_all_or_nothing_and_confirm_drops_old_keys() {
     let old_key = std::fs::read(secrets.path().join("heinsberg/gangelt.saml-test.key.pem")).unwrap();
 
     // Plan only: nothing written.
-    let out = portalctl(tenants.path(), secrets.path(), &["servicekonto", "rebind", "--group", "heinsberg", "--to", "saml"]);
+    let out =
+        portalctl(tenants.path(), secrets.path(), &["servicekonto", "rebind", "--group", "heinsberg", "--to", "saml"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let plan = text(&out.stdout);
     assert!(plan.contains("gangelt") && plan.contains("selfkant") && plan.contains("bundid"), "{plan}");
@@ -251,10 +254,8 @@ fn rebind_plans_then_moves_a_group_all_or_nothing_and_confirm_drops_old_keys() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     for f in ["gangelt.yaml", "selfkant.yaml"] {
-        let expected = original(f).replace(
-            "  servicekonto:\n",
-            &format!("  servicekonto:\n    provider: saml\n    idpMetadataUrl: {url}\n"),
-        );
+        let expected = original(f)
+            .replace("  servicekonto:\n", &format!("  servicekonto:\n    provider: saml\n    idpMetadataUrl: {url}\n"));
         assert_eq!(now(f), expected);
     }
     let out = portalctl(tenants.path(), secrets.path(), &["tenant", "show", "gangelt", "-o", "json"]);
@@ -272,7 +273,10 @@ fn rebind_plans_then_moves_a_group_all_or_nothing_and_confirm_drops_old_keys() {
     let cert = std::fs::read_to_string(dir.join("gangelt.saml-test.crt.pem")).unwrap();
     use base64::Engine as _;
     let der = portalctl::servicekonto::keys::pem_to_der(&cert).unwrap();
-    assert!(md.contains(&base64::engine::general_purpose::STANDARD.encode(der)), "pending metadata carries the new certificate");
+    assert!(
+        md.contains(&base64::engine::general_purpose::STANDARD.encode(der)),
+        "pending metadata carries the new certificate"
+    );
 
     // A second rebind before confirmation is refused.
     let out = portalctl(

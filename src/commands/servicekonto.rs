@@ -1,7 +1,9 @@
 //! `portalctl servicekonto …`: SP metadata, IdP checks, rebinding a group, confirming a rebind.
 
 use super::{select, Context};
-use crate::cli::{EnvironmentArg, ProviderArg, ServicekontoCommand, SkCheckArgs, SkConfirmArgs, SkMetadataArgs, SkRebindArgs};
+use crate::cli::{
+    EnvironmentArg, ProviderArg, ServicekontoCommand, SkCheckArgs, SkConfirmArgs, SkMetadataArgs, SkRebindArgs,
+};
 use crate::exit_codes::Exit;
 use crate::output::{print_structured, render_table, table, OutputFormat};
 use crate::servicekonto::check::{self, Status};
@@ -83,7 +85,8 @@ fn metadata(ctx: &Context, args: &SkMetadataArgs) -> anyhow::Result<Exit> {
 }
 
 fn check(ctx: &Context, args: &SkCheckArgs) -> anyhow::Result<Exit> {
-    let min_validity = check::parse_min_validity(&args.min_validity).map_err(|e| anyhow::anyhow!("--min-validity {e}"))?;
+    let min_validity =
+        check::parse_min_validity(&args.min_validity).map_err(|e| anyhow::anyhow!("--min-validity {e}"))?;
     let catalog = ctx.catalog()?;
     let tenants: Vec<_> = select(&catalog, &args.selector)?.into_iter().filter(|t| t.servicekonto.is_some()).collect();
     if tenants.is_empty() {
@@ -134,10 +137,8 @@ fn rebind(ctx: &Context, args: &SkRebindArgs) -> anyhow::Result<Exit> {
     let catalog = ctx.catalog()?;
     let files = crate::tenant::load::read_dir(&ctx.tenants_dir)?;
     let to = provider_of(args.to);
-    let opts = rebind::Options {
-        environment: args.environment.map(env_of),
-        idp_metadata_url: args.idp_metadata_url.clone(),
-    };
+    let opts =
+        rebind::Options { environment: args.environment.map(env_of), idp_metadata_url: args.idp_metadata_url.clone() };
     let plan = rebind::plan(&files, &catalog, &args.group, to, &opts)
         .with_context(|| format!("cannot rebind group {} to {}", args.group, to.as_str()))?;
     {

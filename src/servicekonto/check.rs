@@ -161,7 +161,9 @@ async fn check_source(
             };
             match parse_idp_metadata(&text) {
                 Ok(md) => md.signing_certs,
-                Err(e) => return SourceResult { status: Status::Invalid, certificates: Vec::new(), message: e.to_string() },
+                Err(e) => {
+                    return SourceResult { status: Status::Invalid, certificates: Vec::new(), message: e.to_string() }
+                }
             }
         }
         Protocol::Oidc => {
@@ -205,7 +207,12 @@ async fn check_source(
 }
 
 /// Judge a source by its certificates. Pure.
-fn assess(certificates: Vec<CertReport>, min_validity: Duration, now: OffsetDateTime, protocol: Protocol) -> SourceResult {
+fn assess(
+    certificates: Vec<CertReport>,
+    min_validity: Duration,
+    now: OffsetDateTime,
+    protocol: Protocol,
+) -> SourceResult {
     let limit = now + min_validity;
     let valid = certificates.iter().filter(|c| c.not_after > now).count();
     let soon: Vec<&CertReport> = certificates.iter().filter(|c| c.not_after <= limit).collect();
@@ -214,12 +221,7 @@ fn assess(certificates: Vec<CertReport>, min_validity: Duration, now: OffsetDate
     } else if let Some(c) = soon.first() {
         (
             Status::Warning,
-            format!(
-                "certificate {:?} expires in {} day(s) ({})",
-                c.subject,
-                c.days_left,
-                c.not_after.date()
-            ),
+            format!("certificate {:?} expires in {} day(s) ({})", c.subject, c.days_left, c.not_after.date()),
         )
     } else if certificates.is_empty() {
         (Status::Ok, if protocol == Protocol::Oidc { "JWKS keys without certificates".into() } else { String::new() })

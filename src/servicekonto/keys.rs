@@ -59,7 +59,8 @@ impl SpKeys {
         let pkcs8 = private_key.to_pkcs8_pem(LineEnding::LF).map_err(|e| Error::Crypto(e.to_string()))?;
         let key_pair = rcgen::KeyPair::from_pkcs8_pem_and_sign_algo(&pkcs8, &rcgen::PKCS_RSA_SHA256)
             .map_err(|e| Error::Crypto(e.to_string()))?;
-        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Crypto(e.to_string()))?;
+        let mut params =
+            rcgen::CertificateParams::new(Vec::<String>::new()).map_err(|e| Error::Crypto(e.to_string()))?;
         let mut dn = rcgen::DistinguishedName::new();
         dn.push(rcgen::DnType::CommonName, common_name);
         dn.push(rcgen::DnType::OrganizationName, organization);

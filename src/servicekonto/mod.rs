@@ -151,5 +151,6 @@ pub async fn http_get_text(http: &reqwest::Client, url: &str) -> Result<String> 
 /// GET a URL and parse JSON.
 pub async fn http_get_json<T: serde::de::DeserializeOwned>(http: &reqwest::Client, url: &str) -> Result<T> {
     let text = http_get_text(http, url).await?;
-    serde_json::from_str(&text).map_err(|e| Error::Http { url: url.to_string(), reason: format!("not valid JSON: {e}") })
+    serde_json::from_str(&text)
+        .map_err(|e| Error::Http { url: url.to_string(), reason: format!("not valid JSON: {e}") })
 }

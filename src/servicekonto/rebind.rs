@@ -179,7 +179,8 @@ pub fn apply(plan: &Plan, secrets: &Path) -> Result<Record> {
                             new.write(&KeyPaths::pending(secrets, t, c.environment))?;
                             let base = canonical_base_url(t);
                             let xml = sp_metadata(&SpMetadataParams::for_tenant(t, &base, &new)?)?;
-                            let md = pending.join(format!("{}.saml-{}.metadata.xml", t.slug, keys::env_name(c.environment)));
+                            let md =
+                                pending.join(format!("{}.saml-{}.metadata.xml", t.slug, keys::env_name(c.environment)));
                             std::fs::write(&md, xml).map_err(|e| Error::io(&md, e))?;
                             Ok(Some(md))
                         })
@@ -428,7 +429,10 @@ mod tests {
     #[test]
     fn replaces_only_the_provider_value_and_keeps_its_comment() {
         let out = set_servicekonto_fields(FILE, &[("provider", "bundid")]).unwrap();
-        assert_eq!(out, FILE.replace("provider: servicekonto-nrw   # until July 2024", "provider: bundid # until July 2024"));
+        assert_eq!(
+            out,
+            FILE.replace("provider: servicekonto-nrw   # until July 2024", "provider: bundid # until July 2024")
+        );
     }
 
     #[test]
@@ -441,7 +445,8 @@ mod tests {
     #[test]
     fn adds_a_servicekonto_block_at_the_end_of_spec() {
         let file = "spec:\n  displayName: X\n  # trailing comment\ngoLive: 1\n";
-        let out = set_servicekonto_fields(file, &[("provider", "bundid"), ("idpMetadataUrl", "https://idp/md")]).unwrap();
+        let out =
+            set_servicekonto_fields(file, &[("provider", "bundid"), ("idpMetadataUrl", "https://idp/md")]).unwrap();
         assert_eq!(
             out,
             "spec:\n  displayName: X\n  servicekonto:\n    provider: bundid\n    idpMetadataUrl: https://idp/md\n  # trailing comment\ngoLive: 1\n"

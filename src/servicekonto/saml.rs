@@ -227,7 +227,8 @@ fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, 
         .ok_or(SamlError::Missing("SubjectConfirmationData"))?;
     expect("Recipient", data.attr("Recipient").ok_or(SamlError::Missing("Recipient"))?, ex.acs_url)?;
     expect("SubjectConfirmationData InResponseTo", data.attr("InResponseTo").unwrap_or(""), ex.request_id)?;
-    let not_on_or_after = data.attr("NotOnOrAfter").ok_or(SamlError::Missing("SubjectConfirmationData NotOnOrAfter"))?;
+    let not_on_or_after =
+        data.attr("NotOnOrAfter").ok_or(SamlError::Missing("SubjectConfirmationData NotOnOrAfter"))?;
     check_window(data.attr("NotBefore"), Some(not_on_or_after), ex)?;
 
     // Attributes.
@@ -271,7 +272,11 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, SamlError> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|_| SamlError::Time(s.to_string()))
 }
 
-fn check_window(not_before: Option<&str>, not_on_or_after: Option<&str>, ex: &Expectations<'_>) -> Result<(), SamlError> {
+fn check_window(
+    not_before: Option<&str>,
+    not_on_or_after: Option<&str>,
+    ex: &Expectations<'_>,
+) -> Result<(), SamlError> {
     if let Some(nb) = not_before {
         if ex.now + ex.skew < parse_time(nb)? {
             return Err(SamlError::NotYetValid(format!("NotBefore {nb}")));

@@ -24,9 +24,15 @@ pub fn from_asserted(value: &str) -> Option<TrustLevel> {
     let v = value.trim();
     let lower = v.to_ascii_lowercase();
     match lower.as_str() {
-        "stork-qaa-level-1" | "stork-qaa-level-2" | "http://eidas.europa.eu/loa/low" | "basisregistrierung" | "niedrig"
+        "stork-qaa-level-1"
+        | "stork-qaa-level-2"
+        | "http://eidas.europa.eu/loa/low"
+        | "basisregistrierung"
+        | "niedrig"
         | "normal" => Some(TrustLevel::Basisregistrierung),
-        "stork-qaa-level-3" | "http://eidas.europa.eu/loa/substantial" | "substantiell" => Some(TrustLevel::Substantiell),
+        "stork-qaa-level-3" | "http://eidas.europa.eu/loa/substantial" | "substantiell" => {
+            Some(TrustLevel::Substantiell)
+        }
         "stork-qaa-level-4" | "http://eidas.europa.eu/loa/high" | "hoch" => Some(TrustLevel::Hoch),
         _ => None,
     }

@@ -4,7 +4,7 @@
 //! The tenant comes from the Host header through [`TenantLookup`]; everything else from
 //! [`ServicekontoState`] (via `FromRef`), so the routes fit into any router state.
 
-use super::keys::{self, KeyPaths, SpKeys};
+use super::keys::{KeyPaths, SpKeys};
 use super::metadata::{self, IdpMetadata, ACS_PATH, OIDC_CALLBACK_PATH};
 use super::oidc::{self, Discovery};
 use super::saml;
@@ -220,7 +220,9 @@ enum LoginError {
 impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
         let (status, title, text) = match &self {
-            LoginError::UnknownHost => (StatusCode::NOT_FOUND, "Nicht gefunden", "Diese Adresse ist hier nicht bekannt.".to_string()),
+            LoginError::UnknownHost => {
+                (StatusCode::NOT_FOUND, "Nicht gefunden", "Diese Adresse ist hier nicht bekannt.".to_string())
+            }
             LoginError::NoBinding => (
                 StatusCode::NOT_FOUND,
                 "Anmeldung nicht verfügbar",
@@ -228,11 +230,20 @@ impl IntoResponse for LoginError {
             ),
             LoginError::BadRequest(why) => {
                 tracing::warn!(reason = %why, "login request rejected");
-                (StatusCode::BAD_REQUEST, "Anmeldung fehlgeschlagen", "Die Anmeldung konnte nicht zugeordnet werden. Bitte starten Sie die Anmeldung erneut.".to_string())
+                (
+                    StatusCode::BAD_REQUEST,
+                    "Anmeldung fehlgeschlagen",
+                    "Die Anmeldung konnte nicht zugeordnet werden. Bitte starten Sie die Anmeldung erneut.".to_string(),
+                )
             }
             LoginError::Rejected(why) => {
                 tracing::warn!(reason = %why, "identity provider response rejected");
-                (StatusCode::FORBIDDEN, "Anmeldung fehlgeschlagen", "Die Antwort des Servicekontos konnte nicht bestätigt werden. Bitte versuchen Sie es erneut.".to_string())
+                (
+                    StatusCode::FORBIDDEN,
+                    "Anmeldung fehlgeschlagen",
+                    "Die Antwort des Servicekontos konnte nicht bestätigt werden. Bitte versuchen Sie es erneut."
+                        .to_string(),
+                )
             }
             LoginError::TrustTooLow { have, need } => (
                 StatusCode::FORBIDDEN,
@@ -246,11 +257,19 @@ impl IntoResponse for LoginError {
             ),
             LoginError::Unavailable(why) => {
                 tracing::error!(reason = %why, "identity provider unavailable");
-                (StatusCode::BAD_GATEWAY, "Servicekonto nicht erreichbar", "Das Servicekonto ist gerade nicht erreichbar. Bitte versuchen Sie es später erneut.".to_string())
+                (
+                    StatusCode::BAD_GATEWAY,
+                    "Servicekonto nicht erreichbar",
+                    "Das Servicekonto ist gerade nicht erreichbar. Bitte versuchen Sie es später erneut.".to_string(),
+                )
             }
             LoginError::Internal(why) => {
                 tracing::error!(reason = %why, "login failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Fehler", "Bei der Anmeldung ist ein Fehler aufgetreten.".to_string())
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Fehler",
+                    "Bei der Anmeldung ist ein Fehler aufgetreten.".to_string(),
+                )
             }
         };
         let body = format!(
@@ -477,9 +496,11 @@ async fn saml_acs(
     let tenant = tenant_of(&sk, &headers)?;
     let binding = tenant.servicekonto.as_ref().ok_or(LoginError::NoBinding)?;
     let now = sk.clock.now();
-    let in_response_to = saml::peek_in_response_to(&form.saml_response)
-        .ok_or_else(|| LoginError::BadRequest("SAMLResponse without InResponseTo (IdP-initiated login is not accepted)".into()))?;
-    let Some(Pending::Saml { tenant: slug, request_id, acs_url }) = sk.sessions.take_pending(&in_response_to, now) else {
+    let in_response_to = saml::peek_in_response_to(&form.saml_response).ok_or_else(|| {
+        LoginError::BadRequest("SAMLResponse without InResponseTo (IdP-initiated login is not accepted)".into())
+    })?;
+    let Some(Pending::Saml { tenant: slug, request_id, acs_url }) = sk.sessions.take_pending(&in_response_to, now)
+    else {
         return Err(LoginError::BadRequest("the response answers no login request in progress".into()));
     };
     if slug != tenant.slug {
@@ -490,14 +511,7 @@ async fn saml_acs(
     let idp = sk.idp_metadata(url).await.map_err(internal)?;
     let identity = saml::validate_response(
         &form.saml_response,
-        &saml::Expectations {
-            entity_id,
-            acs_url: &acs_url,
-            request_id: &request_id,
-            idp: &idp,
-            now,
-            skew: CLOCK_SKEW,
-        },
+        &saml::Expectations { entity_id, acs_url: &acs_url, request_id: &request_id, idp: &idp, now, skew: CLOCK_SKEW },
     )
     .map_err(|e| LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)))?;
     let next = safe_next(form.relay_state.as_deref());
@@ -593,10 +607,4 @@ async fn logout(State(sk): State<ServicekontoState>, headers: HeaderMap) -> Resu
     let mut resp = redirect("/");
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(&sk, SESSION_COOKIE, "", "/", 0));
     Ok(resp)
-}
-
-/// Generate the tenant's SP keys if missing (used by tests and the metadata command).
-pub fn ensure_sp_keys(secrets: &std::path::Path, tenant: &Tenant) -> Result<SpKeys> {
-    let env = tenant.servicekonto.as_ref().map(|b| b.environment).unwrap_or_default();
-    Ok(keys::load_or_generate(secrets, tenant, env)?.0)
 }

@@ -268,7 +268,7 @@ fn write_element(
     }
     for p in inclusive {
         let p = if p == "#default" { String::new() } else { p.clone() };
-        if p == "" || e.scope.contains_key(&p) {
+        if p.is_empty() || e.scope.contains_key(&p) {
             used.push(p);
         }
     }
