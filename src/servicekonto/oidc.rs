@@ -205,4 +205,83 @@ mod tests {
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
     }
+
+    mod id_token {
+        use super::super::*;
+        use jsonwebtoken::{encode, EncodingKey, Header};
+        use rsa::pkcs1::{EncodeRsaPrivateKey as _, LineEnding};
+        use rsa::traits::PublicKeyParts as _;
+        use std::sync::OnceLock;
+
+        const ISS: &str = "https://idp.example";
+        const AUD: &str = "portal-detmold";
+
+        fn key() -> &'static (EncodingKey, JwkSet) {
+            static KEY: OnceLock<(EncodingKey, JwkSet)> = OnceLock::new();
+            KEY.get_or_init(|| {
+                let private = rsa::RsaPrivateKey::new(&mut rand_core::OsRng, 2048).unwrap();
+                let pem = private.to_pkcs1_pem(LineEnding::LF).unwrap();
+                let b64 = |b: Vec<u8>| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+                let jwks: JwkSet = serde_json::from_value(serde_json::json!({"keys": [{
+                    "kty": "RSA", "kid": "k1", "use": "sig", "alg": "RS256",
+                    "n": b64(private.n().to_bytes_be()), "e": b64(private.e().to_bytes_be()),
+                }]}))
+                .unwrap();
+                (EncodingKey::from_rsa_pem(pem.as_bytes()).unwrap(), jwks)
+            })
+        }
+
+        fn claims(f: impl FnOnce(&mut serde_json::Value)) -> serde_json::Value {
+            let now = time::OffsetDateTime::now_utc().unix_timestamp();
+            let mut c = serde_json::json!({
+                "iss": ISS, "aud": AUD, "sub": "erika", "iat": now, "exp": now + 300, "nonce": "n-1",
+                "acr": "STORK-QAA-Level-4", "given_name": "Erika", "family_name": "Mustermann",
+            });
+            f(&mut c);
+            c
+        }
+
+        fn sign(c: &serde_json::Value, kid: &str) -> String {
+            let mut h = Header::new(Algorithm::RS256);
+            h.kid = Some(kid.to_string());
+            encode(&h, c, &key().0).unwrap()
+        }
+
+        fn verify(token: &str) -> Result<IdTokenIdentity> {
+            verify_id_token(token, &key().1, ISS, AUD, "n-1")
+        }
+
+        #[test]
+        fn a_valid_token_yields_name_and_trust_level() {
+            let id = verify(&sign(&claims(|_| {}), "k1")).unwrap();
+            assert_eq!(id.given_name.as_deref(), Some("Erika"));
+            assert_eq!(id.trust_level, TrustLevel::Hoch);
+        }
+
+        #[test]
+        fn wrong_nonce_audience_issuer_expiry_and_level_are_rejected() {
+            let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>)> = vec![
+                ("nonce", Box::new(|c| c["nonce"] = "other".into())),
+                ("aud", Box::new(|c| c["aud"] = "another-client".into())),
+                ("iss", Box::new(|c| c["iss"] = "https://evil.example".into())),
+                ("exp", Box::new(|c| c["exp"] = (time::OffsetDateTime::now_utc().unix_timestamp() - 3600).into())),
+                ("acr", Box::new(|c| c["acr"] = "urn:unknown".into())),
+            ];
+            for (what, f) in cases {
+                assert!(verify(&sign(&claims(f), "k1")).is_err(), "{what} must be checked");
+            }
+        }
+
+        #[test]
+        fn tampered_unknown_key_and_symmetric_tokens_are_rejected() {
+            let token = sign(&claims(|_| {}), "k1");
+            let mut parts: Vec<String> = token.split('.').map(str::to_string).collect();
+            let forged = claims(|c| c["given_name"] = "Eve".into());
+            parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(forged.to_string());
+            assert!(verify(&parts.join(".")).is_err());
+            assert!(verify(&sign(&claims(|_| {}), "k2")).unwrap_err().to_string().contains("no key"));
+            let hs = encode(&Header::new(Algorithm::HS256), &claims(|_| {}), &EncodingKey::from_secret(b"k")).unwrap();
+            assert!(verify(&hs).unwrap_err().to_string().contains("not accepted"));
+        }
+    }
 }
