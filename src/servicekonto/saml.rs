@@ -301,3 +301,176 @@ pub fn peek_in_response_to(saml_response: &str) -> Option<String> {
     let root = xml::parse(std::str::from_utf8(&bytes).ok()?).ok()?;
     root.is(PROTOCOL_NS, "Response").then(|| root.attr("InResponseTo").map(str::to_string)).flatten()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servicekonto::xmldsig::{DSIG_NS, ENVELOPED, EXC_C14N, RSA_SHA256 as SIG_RSA_SHA256, SHA256};
+    use sha2::Digest as _;
+    use std::sync::OnceLock;
+
+    const SP: &str = "https://service.detmold.de/saml/metadata";
+    const ACS: &str = "https://service.detmold.de/anmelden/saml/acs";
+    const IDP: &str = "https://idp.example/metadata";
+    const REQ: &str = "_req1";
+
+    fn idp_keys() -> &'static (SpKeys, SpKeys) {
+        static KEYS: OnceLock<(SpKeys, SpKeys)> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            let now = OffsetDateTime::now_utc();
+            let k = || SpKeys::self_signed("IdP", "Test", now - Duration::days(1), now + Duration::days(30)).unwrap();
+            (k(), k())
+        })
+    }
+
+    fn find_by_id<'a>(e: &'a Element, id: &str) -> Option<&'a Element> {
+        if e.attr("ID") == Some(id) {
+            return Some(e);
+        }
+        e.elements().find_map(|c| find_by_id(c, id))
+    }
+
+    /// Sign the element with `id`, placing the signature where `<!--SIG-->` stands.
+    fn sign(xml: &str, id: &str, keys: &SpKeys) -> String {
+        let doc = xml::parse(&xml.replace("<!--SIG-->", "")).unwrap();
+        let el = find_by_id(&doc, id).unwrap();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let digest = b64(&Sha256::digest(xml::exc_c14n(el, None, &[]).as_bytes()));
+        let signed_info = format!(
+            r##"<ds:SignedInfo xmlns:ds="{DSIG_NS}"><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/><ds:SignatureMethod Algorithm="{SIG_RSA_SHA256}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"##
+        );
+        let canonical = xml::exc_c14n(&xml::parse(&signed_info).unwrap(), None, &[]);
+        let sig = SigningKey::<Sha256>::new(keys.private_key.clone()).sign(canonical.as_bytes()).to_bytes();
+        let signature = format!(
+            r#"<ds:Signature xmlns:ds="{DSIG_NS}">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue></ds:Signature>"#,
+            b64(&sig)
+        );
+        xml.replacen("<!--SIG-->", &signature, 1)
+    }
+
+    struct R {
+        audience: &'static str,
+        recipient: &'static str,
+        destination: &'static str,
+        in_response_to: &'static str,
+        not_before: OffsetDateTime,
+        not_on_or_after: OffsetDateTime,
+        name_id: &'static str,
+        level: &'static str,
+    }
+
+    fn base() -> R {
+        let now = OffsetDateTime::now_utc();
+        R {
+            audience: SP,
+            recipient: ACS,
+            destination: ACS,
+            in_response_to: REQ,
+            not_before: now - Duration::minutes(1),
+            not_on_or_after: now + Duration::minutes(5),
+            name_id: "erika",
+            level: "STORK-QAA-Level-3",
+        }
+    }
+
+    fn response_xml(r: &R) -> String {
+        let (nb, na) = (timestamp(r.not_before), timestamp(r.not_on_or_after));
+        format!(
+            r#"<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" ID="_resp" Version="2.0" IssueInstant="{nb}" Destination="{dest}" InResponseTo="{irt}"><saml:Issuer>{IDP}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{STATUS_SUCCESS}"/></samlp:Status><saml:Assertion xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="_assert" Version="2.0" IssueInstant="{nb}"><saml:Issuer>{IDP}</saml:Issuer><!--SIG--><saml:Subject><saml:NameID>{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{na}" Recipient="{rcp}" InResponseTo="{irt}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{na}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AttributeStatement><saml:Attribute Name="urn:oid:2.5.4.42"><saml:AttributeValue xsi:type="xs:string">Erika</saml:AttributeValue></saml:Attribute><saml:Attribute Name="urn:oid:2.5.4.4"><saml:AttributeValue xsi:type="xs:string">Mustermann</saml:AttributeValue></saml:Attribute><saml:Attribute Name="urn:oid:1.2.40.0.10.2.1.1.261.94"><saml:AttributeValue>{level}</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>"#,
+            dest = r.destination,
+            irt = r.in_response_to,
+            rcp = r.recipient,
+            aud = r.audience,
+            name_id = r.name_id,
+            level = r.level,
+        )
+    }
+
+    fn check(xml: &str) -> Result<Identity, SamlError> {
+        let idp = IdpMetadata {
+            entity_id: IDP.into(),
+            sso_redirect: "https://idp.example/sso".into(),
+            slo_redirect: None,
+            signing_certs: vec![idp_keys().0.cert_der.clone()],
+        };
+        let ex = Expectations {
+            entity_id: SP,
+            acs_url: ACS,
+            request_id: REQ,
+            idp: &idp,
+            now: OffsetDateTime::now_utc(),
+            skew: Duration::seconds(90),
+        };
+        validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &ex)
+    }
+
+    fn signed(r: &R) -> String {
+        sign(&response_xml(r), "_assert", &idp_keys().0)
+    }
+
+    #[test]
+    fn a_signed_response_yields_the_citizen() {
+        let id = check(&signed(&base())).unwrap();
+        assert_eq!(id.subject, "erika");
+        assert_eq!((id.given_name.as_deref(), id.family_name.as_deref()), (Some("Erika"), Some("Mustermann")));
+        assert_eq!(id.trust_level, TrustLevel::Substantiell);
+    }
+
+    #[test]
+    fn each_condition_is_checked() {
+        let now = OffsetDateTime::now_utc();
+        let mismatch = |r: R, field: &str| match check(&signed(&r)) {
+            Err(SamlError::Mismatch { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        };
+        mismatch(R { audience: "https://other/saml/metadata", ..base() }, "Audience");
+        mismatch(R { recipient: "https://evil/acs", ..base() }, "Recipient");
+        mismatch(R { destination: "https://evil/acs", ..base() }, "Response Destination");
+        mismatch(R { in_response_to: "_other", ..base() }, "Response InResponseTo");
+        let expired =
+            R { not_before: now - Duration::minutes(20), not_on_or_after: now - Duration::minutes(10), ..base() };
+        assert!(matches!(check(&signed(&expired)), Err(SamlError::Expired(_))));
+        let early = R { not_before: now + Duration::minutes(10), ..base() };
+        assert!(matches!(check(&signed(&early)), Err(SamlError::NotYetValid(_))));
+        let skewed = R { not_before: now + Duration::seconds(30), ..base() };
+        assert!(check(&signed(&skewed)).is_ok(), "a small clock skew is tolerated");
+        assert!(matches!(check(&signed(&R { level: "urn:unknown", ..base() })), Err(SamlError::NoTrustLevel)));
+    }
+
+    #[test]
+    fn unsigned_tampered_and_foreign_signatures_are_rejected() {
+        let xml = response_xml(&base()).replace("<!--SIG-->", "");
+        assert!(matches!(check(&xml), Err(SamlError::Unsigned)));
+        let tampered = signed(&base()).replace(">Erika<", ">Eve<");
+        assert!(matches!(check(&tampered), Err(SamlError::Signature(SignatureError::Digest))));
+        let foreign = sign(&response_xml(&base()), "_assert", &idp_keys().1);
+        assert!(matches!(check(&foreign), Err(SamlError::Signature(SignatureError::BadSignature))));
+    }
+
+    #[test]
+    fn wrapped_assertions_are_rejected() {
+        // The signed assertion moved into Extensions, an unsigned forged one in its place.
+        let good = signed(&base());
+        let start = good.find("<saml:Assertion").unwrap();
+        let end = good.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+        let signed_assertion = &good[start..end];
+        let forged = response_xml(&R { name_id: "mallory", ..base() }).replace("<!--SIG-->", "");
+        let forged_assertion =
+            &forged[forged.find("<saml:Assertion").unwrap()..forged.find("</saml:Assertion>").unwrap() + 17];
+        let wrapped = good.replacen(
+            signed_assertion,
+            &format!("<samlp:Extensions>{signed_assertion}</samlp:Extensions>{forged_assertion}"),
+            1,
+        );
+        assert!(matches!(check(&wrapped), Err(SamlError::Unsigned)));
+        // Two assertions side by side.
+        let doubled = good.replacen(signed_assertion, &format!("{signed_assertion}{forged_assertion}"), 1);
+        assert!(matches!(check(&doubled), Err(SamlError::AssertionCount)));
+    }
+
+    #[test]
+    fn comments_do_not_truncate_signed_text() {
+        let xml = signed(&R { name_id: "erika<!-- x -->.evil", ..base() });
+        assert_eq!(check(&xml).unwrap().subject, "erika.evil");
+    }
+}
