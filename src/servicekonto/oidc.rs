@@ -260,7 +260,8 @@ mod tests {
 
         #[test]
         fn wrong_nonce_audience_issuer_expiry_and_level_are_rejected() {
-            let cases: Vec<(&str, Box<dyn FnOnce(&mut serde_json::Value)>)> = vec![
+            type Mutation = Box<dyn FnOnce(&mut serde_json::Value)>;
+            let cases: Vec<(&str, Mutation)> = vec![
                 ("nonce", Box::new(|c| c["nonce"] = "other".into())),
                 ("aud", Box::new(|c| c["aud"] = "another-client".into())),
                 ("iss", Box::new(|c| c["iss"] = "https://evil.example".into())),
