@@ -13,6 +13,9 @@ use time::{Duration, OffsetDateTime};
 pub const SESSION_TTL: Duration = Duration::hours(8);
 /// How long a login may take at the IdP.
 pub const PENDING_TTL: Duration = Duration::minutes(15);
+/// At most this many logins in progress are remembered; beyond, the oldest is forgotten
+/// (bounds the memory anyone can make the server spend by starting logins).
+pub const MAX_PENDING: usize = 100_000;
 
 /// A logged-in citizen.
 #[derive(Debug, Clone, Serialize)]
@@ -99,6 +102,11 @@ impl SessionStore {
     pub fn put_pending(&self, key: String, pending: Pending, now: OffsetDateTime) {
         let mut inner = self.lock();
         inner.pending.retain(|_, (_, at)| *at + PENDING_TTL > now);
+        if inner.pending.len() >= MAX_PENDING {
+            if let Some(oldest) = inner.pending.iter().min_by_key(|(_, (_, at))| *at).map(|(k, _)| k.clone()) {
+                inner.pending.remove(&oldest);
+            }
+        }
         inner.pending.insert(key, (pending, now));
     }
 
@@ -115,5 +123,61 @@ impl SessionStore {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(n: usize) -> Pending {
+        Pending::Saml { tenant: "t".into(), request_id: format!("_{n}"), acs_url: String::new() }
+    }
+
+    #[test]
+    fn pending_logins_are_taken_once_and_expire() {
+        let store = SessionStore::new();
+        let now = OffsetDateTime::now_utc();
+        store.put_pending("a".into(), pending(1), now);
+        assert!(store.take_pending("a", now).is_some());
+        assert!(store.take_pending("a", now).is_none());
+        store.put_pending("b".into(), pending(2), now);
+        assert!(store.take_pending("b", now + PENDING_TTL + Duration::seconds(1)).is_none());
+    }
+
+    #[test]
+    fn sessions_expire_and_can_be_removed() {
+        let store = SessionStore::new();
+        let now = OffsetDateTime::now_utc();
+        let s = Session {
+            tenant: "detmold".into(),
+            name: "Erika Mustermann".into(),
+            given_name: None,
+            family_name: None,
+            trust_level: TrustLevel::Hoch,
+            protocol: "saml",
+            subject: "x".into(),
+            expires: now + SESSION_TTL,
+        };
+        let id = store.create(s, now);
+        assert_eq!(id.len(), 43, "256 bits, base64url");
+        assert!(store.get(&id, now).is_some());
+        assert!(store.get(&id, now + SESSION_TTL).is_none());
+        let id = store.create(store_session(now), now);
+        assert!(store.remove(&id).is_some());
+        assert!(store.get(&id, now).is_none());
+    }
+
+    fn store_session(now: OffsetDateTime) -> Session {
+        Session {
+            tenant: "detmold".into(),
+            name: "n".into(),
+            given_name: None,
+            family_name: None,
+            trust_level: TrustLevel::Basisregistrierung,
+            protocol: "oidc",
+            subject: "y".into(),
+            expires: now + SESSION_TTL,
+        }
     }
 }
