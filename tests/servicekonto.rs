@@ -162,6 +162,7 @@ struct Env {
     oidc_idp_port: u16,
     port: u16,
     addr: SocketAddr,
+    tenants: Vec<Arc<Tenant>>,
 }
 
 impl Env {
@@ -219,9 +220,10 @@ impl Env {
             Some(format!("http://127.0.0.1:{saml_idp_port}/metadata"));
         oidc_tenant.servicekonto.as_mut().unwrap().issuer = Some(format!("http://127.0.0.1:{oidc_idp_port}"));
 
+        let tenants = vec![Arc::new(saml_tenant), Arc::new(oidc_tenant)];
         let lookup = Lookup(HashMap::from([
-            (SAML_HOST.to_string(), Arc::new(saml_tenant)),
-            (OIDC_HOST.to_string(), Arc::new(oidc_tenant)),
+            (SAML_HOST.to_string(), tenants[0].clone()),
+            (OIDC_HOST.to_string(), tenants[1].clone()),
         ]));
         let state =
             ServicekontoState::new(secrets.path().to_path_buf(), Arc::new(lookup)).insecure_http_for_tests(port);
@@ -230,7 +232,16 @@ impl Env {
             .merge(routes::<AppState>())
             .with_state(AppState { servicekonto: state });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Env { _secrets: secrets, _saml_idp: saml_idp, _oidc_idp: oidc_idp, saml_idp_port, oidc_idp_port, port, addr }
+        Env {
+            _secrets: secrets,
+            _saml_idp: saml_idp,
+            _oidc_idp: oidc_idp,
+            saml_idp_port,
+            oidc_idp_port,
+            port,
+            addr,
+            tenants,
+        }
     }
 
     /// A browser: cookies on, redirects manual, both tenant hosts resolved to the test server.
@@ -496,4 +507,26 @@ async fn oidc_rejects_state_mismatch_and_foreign_callbacks() {
     // Unknown hosts get nothing.
     let resp = reqwest::Client::new().get(format!("http://127.0.0.1:{}/anmelden", env.port)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_validates_both_real_identity_providers() {
+    use portalctl::servicekonto::check::{check_all, Status};
+    let env = Env::shared();
+    let tenants: Vec<&Tenant> = env.tenants.iter().map(|t| t.as_ref()).collect();
+    let now = time::OffsetDateTime::now_utc();
+    let http = portalctl::servicekonto::http_client();
+    let reports = check_all(&http, &tenants, time::Duration::days(30), now).await;
+    assert_eq!(reports.len(), 2);
+    let saml = &reports[0];
+    assert_eq!((saml.tenant.as_str(), saml.status), ("detmold", Status::Ok), "{saml:?}");
+    assert_eq!(saml.certificates.len(), 1);
+    assert!((88..=90).contains(&saml.certificates[0].days_left), "{saml:?}");
+    let oidc = &reports[1];
+    assert_eq!((oidc.tenant.as_str(), oidc.status), ("espelkamp", Status::Ok), "{oidc:?}");
+    assert_eq!(oidc.source, format!("http://127.0.0.1:{}", env.oidc_idp_port));
+
+    // With a 100-day minimum the IdP's 90-day certificate warns.
+    let reports = check_all(&http, &tenants[..1], time::Duration::days(100), now).await;
+    assert_eq!(reports[0].status, Status::Warning);
 }
