@@ -387,6 +387,10 @@ async fn saml_rejects_tampered_misaddressed_expired_and_weak_responses() {
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(resp.text().await.unwrap().contains("AuthnRequest rejected"));
 
+    // Only local paths are kept as the place to return to (no open redirect).
+    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=//evil.example/x")).send().await.unwrap();
+    assert!(location(&resp).contains("&RelayState=%2F&SigAlg="), "{}", location(&resp));
+
     // Tampered: the signed assertion's content changed after signing.
     let browser = env.browser();
     let mut form = saml_form(env, &browser, "").await;
@@ -434,7 +438,7 @@ async fn saml_rejects_tampered_misaddressed_expired_and_weak_responses() {
 
 /// Follow the IdP's redirects until it sends the browser back to our callback.
 async fn oidc_until_callback(env: &Env, browser: &reqwest::Client) -> String {
-    let resp = browser.get(env.url(OIDC_HOST, "/anmelden")).send().await.unwrap();
+    let resp = browser.get(env.url(OIDC_HOST, "/anmelden?next=/antraege")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let mut next = location(&resp);
     assert!(next.starts_with(&format!("http://127.0.0.1:{}/", env.oidc_idp_port)), "{next}");
@@ -459,7 +463,7 @@ async fn oidc_login_against_oidc_provider() {
     assert!(callback.contains("code="), "{callback}");
     let resp = browser.get(&callback).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
-    assert_eq!(location(&resp), "/");
+    assert_eq!(location(&resp), "/antraege");
 
     let (code, body) = status(env, &browser, OIDC_HOST).await;
     assert_eq!(code, StatusCode::OK, "{body}");

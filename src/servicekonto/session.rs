@@ -40,7 +40,7 @@ pub struct Session {
 /// A login started but not finished.
 #[derive(Debug, Clone)]
 pub enum Pending {
-    Oidc { tenant: String, state: String, nonce: String, code_verifier: String, redirect_uri: String },
+    Oidc { tenant: String, state: String, nonce: String, code_verifier: String, redirect_uri: String, next: String },
     Saml { tenant: String, request_id: String, acs_url: String },
 }
 

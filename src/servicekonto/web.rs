@@ -394,7 +394,7 @@ async fn start(
             let login_key = oidc::random_token();
             sk.sessions.put_pending(
                 login_key.clone(),
-                Pending::Oidc { tenant: tenant.slug.clone(), state, nonce, code_verifier, redirect_uri },
+                Pending::Oidc { tenant: tenant.slug.clone(), state, nonce, code_verifier, redirect_uri, next },
                 now,
             );
             let mut resp = redirect(&url);
@@ -428,7 +428,7 @@ async fn oidc_callback(
     let now = sk.clock.now();
     let login_key = cookie(&headers, LOGIN_COOKIE)
         .ok_or_else(|| LoginError::BadRequest("callback without the login cookie".into()))?;
-    let Some(Pending::Oidc { tenant: slug, state, nonce, code_verifier, redirect_uri }) =
+    let Some(Pending::Oidc { tenant: slug, state, nonce, code_verifier, redirect_uri, next }) =
         sk.sessions.take_pending(login_key, now)
     else {
         return Err(LoginError::BadRequest("no OIDC login in progress for this browser".into()));
@@ -470,7 +470,7 @@ async fn oidc_callback(
             trust_level: verified.trust_level,
             protocol: "oidc",
         },
-        "/",
+        &next,
     )?;
     resp.headers_mut().append(header::SET_COOKIE, set_cookie(&sk, LOGIN_COOKIE, "", "/anmelden", 0));
     Ok(resp)
