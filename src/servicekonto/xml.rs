@@ -402,6 +402,13 @@ mod tests {
     }
 
     #[test]
+    fn entities_and_character_references_in_text() {
+        let root = parse("<a>x &amp; y &#x41;&lt;&gt;<![CDATA[<b>]]>\r\n</a>").unwrap();
+        assert_eq!(root.text(), "x & y A<><b>");
+        assert_eq!(exc_c14n(&root, None, &[]), "<a>x &amp; y A&lt;&gt;&lt;b&gt;\n</a>");
+    }
+
+    #[test]
     fn doctype_is_rejected() {
         assert!(matches!(parse("<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>"), Err(XmlError::Doctype)));
     }
