@@ -534,3 +534,33 @@ async fn check_validates_both_real_identity_providers() {
     let reports = check_all(&http, &tenants[..1], time::Duration::days(100), now).await;
     assert_eq!(reports[0].status, Status::Warning);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_login_with_encrypted_assertions() {
+    let env = Env::shared();
+    for mode in ["cbc", "gcm"] {
+        let browser = env.browser();
+        let form = saml_form(env, &browser, &format!("&encrypt={mode}")).await;
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+        assert!(xml.contains("EncryptedAssertion") && !xml.contains("Mustermann"), "{mode}: {xml}");
+        let resp = post_acs(&browser, &form).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{mode}: {}", resp.text().await.unwrap());
+        let (code, body) = status(env, &browser, SAML_HOST).await;
+        assert_eq!(code, StatusCode::OK, "{mode}: {body}");
+        assert_eq!(body["name"], "Erika Mustermann");
+
+        // A changed ciphertext does not log anyone in.
+        let browser = env.browser();
+        let form = saml_form(env, &browser, &format!("&encrypt={mode}")).await;
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+        let start = xml.rfind("<xenc:CipherValue>").expect("xenc prefix") + "<xenc:CipherValue>".len() + 40;
+        let flipped = if &xml[start..start + 1] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{flipped}{}", &xml[..start], &xml[start + 1..]);
+        let form = SamlForm { saml_response: base64::engine::general_purpose::STANDARD.encode(tampered), ..form };
+        let resp = post_acs(&browser, &form).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{mode}");
+        assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+    }
+}

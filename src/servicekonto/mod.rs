@@ -3,8 +3,9 @@
 //!
 //! - [`keys`]: SP key pairs and certificates per tenant and environment (files, mode 0600).
 //! - [`metadata`]: SP metadata for the IdP operator; parsing IdP metadata.
-//! - [`saml`], [`xml`], [`xmldsig`]: AuthnRequest (HTTP-Redirect, signed) and Response
-//!   validation (HTTP-POST; enveloped XML signature with exclusive c14n).
+//! - [`saml`], [`xml`], [`xmldsig`], [`xmlenc`]: AuthnRequest (HTTP-Redirect, signed) and
+//!   Response validation (HTTP-POST; enveloped XML signature with exclusive c14n; encrypted
+//!   assertions).
 //! - [`oidc`]: authorization code flow with PKCE, ID token verification.
 //! - [`check`]: IdP metadata/discovery reachability and certificate expiry.
 //! - [`rebind`]: moving a group to another provider, editing tenant files minimally.
@@ -24,6 +25,7 @@ pub mod trust;
 pub mod web;
 pub mod xml;
 pub mod xmldsig;
+pub mod xmlenc;
 
 pub use session::{Session, SessionStore};
 pub use web::{routes, Clock, ServicekontoState, SystemClock, TenantLookup};

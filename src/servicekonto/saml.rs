@@ -7,6 +7,7 @@ use super::metadata::{cert_rsa_key, IdpMetadata};
 use super::trust;
 use super::xml::{self, escape, Element};
 use super::xmldsig::{self, SignatureError};
+use super::xmlenc::{self, DecryptError};
 use crate::tenant::TrustLevel;
 use base64::Engine as _;
 use rsa::pkcs1v15::SigningKey;
@@ -37,8 +38,10 @@ pub enum SamlError {
     Signature(#[from] SignatureError),
     #[error("neither the response nor the assertion is signed")]
     Unsigned,
-    #[error("the response must hold exactly one unencrypted assertion")]
+    #[error("the response must hold exactly one assertion")]
     AssertionCount,
+    #[error("encrypted assertion: {0}")]
+    Decrypt(#[from] DecryptError),
     #[error("{field} is {found:?}, expected {expected:?}")]
     Mismatch { field: &'static str, expected: String, found: String },
     #[error("{0} is missing")]
@@ -132,6 +135,8 @@ pub struct Expectations<'a> {
     pub acs_url: &'a str,
     pub request_id: &'a str,
     pub idp: &'a IdpMetadata,
+    /// Our SP private key, to decrypt an `EncryptedAssertion`.
+    pub sp_key: Option<&'a rsa::RsaPrivateKey>,
     pub now: OffsetDateTime,
     pub skew: Duration,
 }
@@ -184,12 +189,21 @@ fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, 
     if let Some(issuer) = root.child(ASSERTION_NS, "Issuer") {
         expect("Response Issuer", &issuer.text(), &ex.idp.entity_id)?;
     }
-    if root.child(ASSERTION_NS, "EncryptedAssertion").is_some() {
-        return Err(SamlError::AssertionCount);
-    }
-    let assertions: Vec<&Element> = root.children_named(ASSERTION_NS, "Assertion").collect();
-    let [assertion] = assertions.as_slice() else {
-        return Err(SamlError::AssertionCount);
+    let plain: Vec<&Element> = root.children_named(ASSERTION_NS, "Assertion").collect();
+    let encrypted: Vec<&Element> = root.children_named(ASSERTION_NS, "EncryptedAssertion").collect();
+    let decrypted: Element;
+    let assertion: &Element = match (plain.as_slice(), encrypted.as_slice()) {
+        ([a], []) => a,
+        ([], [e]) => {
+            let key = ex.sp_key.ok_or(SamlError::Decrypt(DecryptError::Key))?;
+            let text = xmlenc::decrypt(e, key)?;
+            decrypted = xml::parse_in_scope(&text, &e.scope)?;
+            if !decrypted.is(ASSERTION_NS, "Assertion") {
+                return Err(SamlError::AssertionCount);
+            }
+            &decrypted
+        }
+        _ => return Err(SamlError::AssertionCount),
     };
     if xmldsig::is_signed(assertion) {
         xmldsig::verify(assertion, &keys)?;
@@ -398,6 +412,7 @@ mod tests {
             acs_url: ACS,
             request_id: REQ,
             idp: &idp,
+            sp_key: None,
             now: OffsetDateTime::now_utc(),
             skew: Duration::seconds(90),
         };

@@ -509,9 +509,18 @@ async fn saml_acs(
     let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
     let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
     let idp = sk.idp_metadata(url).await.map_err(internal)?;
+    let sp_keys = sk.sp_keys(&tenant, binding).map_err(internal)?;
     let identity = saml::validate_response(
         &form.saml_response,
-        &saml::Expectations { entity_id, acs_url: &acs_url, request_id: &request_id, idp: &idp, now, skew: CLOCK_SKEW },
+        &saml::Expectations {
+            entity_id,
+            acs_url: &acs_url,
+            request_id: &request_id,
+            idp: &idp,
+            sp_key: Some(&sp_keys.private_key),
+            now,
+            skew: CLOCK_SKEW,
+        },
     )
     .map_err(|e| LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)))?;
     let next = safe_next(form.relay_state.as_deref());

@@ -115,13 +115,19 @@ impl Element {
 
 /// Parse a document into its root element.
 pub fn parse(text: &str) -> Result<Element, XmlError> {
+    parse_in_scope(text, &BTreeMap::new())
+}
+
+/// Parse a fragment (e.g. a decrypted element) with the namespace bindings in scope where it
+/// belongs.
+pub fn parse_in_scope(text: &str, scope: &BTreeMap<String, String>) -> Result<Element, XmlError> {
     let mut reader = Reader::from_str(text);
     let config = reader.config_mut();
     config.trim_text(false);
     config.expand_empty_elements = true;
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
-    let mut base_scope = BTreeMap::new();
+    let mut base_scope = scope.clone();
     base_scope.insert("xml".to_string(), XML_NS.to_string());
     let base_scope = Arc::new(base_scope);
     loop {

@@ -10,7 +10,8 @@
 //                POSTs a signed Response for the test citizen "Erika Mustermann".
 //                Test scenarios, as extra query parameters outside the signed part:
 //                level=<value> trust level asserted (default STORK-QAA-Level-3),
-//                audience=<uri> a wrong audience, expired=1 an assertion already expired.
+//                audience=<uri> a wrong audience, expired=1 an assertion already expired,
+//                encrypt=cbc|gcm the assertion encrypted (aes256-cbc or aes128-gcm, rsa-oaep-mgf1p).
 import http from 'node:http';
 import fs from 'node:fs';
 import samlify from 'samlify';
@@ -46,7 +47,7 @@ const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   const base = `http://127.0.0.1:${port}`;
-  const idp = samlify.IdentityProvider({
+  const idpSettings = {
     entityID: `${base}/metadata`,
     privateKey,
     signingCert,
@@ -55,7 +56,17 @@ server.listen(0, '127.0.0.1', () => {
     singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/sso` }],
     singleLogoutService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/slo` }],
     loginResponseTemplate: { context: RESPONSE_TEMPLATE, attributes: [] },
-  });
+  };
+  const idp = samlify.IdentityProvider(idpSettings);
+  // The same IdP, encrypting the (signed) assertion for the SP's encryption certificate.
+  const encrypting = {
+    cbc: samlify.IdentityProvider({ ...idpSettings, isAssertionEncrypted: true }),
+    gcm: samlify.IdentityProvider({
+      ...idpSettings,
+      isAssertionEncrypted: true,
+      dataEncryptionAlgorithm: 'http://www.w3.org/2009/xmlenc11#aes128-gcm',
+    }),
+  };
 
   const sso = async (req, res) => {
     const url = new URL(req.url, base);
@@ -112,7 +123,8 @@ server.listen(0, '127.0.0.1', () => {
       GivenName: 'Erika',
       Surname: 'Mustermann',
     };
-    const response = await idp.createLoginResponse(sp, parsed, 'post', {}, {
+    const responder = encrypting[url.searchParams.get('encrypt')] || idp;
+    const response = await responder.createLoginResponse(sp, parsed, 'post', {}, {
       relayState: query.RelayState,
       customTagReplacement: (template) => ({ id, context: samlify.SamlLib.replaceTagsByValue(template, values) }),
     });
