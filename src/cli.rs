@@ -67,6 +67,9 @@ pub enum Command {
     /// Plan and check the DNS records of tenants' hostnames.
     #[command(subcommand)]
     Dns(DnsCommand),
+    /// Citizen login (BundID and other SAML or OIDC accounts): SP metadata, IdP checks, rebinding.
+    #[command(subcommand)]
+    Servicekonto(ServicekontoCommand),
 }
 
 #[derive(Debug, Args)]
@@ -193,4 +196,96 @@ pub struct DnsArgs {
     /// Where the hostnames must point: the ingress's IP address (A/AAAA) or host name (CNAME).
     #[arg(long, value_name = "IP|HOST")]
     pub ingress: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServicekontoCommand {
+    /// Write a tenant's SAML SP metadata for the IdP operator (generates the SP key pair if missing).
+    Metadata(SkMetadataArgs),
+    /// Fetch each binding's IdP metadata or OIDC discovery and JWKS; report certificate expiry.
+    Check(SkCheckArgs),
+    /// Move every tenant of a group to another provider (new SP keys and metadata per tenant).
+    Rebind(SkRebindArgs),
+    /// After the IdP operator confirmed the new metadata: drop the keys kept from before a rebind.
+    Confirm(SkConfirmArgs),
+}
+
+/// Where SP keys and other credentials are kept in local mode.
+#[derive(Debug, Args)]
+pub struct SecretsDirArg {
+    /// Directory of local credentials (SP keys: <group>/<tenant>.saml-<env>.key.pem, mode 0600).
+    #[arg(long, env = "PORTALCTL_SECRETS_DIR", default_value = ".portalctl/secrets", value_name = "DIR")]
+    pub secrets_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EnvironmentArg {
+    Test,
+    Live,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProviderArg {
+    /// The federal BundID (SAML 2.0).
+    Bundid,
+    /// BayernID (SAML 2.0).
+    Bayernid,
+    /// Any other SAML 2.0 identity provider.
+    Saml,
+    /// Any OpenID Connect provider.
+    Oidc,
+}
+
+#[derive(Debug, Args)]
+pub struct SkMetadataArgs {
+    /// The tenant's slug.
+    #[arg(long, short = 't')]
+    pub tenant: String,
+    /// Which registration: BundID has separate test and live environments (default: the binding's).
+    #[arg(long, value_enum)]
+    pub environment: Option<EnvironmentArg>,
+    /// Write the metadata to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub secrets: SecretsDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SkCheckArgs {
+    #[command(flatten)]
+    pub selector: Selector,
+    /// Warn when an IdP certificate expires within this time (e.g. 30d, 12h).
+    #[arg(long, default_value = "30d", value_name = "DURATION")]
+    pub min_validity: String,
+}
+
+#[derive(Debug, Args)]
+pub struct SkRebindArgs {
+    /// The rollout group whose tenants move.
+    #[arg(long, short = 'g')]
+    pub group: String,
+    /// The provider to move to.
+    #[arg(long, value_enum)]
+    pub to: ProviderArg,
+    /// Environment to generate SP keys for (default: each tenant's binding environment).
+    #[arg(long, value_enum)]
+    pub environment: Option<EnvironmentArg>,
+    /// Also set servicekonto.idpMetadataUrl (the new IdP's metadata URL).
+    #[arg(long, value_name = "URL")]
+    pub idp_metadata_url: Option<String>,
+    /// Carry out the plan: generate keys and metadata, write the tenant files. Without it, only print the plan.
+    #[arg(long)]
+    pub confirm: bool,
+    #[command(flatten)]
+    pub secrets: SecretsDirArg,
+}
+
+#[derive(Debug, Args)]
+pub struct SkConfirmArgs {
+    /// The rollout group whose rebind the IdP operator confirmed.
+    #[arg(long, short = 'g')]
+    pub group: String,
+    #[command(flatten)]
+    pub secrets: SecretsDirArg,
 }

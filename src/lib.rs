@@ -8,12 +8,14 @@ pub mod commands;
 pub mod diagnostics;
 pub mod dns;
 pub mod exit_codes;
+pub mod local;
 pub mod municipality;
 pub mod names;
 pub mod output;
 pub mod rollout;
 pub mod scaffold;
 pub mod status;
+pub mod servicekonto;
 pub mod tenant;
 pub mod theme;
-pub mod local;
+

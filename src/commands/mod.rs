@@ -4,6 +4,7 @@
 mod dns;
 mod group;
 mod municipality;
+mod servicekonto;
 mod tenant;
 mod validate;
 
@@ -91,6 +92,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::Municipality(args) => municipality::run(&ctx, &args),
         Command::Dns(cmd) => dns::run(&ctx, cmd),
+        Command::Servicekonto(cmd) => servicekonto::run(&ctx, cmd),
     }
 }
 

@@ -1,0 +1,166 @@
+//! SAML metadata: our SP metadata (rendered from `templates/servicekonto/sp-metadata.xml`)
+//! for the IdP operator, and the parts of an IdP's metadata we need (entity ID, SSO and SLO
+//! endpoints, signing certificates). Pure: no IO.
+
+use super::keys::SpKeys;
+use super::xml::{self, escape, Element};
+use super::{Error, Result};
+use crate::tenant::Tenant;
+use base64::Engine as _;
+use time::OffsetDateTime;
+
+pub const MD_NS: &str = "urn:oasis:names:tc:SAML:2.0:metadata";
+pub const REDIRECT_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect";
+pub const POST_BINDING: &str = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST";
+
+const SP_TEMPLATE: &str = include_str!("../../templates/servicekonto/sp-metadata.xml");
+
+/// Path of the assertion consumer service on the tenant's host.
+pub const ACS_PATH: &str = "/anmelden/saml/acs";
+/// Path of the OIDC redirect URI on the tenant's host.
+pub const OIDC_CALLBACK_PATH: &str = "/anmelden/oidc/callback";
+
+/// What SP metadata is rendered from.
+#[derive(Debug)]
+pub struct SpMetadataParams<'a> {
+    pub entity_id: &'a str,
+    /// `https://<canonical hostname>` (no trailing slash).
+    pub base_url: &'a str,
+    pub organization: &'a str,
+    pub keys: &'a SpKeys,
+}
+
+impl<'a> SpMetadataParams<'a> {
+    /// The parameters of a tenant's SAML binding on its canonical hostname.
+    pub fn for_tenant(tenant: &'a Tenant, base_url: &'a str, keys: &'a SpKeys) -> Result<SpMetadataParams<'a>> {
+        let entity_id = tenant
+            .servicekonto
+            .as_ref()
+            .and_then(|b| b.entity_id.as_deref())
+            .ok_or_else(|| Error::NotSaml { tenant: tenant.slug.clone() })?;
+        Ok(SpMetadataParams { entity_id, base_url, organization: &tenant.display_name, keys })
+    }
+}
+
+/// `https://<canonical hostname>` of a tenant.
+pub fn canonical_base_url(tenant: &Tenant) -> String {
+    format!("https://{}", tenant.primary_hostname())
+}
+
+/// Render SP metadata XML.
+pub fn sp_metadata(p: &SpMetadataParams<'_>) -> Result<String> {
+    let mut tera = tera::Tera::default();
+    tera.autoescape_on(vec![]);
+    tera.add_raw_template("sp-metadata.xml", SP_TEMPLATE).map_err(|e| Error::Template(e.to_string()))?;
+    let mut cx = tera::Context::new();
+    cx.insert("entity_id", &escape(p.entity_id));
+    cx.insert("base_url", &escape(p.base_url));
+    cx.insert("organization", &escape(p.organization));
+    cx.insert("certificate", &p.keys.cert_base64());
+    tera.render("sp-metadata.xml", &cx).map_err(|e| Error::Template(e.to_string()))
+}
+
+/// What we use of an IdP's SAML metadata.
+#[derive(Debug, Clone)]
+pub struct IdpMetadata {
+    pub entity_id: String,
+    /// SingleSignOnService location for the HTTP-Redirect binding.
+    pub sso_redirect: String,
+    /// SingleLogoutService location for the HTTP-Redirect binding, if any.
+    pub slo_redirect: Option<String>,
+    /// DER of each signing certificate (KeyDescriptor use="signing" or without use).
+    pub signing_certs: Vec<Vec<u8>>,
+}
+
+/// Parse IdP metadata: an `EntityDescriptor` with an `IDPSSODescriptor`, or an
+/// `EntitiesDescriptor` whose first such entity is taken.
+pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata> {
+    let root = xml::parse(text).map_err(|e| Error::Metadata(e.to_string()))?;
+    let entity = if root.is(MD_NS, "EntityDescriptor") {
+        &root
+    } else if root.is(MD_NS, "EntitiesDescriptor") {
+        let mut all = Vec::new();
+        root.descendants(MD_NS, "EntityDescriptor", &mut all);
+        all.into_iter()
+            .find(|e| e.child(MD_NS, "IDPSSODescriptor").is_some())
+            .ok_or_else(|| Error::Metadata("no EntityDescriptor with an IDPSSODescriptor".into()))?
+    } else {
+        return Err(Error::Metadata(format!("root element is {:?}, not md:EntityDescriptor", root.local)));
+    };
+    let entity_id =
+        entity.attr("entityID").ok_or_else(|| Error::Metadata("EntityDescriptor has no entityID".into()))?.to_string();
+    let idp = entity
+        .child(MD_NS, "IDPSSODescriptor")
+        .ok_or_else(|| Error::Metadata(format!("{entity_id}: no IDPSSODescriptor")))?;
+    let endpoint = |name: &str| {
+        idp.children_named(MD_NS, name)
+            .find(|s| s.attr("Binding") == Some(REDIRECT_BINDING))
+            .and_then(|s| s.attr("Location"))
+            .map(str::to_string)
+    };
+    let sso_redirect = endpoint("SingleSignOnService")
+        .ok_or_else(|| Error::Metadata(format!("{entity_id}: no SingleSignOnService for HTTP-Redirect")))?;
+    let slo_redirect = endpoint("SingleLogoutService");
+    let mut signing_certs = Vec::new();
+    for kd in idp.children_named(MD_NS, "KeyDescriptor") {
+        if kd.attr("use").is_some_and(|u| u != "signing") {
+            continue;
+        }
+        let mut certs: Vec<&Element> = Vec::new();
+        kd.descendants(super::xmldsig::DSIG_NS, "X509Certificate", &mut certs);
+        for c in certs {
+            let b64: String = c.text().chars().filter(|c| !c.is_whitespace()).collect();
+            let der = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .map_err(|_| Error::Metadata(format!("{entity_id}: X509Certificate is not base64")))?;
+            signing_certs.push(der);
+        }
+    }
+    if signing_certs.is_empty() {
+        return Err(Error::Metadata(format!("{entity_id}: no signing certificate")));
+    }
+    Ok(IdpMetadata { entity_id, sso_redirect, slo_redirect, signing_certs })
+}
+
+/// Facts about one certificate.
+#[derive(Debug, Clone)]
+pub struct CertInfo {
+    pub subject: String,
+    pub not_before: OffsetDateTime,
+    pub not_after: OffsetDateTime,
+}
+
+/// Parse a DER certificate's subject and validity.
+pub fn cert_info(der: &[u8]) -> Result<CertInfo> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| Error::Certificate(e.to_string()))?;
+    let validity = cert.validity();
+    Ok(CertInfo {
+        subject: cert.subject().to_string(),
+        not_before: validity.not_before.to_datetime(),
+        not_after: validity.not_after.to_datetime(),
+    })
+}
+
+/// The RSA public key of a DER certificate.
+pub fn cert_rsa_key(der: &[u8]) -> Result<rsa::RsaPublicKey> {
+    use rsa::pkcs8::DecodePublicKey as _;
+    let (_, cert) = x509_parser::parse_x509_certificate(der).map_err(|e| Error::Certificate(e.to_string()))?;
+    rsa::RsaPublicKey::from_public_key_der(cert.public_key().raw)
+        .map_err(|e| Error::Certificate(format!("not an RSA key: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idp_metadata_needs_a_redirect_endpoint_and_a_certificate() {
+        let md = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example">
+          <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+            <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example/post"/>
+          </md:IDPSSODescriptor></md:EntityDescriptor>"#;
+        let err = parse_idp_metadata(md).unwrap_err().to_string();
+        assert!(err.contains("no SingleSignOnService for HTTP-Redirect"), "{err}");
+        assert!(parse_idp_metadata("<x/>").unwrap_err().to_string().contains("not md:EntityDescriptor"));
+    }
+}

@@ -1,0 +1,491 @@
+//! SAML 2.0 Web SSO, SP side: the signed AuthnRequest for the HTTP-Redirect binding and the
+//! validation of the Response that comes back through HTTP-POST. Pure apart from the clock
+//! value passed in.
+
+use super::keys::SpKeys;
+use super::metadata::{cert_rsa_key, IdpMetadata};
+use super::trust;
+use super::xml::{self, escape, Element};
+use super::xmldsig::{self, SignatureError};
+use super::xmlenc::{self, DecryptError};
+use crate::tenant::TrustLevel;
+use base64::Engine as _;
+use rsa::pkcs1v15::SigningKey;
+use rsa::signature::{SignatureEncoding as _, Signer as _};
+use sha2::Sha256;
+use std::io::Write as _;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+pub const PROTOCOL_NS: &str = "urn:oasis:names:tc:SAML:2.0:protocol";
+pub const ASSERTION_NS: &str = "urn:oasis:names:tc:SAML:2.0:assertion";
+pub const STATUS_SUCCESS: &str = "urn:oasis:names:tc:SAML:2.0:status:Success";
+/// Largest SAMLResponse (base64) accepted.
+pub const MAX_RESPONSE_LEN: usize = 512 * 1024;
+
+/// Why a SAML response was rejected. Shown to the citizen only generically.
+#[derive(Debug, thiserror::Error)]
+pub enum SamlError {
+    #[error("SAMLResponse is not base64 or too large")]
+    Encoding,
+    #[error("SAMLResponse is not valid XML: {0}")]
+    Xml(#[from] xml::XmlError),
+    #[error("not a samlp:Response")]
+    NotAResponse,
+    #[error("the IdP reports status {0}")]
+    Status(String),
+    #[error("signature: {0}")]
+    Signature(#[from] SignatureError),
+    #[error("neither the response nor the assertion is signed")]
+    Unsigned,
+    #[error("the response must hold exactly one assertion")]
+    AssertionCount,
+    #[error("encrypted assertion: {0}")]
+    Decrypt(#[from] DecryptError),
+    #[error("{field} is {found:?}, expected {expected:?}")]
+    Mismatch { field: &'static str, expected: String, found: String },
+    #[error("{0} is missing")]
+    Missing(&'static str),
+    #[error("the assertion is not valid yet ({0})")]
+    NotYetValid(String),
+    #[error("the assertion has expired ({0})")]
+    Expired(String),
+    #[error("bad timestamp {0:?}")]
+    Time(String),
+    #[error("the IdP's signing certificate is unusable: {0}")]
+    Certificate(String),
+    #[error("the assertion states no known trust level")]
+    NoTrustLevel,
+}
+
+/// An AuthnRequest ready to be sent: its ID (kept for InResponseTo) and the redirect URL.
+#[derive(Debug, Clone)]
+pub struct AuthnRequest {
+    pub id: String,
+    pub url: String,
+}
+
+/// What an AuthnRequest is made of.
+#[derive(Debug)]
+pub struct AuthnRequestParams<'a> {
+    pub id: &'a str,
+    pub entity_id: &'a str,
+    pub acs_url: &'a str,
+    pub destination: &'a str,
+    pub min_level: TrustLevel,
+    pub relay_state: Option<&'a str>,
+    pub now: OffsetDateTime,
+}
+
+/// The AuthnRequest XML.
+pub fn authn_request_xml(p: &AuthnRequestParams<'_>) -> String {
+    format!(
+        concat!(
+            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
+            r#" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}""#,
+            r#" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">"#,
+            r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
+            r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" AllowCreate="true"/>"#,
+            r#"<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>{level}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
+            r#"</samlp:AuthnRequest>"#
+        ),
+        id = escape(p.id),
+        now = timestamp(p.now),
+        dest = escape(p.destination),
+        acs = escape(p.acs_url),
+        issuer = escape(p.entity_id),
+        level = trust::requested_value(p.min_level),
+    )
+}
+
+/// Build the HTTP-Redirect URL: DEFLATE + base64 + URL-encode the request, and sign
+/// `SAMLRequest=…&RelayState=…&SigAlg=…` with RSA-SHA256 (SAML bindings §3.4.4.1).
+pub fn redirect_url(p: &AuthnRequestParams<'_>, keys: &SpKeys) -> Result<AuthnRequest, super::Error> {
+    let xml = authn_request_xml(p);
+    let mut enc = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(xml.as_bytes()).map_err(|e| super::Error::Crypto(e.to_string()))?;
+    let deflated = enc.finish().map_err(|e| super::Error::Crypto(e.to_string()))?;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(deflated);
+    let mut query = format!("SAMLRequest={}", urlencode(&b64));
+    if let Some(rs) = p.relay_state {
+        query.push_str(&format!("&RelayState={}", urlencode(rs)));
+    }
+    query.push_str(&format!("&SigAlg={}", urlencode(xmldsig::RSA_SHA256)));
+    let signer = SigningKey::<Sha256>::new(keys.private_key.clone());
+    let sig = signer.sign(query.as_bytes()).to_bytes();
+    query.push_str(&format!("&Signature={}", urlencode(&base64::engine::general_purpose::STANDARD.encode(sig))));
+    let sep = if p.destination.contains('?') { '&' } else { '?' };
+    Ok(AuthnRequest { id: p.id.to_string(), url: format!("{}{sep}{query}", p.destination) })
+}
+
+fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// SAML timestamp (UTC, seconds).
+pub fn timestamp(t: OffsetDateTime) -> String {
+    let t = t.to_offset(time::UtcOffset::UTC).replace_nanosecond(0).unwrap_or(t);
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// What a response is checked against.
+#[derive(Debug)]
+pub struct Expectations<'a> {
+    pub entity_id: &'a str,
+    pub acs_url: &'a str,
+    pub request_id: &'a str,
+    pub idp: &'a IdpMetadata,
+    /// Our SP private key, to decrypt an `EncryptedAssertion`.
+    pub sp_key: Option<&'a rsa::RsaPrivateKey>,
+    pub now: OffsetDateTime,
+    pub skew: Duration,
+}
+
+/// The citizen as the IdP asserted them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub subject: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub trust_level: TrustLevel,
+}
+
+/// Decode and validate a `SAMLResponse` form value.
+pub fn validate_response(saml_response: &str, ex: &Expectations<'_>) -> Result<Identity, SamlError> {
+    if saml_response.len() > MAX_RESPONSE_LEN {
+        return Err(SamlError::Encoding);
+    }
+    let clean: String = saml_response.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(clean).map_err(|_| SamlError::Encoding)?;
+    let text = String::from_utf8(bytes).map_err(|_| SamlError::Encoding)?;
+    let root = xml::parse(&text)?;
+    validate_document(&root, ex)
+}
+
+fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, SamlError> {
+    if !root.is(PROTOCOL_NS, "Response") {
+        return Err(SamlError::NotAResponse);
+    }
+    let keys: Vec<rsa::RsaPublicKey> = ex
+        .idp
+        .signing_certs
+        .iter()
+        .map(|c| cert_rsa_key(c).map_err(|e| SamlError::Certificate(e.to_string())))
+        .collect::<Result<_, _>>()?;
+    let response_signed = xmldsig::is_signed(root);
+    if response_signed {
+        xmldsig::verify(root, &keys)?;
+    }
+    let status = root
+        .child(PROTOCOL_NS, "Status")
+        .and_then(|s| s.child(PROTOCOL_NS, "StatusCode"))
+        .and_then(|c| c.attr("Value"))
+        .ok_or(SamlError::Missing("Status"))?;
+    if status != STATUS_SUCCESS {
+        return Err(SamlError::Status(status.to_string()));
+    }
+    expect("Response Destination", root.attr("Destination").ok_or(SamlError::Missing("Destination"))?, ex.acs_url)?;
+    expect("Response InResponseTo", root.attr("InResponseTo").unwrap_or(""), ex.request_id)?;
+    if let Some(issuer) = root.child(ASSERTION_NS, "Issuer") {
+        expect("Response Issuer", &issuer.text(), &ex.idp.entity_id)?;
+    }
+    let plain: Vec<&Element> = root.children_named(ASSERTION_NS, "Assertion").collect();
+    let encrypted: Vec<&Element> = root.children_named(ASSERTION_NS, "EncryptedAssertion").collect();
+    let decrypted: Element;
+    let assertion: &Element = match (plain.as_slice(), encrypted.as_slice()) {
+        ([a], []) => a,
+        ([], [e]) => {
+            let key = ex.sp_key.ok_or(SamlError::Decrypt(DecryptError::Key))?;
+            let text = xmlenc::decrypt(e, key)?;
+            decrypted = xml::parse_in_scope(&text, &e.scope)?;
+            if !decrypted.is(ASSERTION_NS, "Assertion") {
+                return Err(SamlError::AssertionCount);
+            }
+            &decrypted
+        }
+        _ => return Err(SamlError::AssertionCount),
+    };
+    if xmldsig::is_signed(assertion) {
+        xmldsig::verify(assertion, &keys)?;
+    } else if !response_signed {
+        return Err(SamlError::Unsigned);
+    }
+    let issuer = assertion.child(ASSERTION_NS, "Issuer").ok_or(SamlError::Missing("Assertion Issuer"))?;
+    expect("Assertion Issuer", &issuer.text(), &ex.idp.entity_id)?;
+
+    // Conditions: time window and audience.
+    let conditions = assertion.child(ASSERTION_NS, "Conditions").ok_or(SamlError::Missing("Conditions"))?;
+    check_window(conditions.attr("NotBefore"), conditions.attr("NotOnOrAfter"), ex)?;
+    let audiences: Vec<String> = conditions
+        .children_named(ASSERTION_NS, "AudienceRestriction")
+        .flat_map(|r| r.children_named(ASSERTION_NS, "Audience"))
+        .map(|a| a.text())
+        .collect();
+    if !audiences.iter().any(|a| a == ex.entity_id) {
+        return Err(SamlError::Mismatch {
+            field: "Audience",
+            expected: ex.entity_id.to_string(),
+            found: audiences.join(", "),
+        });
+    }
+
+    // Subject and its bearer confirmation.
+    let subject = assertion.child(ASSERTION_NS, "Subject").ok_or(SamlError::Missing("Subject"))?;
+    let name_id = subject.child(ASSERTION_NS, "NameID").map(|n| n.text()).ok_or(SamlError::Missing("NameID"))?;
+    let confirmation = subject
+        .children_named(ASSERTION_NS, "SubjectConfirmation")
+        .find(|c| c.attr("Method") == Some("urn:oasis:names:tc:SAML:2.0:cm:bearer"))
+        .ok_or(SamlError::Missing("bearer SubjectConfirmation"))?;
+    let data = confirmation
+        .child(ASSERTION_NS, "SubjectConfirmationData")
+        .ok_or(SamlError::Missing("SubjectConfirmationData"))?;
+    expect("Recipient", data.attr("Recipient").ok_or(SamlError::Missing("Recipient"))?, ex.acs_url)?;
+    expect("SubjectConfirmationData InResponseTo", data.attr("InResponseTo").unwrap_or(""), ex.request_id)?;
+    let not_on_or_after =
+        data.attr("NotOnOrAfter").ok_or(SamlError::Missing("SubjectConfirmationData NotOnOrAfter"))?;
+    check_window(data.attr("NotBefore"), Some(not_on_or_after), ex)?;
+
+    // Attributes.
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    for statement in assertion.children_named(ASSERTION_NS, "AttributeStatement") {
+        for a in statement.children_named(ASSERTION_NS, "Attribute") {
+            let name = a.attr("Name").unwrap_or("").to_string();
+            if let Some(v) = a.child(ASSERTION_NS, "AttributeValue") {
+                attrs.push((name, v.text()));
+            }
+        }
+    }
+    let attr = |names: &[&str]| attrs.iter().find(|(n, _)| names.contains(&n.as_str())).map(|(_, v)| v.clone());
+    let class_ref = assertion
+        .child(ASSERTION_NS, "AuthnStatement")
+        .and_then(|s| s.child(ASSERTION_NS, "AuthnContext"))
+        .and_then(|c| c.child(ASSERTION_NS, "AuthnContextClassRef"))
+        .map(|c| c.text());
+    let trust_level = attr(&[trust::TRUST_LEVEL_ATTRIBUTE, "trustLevel"])
+        .as_deref()
+        .and_then(trust::from_asserted)
+        .or_else(|| class_ref.as_deref().and_then(trust::from_asserted))
+        .ok_or(SamlError::NoTrustLevel)?;
+    Ok(Identity {
+        subject: name_id,
+        given_name: attr(&[trust::GIVEN_NAME_ATTRIBUTE, "givenName"]),
+        family_name: attr(&[trust::SURNAME_ATTRIBUTE, "surname", "sn"]),
+        trust_level,
+    })
+}
+
+fn expect(field: &'static str, found: &str, expected: &str) -> Result<(), SamlError> {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(SamlError::Mismatch { field, expected: expected.to_string(), found: found.to_string() })
+    }
+}
+
+fn parse_time(s: &str) -> Result<OffsetDateTime, SamlError> {
+    OffsetDateTime::parse(s, &Rfc3339).map_err(|_| SamlError::Time(s.to_string()))
+}
+
+fn check_window(
+    not_before: Option<&str>,
+    not_on_or_after: Option<&str>,
+    ex: &Expectations<'_>,
+) -> Result<(), SamlError> {
+    if let Some(nb) = not_before {
+        if ex.now + ex.skew < parse_time(nb)? {
+            return Err(SamlError::NotYetValid(format!("NotBefore {nb}")));
+        }
+    }
+    if let Some(na) = not_on_or_after {
+        if ex.now - ex.skew >= parse_time(na)? {
+            return Err(SamlError::Expired(format!("NotOnOrAfter {na}")));
+        }
+    }
+    Ok(())
+}
+
+/// The `InResponseTo` of an (unverified) response, to find the login it answers. Nothing
+/// else is read before the signature is checked.
+pub fn peek_in_response_to(saml_response: &str) -> Option<String> {
+    if saml_response.len() > MAX_RESPONSE_LEN {
+        return None;
+    }
+    let clean: String = saml_response.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(clean).ok()?;
+    let root = xml::parse(std::str::from_utf8(&bytes).ok()?).ok()?;
+    root.is(PROTOCOL_NS, "Response").then(|| root.attr("InResponseTo").map(str::to_string)).flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servicekonto::xmldsig::{DSIG_NS, ENVELOPED, EXC_C14N, RSA_SHA256 as SIG_RSA_SHA256, SHA256};
+    use sha2::Digest as _;
+    use std::sync::OnceLock;
+
+    const SP: &str = "https://service.detmold.de/saml/metadata";
+    const ACS: &str = "https://service.detmold.de/anmelden/saml/acs";
+    const IDP: &str = "https://idp.example/metadata";
+    const REQ: &str = "_req1";
+
+    fn idp_keys() -> &'static (SpKeys, SpKeys) {
+        static KEYS: OnceLock<(SpKeys, SpKeys)> = OnceLock::new();
+        KEYS.get_or_init(|| {
+            let now = OffsetDateTime::now_utc();
+            let k = || SpKeys::self_signed("IdP", "Test", now - Duration::days(1), now + Duration::days(30)).unwrap();
+            (k(), k())
+        })
+    }
+
+    fn find_by_id<'a>(e: &'a Element, id: &str) -> Option<&'a Element> {
+        if e.attr("ID") == Some(id) {
+            return Some(e);
+        }
+        e.elements().find_map(|c| find_by_id(c, id))
+    }
+
+    /// Sign the element with `id`, placing the signature where `<!--SIG-->` stands.
+    fn sign(xml: &str, id: &str, keys: &SpKeys) -> String {
+        let doc = xml::parse(&xml.replace("<!--SIG-->", "")).unwrap();
+        let el = find_by_id(&doc, id).unwrap();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let digest = b64(&Sha256::digest(xml::exc_c14n(el, None, &[]).as_bytes()));
+        let signed_info = format!(
+            r##"<ds:SignedInfo xmlns:ds="{DSIG_NS}"><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/><ds:SignatureMethod Algorithm="{SIG_RSA_SHA256}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"##
+        );
+        let canonical = xml::exc_c14n(&xml::parse(&signed_info).unwrap(), None, &[]);
+        let sig = SigningKey::<Sha256>::new(keys.private_key.clone()).sign(canonical.as_bytes()).to_bytes();
+        let signature = format!(
+            r#"<ds:Signature xmlns:ds="{DSIG_NS}">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue></ds:Signature>"#,
+            b64(&sig)
+        );
+        xml.replacen("<!--SIG-->", &signature, 1)
+    }
+
+    struct R {
+        audience: &'static str,
+        recipient: &'static str,
+        destination: &'static str,
+        in_response_to: &'static str,
+        not_before: OffsetDateTime,
+        not_on_or_after: OffsetDateTime,
+        name_id: &'static str,
+        level: &'static str,
+    }
+
+    fn base() -> R {
+        let now = OffsetDateTime::now_utc();
+        R {
+            audience: SP,
+            recipient: ACS,
+            destination: ACS,
+            in_response_to: REQ,
+            not_before: now - Duration::minutes(1),
+            not_on_or_after: now + Duration::minutes(5),
+            name_id: "erika",
+            level: "STORK-QAA-Level-3",
+        }
+    }
+
+    fn response_xml(r: &R) -> String {
+        let (nb, na) = (timestamp(r.not_before), timestamp(r.not_on_or_after));
+        format!(
+            r#"<samlp:Response xmlns:samlp="{PROTOCOL_NS}" xmlns:saml="{ASSERTION_NS}" ID="_resp" Version="2.0" IssueInstant="{nb}" Destination="{dest}" InResponseTo="{irt}"><saml:Issuer>{IDP}</saml:Issuer><samlp:Status><samlp:StatusCode Value="{STATUS_SUCCESS}"/></samlp:Status><saml:Assertion xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" ID="_assert" Version="2.0" IssueInstant="{nb}"><saml:Issuer>{IDP}</saml:Issuer><!--SIG--><saml:Subject><saml:NameID>{name_id}</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{na}" Recipient="{rcp}" InResponseTo="{irt}"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{nb}" NotOnOrAfter="{na}"><saml:AudienceRestriction><saml:Audience>{aud}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AttributeStatement><saml:Attribute Name="urn:oid:2.5.4.42"><saml:AttributeValue xsi:type="xs:string">Erika</saml:AttributeValue></saml:Attribute><saml:Attribute Name="urn:oid:2.5.4.4"><saml:AttributeValue xsi:type="xs:string">Mustermann</saml:AttributeValue></saml:Attribute><saml:Attribute Name="urn:oid:1.2.40.0.10.2.1.1.261.94"><saml:AttributeValue>{level}</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>"#,
+            dest = r.destination,
+            irt = r.in_response_to,
+            rcp = r.recipient,
+            aud = r.audience,
+            name_id = r.name_id,
+            level = r.level,
+        )
+    }
+
+    fn check(xml: &str) -> Result<Identity, SamlError> {
+        let idp = IdpMetadata {
+            entity_id: IDP.into(),
+            sso_redirect: "https://idp.example/sso".into(),
+            slo_redirect: None,
+            signing_certs: vec![idp_keys().0.cert_der.clone()],
+        };
+        let ex = Expectations {
+            entity_id: SP,
+            acs_url: ACS,
+            request_id: REQ,
+            idp: &idp,
+            sp_key: None,
+            now: OffsetDateTime::now_utc(),
+            skew: Duration::seconds(90),
+        };
+        validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &ex)
+    }
+
+    fn signed(r: &R) -> String {
+        sign(&response_xml(r), "_assert", &idp_keys().0)
+    }
+
+    #[test]
+    fn a_signed_response_yields_the_citizen() {
+        let id = check(&signed(&base())).unwrap();
+        assert_eq!(id.subject, "erika");
+        assert_eq!((id.given_name.as_deref(), id.family_name.as_deref()), (Some("Erika"), Some("Mustermann")));
+        assert_eq!(id.trust_level, TrustLevel::Substantiell);
+    }
+
+    #[test]
+    fn each_condition_is_checked() {
+        let now = OffsetDateTime::now_utc();
+        let mismatch = |r: R, field: &str| match check(&signed(&r)) {
+            Err(SamlError::Mismatch { field: f, .. }) => assert_eq!(f, field),
+            other => panic!("{field}: {other:?}"),
+        };
+        mismatch(R { audience: "https://other/saml/metadata", ..base() }, "Audience");
+        mismatch(R { recipient: "https://evil/acs", ..base() }, "Recipient");
+        mismatch(R { destination: "https://evil/acs", ..base() }, "Response Destination");
+        mismatch(R { in_response_to: "_other", ..base() }, "Response InResponseTo");
+        let expired =
+            R { not_before: now - Duration::minutes(20), not_on_or_after: now - Duration::minutes(10), ..base() };
+        assert!(matches!(check(&signed(&expired)), Err(SamlError::Expired(_))));
+        let early = R { not_before: now + Duration::minutes(10), ..base() };
+        assert!(matches!(check(&signed(&early)), Err(SamlError::NotYetValid(_))));
+        let skewed = R { not_before: now + Duration::seconds(30), ..base() };
+        assert!(check(&signed(&skewed)).is_ok(), "a small clock skew is tolerated");
+        assert!(matches!(check(&signed(&R { level: "urn:unknown", ..base() })), Err(SamlError::NoTrustLevel)));
+    }
+
+    #[test]
+    fn unsigned_tampered_and_foreign_signatures_are_rejected() {
+        let xml = response_xml(&base()).replace("<!--SIG-->", "");
+        assert!(matches!(check(&xml), Err(SamlError::Unsigned)));
+        let tampered = signed(&base()).replace(">Erika<", ">Eve<");
+        assert!(matches!(check(&tampered), Err(SamlError::Signature(SignatureError::Digest))));
+        let foreign = sign(&response_xml(&base()), "_assert", &idp_keys().1);
+        assert!(matches!(check(&foreign), Err(SamlError::Signature(SignatureError::BadSignature))));
+    }
+
+    #[test]
+    fn wrapped_assertions_are_rejected() {
+        // The signed assertion moved into Extensions, an unsigned forged one in its place.
+        let good = signed(&base());
+        let start = good.find("<saml:Assertion").unwrap();
+        let end = good.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+        let signed_assertion = &good[start..end];
+        let forged = response_xml(&R { name_id: "mallory", ..base() }).replace("<!--SIG-->", "");
+        let forged_assertion =
+            &forged[forged.find("<saml:Assertion").unwrap()..forged.find("</saml:Assertion>").unwrap() + 17];
+        let wrapped = good.replacen(
+            signed_assertion,
+            &format!("<samlp:Extensions>{signed_assertion}</samlp:Extensions>{forged_assertion}"),
+            1,
+        );
+        assert!(matches!(check(&wrapped), Err(SamlError::Unsigned)));
+        // Two assertions side by side.
+        let doubled = good.replacen(signed_assertion, &format!("{signed_assertion}{forged_assertion}"), 1);
+        assert!(matches!(check(&doubled), Err(SamlError::AssertionCount)));
+    }
+
+    #[test]
+    fn comments_do_not_truncate_signed_text() {
+        let xml = signed(&R { name_id: "erika<!-- x -->.evil", ..base() });
+        assert_eq!(check(&xml).unwrap().subject, "erika.evil");
+    }
+}

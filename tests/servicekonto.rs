@@ -1,0 +1,566 @@
+//! Servicekonto login end to end against real identity providers started here: a SAML IdP
+//! built with npm `samlify` (tests/idp/saml.js) and npm `oidc-provider` (tests/idp/oidc.js),
+//! driven over real HTTP through a minimal axum app that mounts `servicekonto::routes()`.
+//!
+//! Needs node and `npm ci --prefix tests/idp` (done by `.ci/run`).
+
+use axum::extract::FromRef;
+use axum::routing::get;
+use axum::Router;
+use base64::Engine as _;
+use portalctl::servicekonto::keys::{self, SpKeys};
+use portalctl::servicekonto::metadata::{self, SpMetadataParams};
+use portalctl::servicekonto::{routes, ServicekontoState, TenantLookup};
+use portalctl::tenant::{self, SourceFile, Tenant};
+use reqwest::StatusCode;
+use std::collections::HashMap;
+use std::io::BufRead as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+const SAML_HOST: &str = "service.detmold.test";
+const OIDC_HOST: &str = "service.espelkamp.test";
+const CLIENT_ID: &str = "portal-espelkamp";
+
+/// A node process running one of the test IdPs; killed on drop.
+struct NodeIdp {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for NodeIdp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn idp_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp")
+}
+
+fn start_node(script: &str, env: &[(&str, String)]) -> NodeIdp {
+    assert!(
+        idp_dir().join("node_modules").is_dir(),
+        "tests/idp/node_modules is missing: run `npm ci --prefix tests/idp` first"
+    );
+    let mut cmd = Command::new("node");
+    // stdin stays open while this process lives; the IdP exits when it closes.
+    cmd.arg(script).current_dir(idp_dir()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().expect("node must be installed to run the identity providers");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Some(p) = line.strip_prefix("listening ") {
+                let _ = tx.send(p.trim().parse::<u16>().unwrap());
+            }
+        }
+    });
+    let port = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{script} did not start"));
+    NodeIdp { child, port }
+}
+
+/// Host → tenant, as the portal's registry would resolve it (port and case ignored).
+struct Lookup(HashMap<String, Arc<Tenant>>);
+
+impl TenantLookup for Lookup {
+    fn tenant_for_host(&self, host: &str) -> Option<Arc<Tenant>> {
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h).to_ascii_lowercase();
+        self.0.get(&host).cloned()
+    }
+}
+
+/// The portal server's state stands in for any state that provides a ServicekontoState.
+#[derive(Clone)]
+struct AppState {
+    servicekonto: ServicekontoState,
+}
+
+impl FromRef<AppState> for ServicekontoState {
+    fn from_ref(s: &AppState) -> ServicekontoState {
+        s.servicekonto.clone()
+    }
+}
+
+fn build_tenants(secret_file: &Path) -> (Tenant, Tenant) {
+    let group = r#"apiVersion: portalctl.dev/v1alpha1
+kind: RolloutGroup
+metadata:
+  name: e2e
+spec:
+  displayName: "End-to-end test group"
+  waves:
+    - name: pilot
+"#;
+    let saml = format!(
+        r#"apiVersion: portalctl.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: detmold
+spec:
+  displayName: "Stadt Detmold"
+  ags: "05766020"
+  kind: stadt
+  parent: "05766"
+  wave: pilot
+  hostnames:
+    - {SAML_HOST}
+  servicekonto:
+    provider: bundid
+    environment: test
+    trustLevel: substantiell
+    idpMetadataUrl: https://idp.invalid/metadata
+"#
+    );
+    let oidc = format!(
+        r#"apiVersion: portalctl.dev/v1alpha1
+kind: Tenant
+metadata:
+  name: espelkamp
+spec:
+  displayName: "Stadt Espelkamp"
+  ags: "05770008"
+  kind: stadt
+  parent: "05770"
+  wave: pilot
+  hostnames:
+    - {OIDC_HOST}
+  servicekonto:
+    provider: oidc
+    trustLevel: substantiell
+    issuer: https://oidc.invalid
+    clientId: {CLIENT_ID}
+    credentials:
+      file: {}
+"#,
+        secret_file.display()
+    );
+    let files = [("group", group.to_string()), ("detmold", saml), ("espelkamp", oidc)].map(|(stem, text)| SourceFile {
+        path: format!("tenants/e2e/{stem}.yaml"),
+        group_dir: "e2e".into(),
+        stem: stem.into(),
+        text,
+    });
+    let built = tenant::build(&files);
+    assert_eq!(built.error_count(), 0, "{:#?}", built.diagnostics);
+    let t = |slug: &str| built.catalog.tenant(slug).unwrap().clone();
+    (t("detmold"), t("espelkamp"))
+}
+
+struct Env {
+    _secrets: tempfile::TempDir,
+    _saml_idp: NodeIdp,
+    _oidc_idp: NodeIdp,
+    saml_idp_port: u16,
+    oidc_idp_port: u16,
+    port: u16,
+    addr: SocketAddr,
+    tenants: Vec<Arc<Tenant>>,
+}
+
+impl Env {
+    async fn start() -> Env {
+        let secrets = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let port = addr.port();
+
+        let client_secret = "e2e-client-secret-0123456789abcdef";
+        let secret_file = secrets.path().join("oidc-client-secret");
+        std::fs::write(&secret_file, format!("{client_secret}\n")).unwrap();
+        let (mut saml_tenant, mut oidc_tenant) = build_tenants(&secret_file);
+
+        // Our SP key pair and metadata, as `portalctl servicekonto metadata` would produce them.
+        let (sp_keys, generated) =
+            keys::load_or_generate(secrets.path(), &saml_tenant, portalctl::tenant::Environment::Test).unwrap();
+        assert!(generated);
+        let base_url = format!("http://{SAML_HOST}:{port}");
+        let sp_md =
+            metadata::sp_metadata(&SpMetadataParams::for_tenant(&saml_tenant, &base_url, &sp_keys).unwrap()).unwrap();
+        let sp_md_path = secrets.path().join("sp-metadata.xml");
+        std::fs::write(&sp_md_path, sp_md).unwrap();
+
+        // The IdP's own signing key pair.
+        let now = time::OffsetDateTime::now_utc();
+        let idp_keys =
+            SpKeys::self_signed("Test IdP", "Test", now - time::Duration::hours(1), now + time::Duration::days(90))
+                .unwrap();
+        let idp_key = secrets.path().join("idp.key.pem");
+        let idp_cert = secrets.path().join("idp.crt.pem");
+        std::fs::write(&idp_key, idp_keys.private_key_pem().unwrap()).unwrap();
+        std::fs::write(&idp_cert, &idp_keys.cert_pem).unwrap();
+
+        let saml_idp = start_node(
+            "saml.js",
+            &[
+                ("SP_METADATA", sp_md_path.display().to_string()),
+                ("IDP_KEY", idp_key.display().to_string()),
+                ("IDP_CERT", idp_cert.display().to_string()),
+            ],
+        );
+        let oidc_idp = start_node(
+            "oidc.js",
+            &[
+                ("CLIENT_ID", CLIENT_ID.to_string()),
+                ("CLIENT_SECRET", client_secret.to_string()),
+                ("REDIRECT_URIS", format!("http://{OIDC_HOST}:{port}/anmelden/oidc/callback")),
+            ],
+        );
+        let saml_idp_port = saml_idp.port;
+        let oidc_idp_port = oidc_idp.port;
+        // The tenant model accepts http IdP URLs only on loopback; point the bindings at the local IdPs.
+        saml_tenant.servicekonto.as_mut().unwrap().idp_metadata_url =
+            Some(format!("http://127.0.0.1:{saml_idp_port}/metadata"));
+        oidc_tenant.servicekonto.as_mut().unwrap().issuer = Some(format!("http://127.0.0.1:{oidc_idp_port}"));
+
+        let tenants = vec![Arc::new(saml_tenant), Arc::new(oidc_tenant)];
+        let lookup = Lookup(HashMap::from([
+            (SAML_HOST.to_string(), tenants[0].clone()),
+            (OIDC_HOST.to_string(), tenants[1].clone()),
+        ]));
+        let state =
+            ServicekontoState::new(secrets.path().to_path_buf(), Arc::new(lookup)).insecure_http_for_tests(port);
+        let app: Router = Router::new()
+            .route("/", get(|| async { "Startseite" }))
+            .merge(routes::<AppState>())
+            .with_state(AppState { servicekonto: state });
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        Env {
+            _secrets: secrets,
+            _saml_idp: saml_idp,
+            _oidc_idp: oidc_idp,
+            saml_idp_port,
+            oidc_idp_port,
+            port,
+            addr,
+            tenants,
+        }
+    }
+
+    /// A browser: cookies on, redirects manual, both tenant hosts resolved to the test server.
+    /// One environment for all tests (starting the IdPs costs seconds), served from its own
+    /// runtime thread so that it outlives each test's runtime.
+    fn shared() -> &'static Env {
+        static ENV: std::sync::OnceLock<Env> = std::sync::OnceLock::new();
+        ENV.get_or_init(|| {
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                let rt = tokio::runtime::Runtime::new().unwrap();
+                rt.block_on(async move {
+                    tx.send(Env::start().await).unwrap();
+                    std::future::pending::<()>().await;
+                });
+            });
+            rx.recv().expect("the test environment failed to start")
+        })
+    }
+
+    fn browser(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .resolve(SAML_HOST, self.addr)
+            .resolve(OIDC_HOST, self.addr)
+            .build()
+            .unwrap()
+    }
+
+    fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.port)
+    }
+}
+
+fn location(resp: &reqwest::Response) -> String {
+    resp.headers().get("location").expect("a redirect").to_str().unwrap().to_string()
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&lt;", "<").replace("&gt;", ">").replace("&#39;", "'").replace("&amp;", "&")
+}
+
+fn form_field(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker)? + marker.len();
+    let end = start + html[start..].find('"')?;
+    Some(html_unescape(&html[start..end]))
+}
+
+fn form_action(html: &str) -> String {
+    let start = html.find("action=\"").unwrap() + "action=\"".len();
+    let end = start + html[start..].find('"').unwrap();
+    html_unescape(&html[start..end])
+}
+
+/// The IdP's auto-post form after starting a SAML login (with extra scenario parameters for the IdP).
+struct SamlForm {
+    action: String,
+    saml_response: String,
+    relay_state: Option<String>,
+}
+
+async fn saml_form(env: &Env, browser: &reqwest::Client, idp_extra: &str) -> SamlForm {
+    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=/konto")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let to_idp = location(&resp);
+    assert!(to_idp.starts_with(&format!("http://127.0.0.1:{}/sso?SAMLRequest=", env.saml_idp_port)), "{to_idp}");
+    assert!(to_idp.contains("&SigAlg=") && to_idp.contains("&Signature="), "{to_idp}");
+    let resp = browser.get(format!("{to_idp}{idp_extra}")).send().await.unwrap();
+    let status = resp.status();
+    let html = resp.text().await.unwrap();
+    assert_eq!(status, StatusCode::OK, "the IdP rejected our AuthnRequest: {html}");
+    SamlForm {
+        action: form_action(&html),
+        saml_response: form_field(&html, "SAMLResponse").expect("SAMLResponse in the form"),
+        relay_state: form_field(&html, "RelayState"),
+    }
+}
+
+async fn post_acs(browser: &reqwest::Client, form: &SamlForm) -> reqwest::Response {
+    let mut fields = vec![("SAMLResponse", form.saml_response.clone())];
+    if let Some(r) = &form.relay_state {
+        fields.push(("RelayState", r.clone()));
+    }
+    browser.post(&form.action).form(&fields).send().await.unwrap()
+}
+
+async fn status(env: &Env, browser: &reqwest::Client, host: &str) -> (StatusCode, serde_json::Value) {
+    let resp = browser.get(env.url(host, "/anmelden/status")).send().await.unwrap();
+    let code = resp.status();
+    (code, resp.json().await.unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_login_against_samlify_idp() {
+    let env = Env::shared();
+    let browser = env.browser();
+
+    // Not logged in yet.
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    let form = saml_form(env, &browser, "").await;
+    assert_eq!(form.action, env.url(SAML_HOST, "/anmelden/saml/acs"));
+    assert_eq!(form.relay_state.as_deref(), Some("/konto"));
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    assert_eq!(location(&resp), "/konto");
+    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("portal_session="), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+
+    let (code, body) = status(env, &browser, SAML_HOST).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "Erika Mustermann");
+    assert_eq!(body["trustLevel"], "substantiell");
+    assert_eq!(body["protocol"], "saml");
+    assert_eq!(body["tenant"], "detmold");
+
+    // The session belongs to this tenant only.
+    assert_eq!(status(env, &browser, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // A response is accepted once.
+    let replay = post_acs(&env.browser(), &form).await;
+    assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
+
+    // Logout ends the session.
+    let resp = browser.get(env.url(SAML_HOST, "/abmelden")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(resp.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_rejects_tampered_misaddressed_expired_and_weak_responses() {
+    let env = Env::shared();
+
+    // The IdP verifies our AuthnRequest signature: a changed RelayState breaks it.
+    let browser = env.browser();
+    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=/konto")).send().await.unwrap();
+    let forged = location(&resp).replace("RelayState=%2Fkonto", "RelayState=%2Fanders");
+    let resp = browser.get(forged).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("AuthnRequest rejected"));
+
+    // Only local paths are kept as the place to return to (no open redirect).
+    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=//evil.example/x")).send().await.unwrap();
+    assert!(location(&resp).contains("&RelayState=%2F&SigAlg="), "{}", location(&resp));
+
+    // Tampered: the signed assertion's content changed after signing.
+    let browser = env.browser();
+    let mut form = saml_form(env, &browser, "").await;
+    let xml =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+    assert!(xml.contains(">Erika<"));
+    form.saml_response = base64::engine::general_purpose::STANDARD.encode(xml.replace(">Erika<", ">Eve<"));
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // Signed, but for another SP.
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "&audience=https%3A%2F%2Fservice.other.test%2Fsaml%2Fmetadata").await;
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // Signed, but expired.
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "&expired=1").await;
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // Valid, but below the tenant's required trust level: a clear page, no session.
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "&level=STORK-QAA-Level-1").await;
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.headers().get("set-cookie").is_none());
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Vertrauensniveau") && page.contains("substantiell"), "{page}");
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // Garbage and unsolicited responses.
+    let resp = browser
+        .post(env.url(SAML_HOST, "/anmelden/saml/acs"))
+        .form(&[("SAMLResponse", "bm90IHhtbA==")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Follow the IdP's redirects until it sends the browser back to our callback.
+async fn oidc_until_callback(env: &Env, browser: &reqwest::Client) -> String {
+    let resp = browser.get(env.url(OIDC_HOST, "/anmelden?next=/antraege")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let mut next = location(&resp);
+    assert!(next.starts_with(&format!("http://127.0.0.1:{}/", env.oidc_idp_port)), "{next}");
+    assert!(next.contains("code_challenge_method=S256") && next.contains("nonce=") && next.contains("state="));
+    for _ in 0..10 {
+        if next.starts_with(&env.url(OIDC_HOST, "/anmelden/oidc/callback")) {
+            return next;
+        }
+        let url = if next.starts_with('/') { format!("http://127.0.0.1:{}{next}", env.oidc_idp_port) } else { next };
+        let resp = browser.get(&url).send().await.unwrap();
+        assert!(resp.status().is_redirection(), "{url}: {} {}", resp.status(), resp.text().await.unwrap());
+        next = location(&resp);
+    }
+    panic!("the OIDC provider never redirected back to the callback");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_login_against_oidc_provider() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let callback = oidc_until_callback(env, &browser).await;
+    assert!(callback.contains("code="), "{callback}");
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    assert_eq!(location(&resp), "/antraege");
+
+    let (code, body) = status(env, &browser, OIDC_HOST).await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "Erika Mustermann");
+    assert_eq!(body["trustLevel"], "substantiell");
+    assert_eq!(body["protocol"], "oidc");
+
+    // The code was used; the same callback again finds no login in progress.
+    let resp = browser.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+
+    let resp = browser.post(env.url(OIDC_HOST, "/abmelden")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(status(env, &browser, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_rejects_state_mismatch_and_foreign_callbacks() {
+    let env = Env::shared();
+
+    // State changed on the way back.
+    let browser = env.browser();
+    let callback = oidc_until_callback(env, &browser).await;
+    let mut url = url::Url::parse(&callback).unwrap();
+    let pairs: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| {
+            let v = if k == "state" { format!("{v}x") } else { v.into_owned() };
+            (k.into_owned(), v)
+        })
+        .collect();
+    url.query_pairs_mut().clear().extend_pairs(pairs);
+    let resp = browser.get(url.as_str()).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(status(env, &browser, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // A callback delivered to another browser (no login cookie) is refused.
+    let browser = env.browser();
+    let callback = oidc_until_callback(env, &browser).await;
+    let stranger = env.browser();
+    let resp = stranger.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(status(env, &stranger, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // Unknown hosts get nothing.
+    let resp = reqwest::Client::new().get(format!("http://127.0.0.1:{}/anmelden", env.port)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_validates_both_real_identity_providers() {
+    use portalctl::servicekonto::check::{check_all, Status};
+    let env = Env::shared();
+    let tenants: Vec<&Tenant> = env.tenants.iter().map(|t| t.as_ref()).collect();
+    let now = time::OffsetDateTime::now_utc();
+    let http = portalctl::servicekonto::http_client();
+    let reports = check_all(&http, &tenants, time::Duration::days(30), now).await;
+    assert_eq!(reports.len(), 2);
+    let saml = &reports[0];
+    assert_eq!((saml.tenant.as_str(), saml.status), ("detmold", Status::Ok), "{saml:?}");
+    assert_eq!(saml.certificates.len(), 1);
+    assert!((88..=90).contains(&saml.certificates[0].days_left), "{saml:?}");
+    let oidc = &reports[1];
+    assert_eq!((oidc.tenant.as_str(), oidc.status), ("espelkamp", Status::Ok), "{oidc:?}");
+    assert_eq!(oidc.source, format!("http://127.0.0.1:{}", env.oidc_idp_port));
+
+    // With a 100-day minimum the IdP's 90-day certificate warns.
+    let reports = check_all(&http, &tenants[..1], time::Duration::days(100), now).await;
+    assert_eq!(reports[0].status, Status::Warning);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_login_with_encrypted_assertions() {
+    let env = Env::shared();
+    for mode in ["cbc", "gcm"] {
+        let browser = env.browser();
+        let form = saml_form(env, &browser, &format!("&encrypt={mode}")).await;
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+        assert!(xml.contains("EncryptedAssertion") && !xml.contains("Mustermann"), "{mode}: {xml}");
+        let resp = post_acs(&browser, &form).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{mode}: {}", resp.text().await.unwrap());
+        let (code, body) = status(env, &browser, SAML_HOST).await;
+        assert_eq!(code, StatusCode::OK, "{mode}: {body}");
+        assert_eq!(body["name"], "Erika Mustermann");
+
+        // A changed ciphertext does not log anyone in.
+        let browser = env.browser();
+        let form = saml_form(env, &browser, &format!("&encrypt={mode}")).await;
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+        let start = xml.rfind("<xenc:CipherValue>").expect("xenc prefix") + "<xenc:CipherValue>".len() + 40;
+        let flipped = if &xml[start..start + 1] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{flipped}{}", &xml[..start], &xml[start + 1..]);
+        let form = SamlForm { saml_response: base64::engine::general_purpose::STANDARD.encode(tampered), ..form };
+        let resp = post_acs(&browser, &form).await;
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{mode}");
+        assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+    }
+}
