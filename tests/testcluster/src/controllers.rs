@@ -1,0 +1,203 @@
+//! Simulated controllers (test infrastructure, no scheduling happens): Deployments become Available a configurable
+//! delay after their last spec change, Ingresses get a load-balancer address, Certificates become Ready, and HPAs and
+//! PDBs get a plausible status. Controllers can be paused per object name.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::sync::watch;
+
+use crate::resources;
+use crate::server::{lock, now_rfc3339, Shared};
+use crate::store::WriteOptions;
+
+/// The field manager controllers write status under.
+pub const CONTROLLER_MANAGER: &str = "testcluster-controllers";
+
+/// How often the controllers look at the store.
+const TICK: Duration = Duration::from_millis(20);
+
+/// Controller configuration and per-object bookkeeping.
+#[derive(Debug)]
+pub(crate) struct ControllerSettings {
+    pub readiness_delay: Duration,
+    pub load_balancer_ip: String,
+    /// Object names (any kind, any namespace) whose controllers do nothing.
+    pub paused: BTreeSet<String>,
+    /// Deployments forced ready (true) or unready (false), by (namespace, name).
+    pub forced: HashMap<(String, String), bool>,
+    /// When each Deployment's current generation was first seen, by (namespace, name).
+    seen: HashMap<(String, String), (i64, Instant)>,
+}
+
+impl ControllerSettings {
+    pub fn new(readiness_delay: Duration) -> ControllerSettings {
+        ControllerSettings {
+            readiness_delay,
+            load_balancer_ip: "192.0.2.10".into(),
+            paused: BTreeSet::new(),
+            forced: HashMap::new(),
+            seen: HashMap::new(),
+        }
+    }
+}
+
+/// Run the controllers until `shutdown` flips to true.
+pub(crate) async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(TICK);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => reconcile(&shared, Instant::now()),
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Remove timestamps so that statuses can be compared by meaning.
+fn strip_times(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "lastTransitionTime" | "lastUpdateTime" | "notBefore" | "notAfter"))
+                .map(|(k, v)| (k.clone(), strip_times(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(strip_times).collect()),
+        other => other.clone(),
+    }
+}
+
+fn condition(kind: &str, ok: bool, reason: &str, message: &str, now: &str) -> Value {
+    json!({"type": kind, "status": if ok { "True" } else { "False" }, "reason": reason, "message": message,
+        "lastUpdateTime": now, "lastTransitionTime": now})
+}
+
+fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
+}
+
+/// The status a Deployment should have.
+pub(crate) fn deployment_status(obj: &Value, ready: bool, now: &str) -> Value {
+    let replicas = int_at(obj, "/spec/replicas", 1);
+    let generation = int_at(obj, "/metadata/generation", 1);
+    let available = if ready { replicas } else { 0 };
+    let mut status = json!({
+        "observedGeneration": generation,
+        "replicas": replicas,
+        "updatedReplicas": replicas,
+        "readyReplicas": available,
+        "availableReplicas": available,
+        "conditions": [
+            if ready {
+                condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", now)
+            } else {
+                condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now)
+            },
+            if ready {
+                condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet has successfully progressed.", now)
+            } else {
+                condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet is progressing.", now)
+            },
+        ],
+    });
+    if replicas > available {
+        status["unavailableReplicas"] = json!(replicas - available);
+    }
+    status
+}
+
+fn reconcile(shared: &Shared, now: Instant) {
+    let stamp = now_rfc3339();
+    let mut settings = lock(&shared.controllers);
+    let mut store = lock(&shared.store);
+    let opts = WriteOptions { manager: CONTROLLER_MANAGER, dry_run: false, now: &stamp };
+    for kind in ["Deployment", "Ingress", "Certificate", "HorizontalPodAutoscaler", "PodDisruptionBudget"] {
+        let rt = resources::find_by_kind(kind).expect("controlled kinds are served");
+        for obj in store.objects(rt, None) {
+            let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
+            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            if settings.paused.contains(&name) {
+                continue;
+            }
+            let generation = int_at(&obj, "/metadata/generation", 1);
+            let desired = match kind {
+                "Deployment" => {
+                    let key = (ns.clone(), name.clone());
+                    let since = match settings.seen.get(&key) {
+                        Some((g, at)) if *g == generation => *at,
+                        _ => {
+                            settings.seen.insert(key.clone(), (generation, now));
+                            now
+                        }
+                    };
+                    let ready = settings
+                        .forced
+                        .get(&key)
+                        .copied()
+                        .unwrap_or_else(|| now.duration_since(since) >= settings.readiness_delay);
+                    deployment_status(&obj, ready, &stamp)
+                }
+                "Ingress" => json!({"loadBalancer": {"ingress": [{"ip": settings.load_balancer_ip}]}}),
+                "Certificate" => json!({
+                    "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+                        "message": "Certificate is up to date and has not expired", "lastTransitionTime": stamp,
+                        "observedGeneration": generation}],
+                    "notBefore": stamp,
+                    "notAfter": "2099-01-01T00:00:00Z",
+                }),
+                "HorizontalPodAutoscaler" => {
+                    let replicas = int_at(&obj, "/spec/minReplicas", 1);
+                    json!({"observedGeneration": generation, "currentReplicas": replicas, "desiredReplicas": replicas,
+                        "conditions": [condition("AbleToScale", true, "ReadyForNewScale",
+                            "recommended size matches current size", &stamp)]})
+                }
+                _ => {
+                    let expected = 1;
+                    json!({"observedGeneration": generation, "currentHealthy": expected, "desiredHealthy": expected,
+                        "disruptionsAllowed": 0, "expectedPods": expected,
+                        "conditions": [{"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
+                            "message": "", "lastTransitionTime": stamp, "observedGeneration": generation}]})
+                }
+            };
+            let current = obj.get("status").cloned().unwrap_or(Value::Null);
+            if strip_times(&current) != strip_times(&desired) {
+                // The object exists (we just read it under the same lock), so this cannot fail.
+                let _ = store.set_status(rt, &ns, &name, desired, opts);
+            }
+        }
+    }
+    // Forget deployments that are gone.
+    let deployments = resources::find_by_kind("Deployment").expect("served");
+    let live: BTreeSet<(String, String)> = store
+        .objects(deployments, None)
+        .iter()
+        .map(|o| {
+            let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+            (s("/metadata/namespace"), s("/metadata/name"))
+        })
+        .collect();
+    settings.seen.retain(|k, _| live.contains(k));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deployment_status_reflects_readiness() {
+        let dep = json!({"metadata": {"generation": 3}, "spec": {"replicas": 2}});
+        let ready = deployment_status(&dep, true, "t");
+        assert_eq!(ready["readyReplicas"], 2);
+        assert_eq!(ready["observedGeneration"], 3);
+        assert_eq!(ready["conditions"][0]["status"], "True");
+        assert!(ready.get("unavailableReplicas").is_none());
+        let unready = deployment_status(&dep, false, "t");
+        assert_eq!(unready["availableReplicas"], 0);
+        assert_eq!(unready["unavailableReplicas"], 2);
+        assert_eq!(unready["conditions"][0]["status"], "False");
+        assert_eq!(strip_times(&deployment_status(&dep, true, "a")), strip_times(&deployment_status(&dep, true, "b")));
+    }
+}
