@@ -61,7 +61,9 @@ fn strip_times(v: &Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
             m.iter()
-                .filter(|(k, _)| !matches!(k.as_str(), "lastTransitionTime" | "lastUpdateTime" | "notBefore" | "notAfter"))
+                .filter(|(k, _)| {
+                    !matches!(k.as_str(), "lastTransitionTime" | "lastUpdateTime" | "notBefore" | "notAfter")
+                })
                 .map(|(k, v)| (k.clone(), strip_times(v)))
                 .collect(),
         ),

@@ -36,10 +36,10 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use crate::faults::{Fault, FaultRule, Faults};
-pub use crate::server::{RequestRecord, TOKEN};
 use crate::controllers::ControllerSettings;
+pub use crate::faults::{Fault, FaultRule, Faults};
 use crate::server::{lock, Shared};
+pub use crate::server::{RequestRecord, TOKEN};
 use crate::store::Store;
 
 /// The name of the context (and cluster) in the generated kubeconfig.
@@ -77,7 +77,11 @@ pub struct TestClusterBuilder {
 
 impl Default for TestClusterBuilder {
     fn default() -> Self {
-        TestClusterBuilder { readiness_delay: Duration::from_millis(200), port: 0, load_balancer_ip: "192.0.2.10".into() }
+        TestClusterBuilder {
+            readiness_delay: Duration::from_millis(200),
+            port: 0,
+            load_balancer_ip: "192.0.2.10".into(),
+        }
     }
 }
 

@@ -169,7 +169,8 @@ mod tests {
     #[test]
     fn discovery_lists_status_subresources() {
         let list = resource_list("apps", "v1");
-        let names: Vec<&str> = list["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let names: Vec<&str> =
+            list["resources"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
         assert_eq!(names, ["deployments", "deployments/status"]);
         let groups = group_list();
         assert!(groups["groups"].as_array().unwrap().iter().any(|g| g["name"] == "cert-manager.io"));

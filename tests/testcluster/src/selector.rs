@@ -90,8 +90,7 @@ fn parse_term(term: &str) -> Result<Requirement, String> {
                 .strip_prefix('(')
                 .and_then(|r| r.strip_suffix(')'))
                 .ok_or_else(|| format!("expected a parenthesised value list in {term:?}"))?;
-            let values =
-                inner.split(',').map(|v| check_value(v.trim())).collect::<Result<Vec<String>, String>>()?;
+            let values = inner.split(',').map(|v| check_value(v.trim())).collect::<Result<Vec<String>, String>>()?;
             let key = check_key(k.trim())?;
             return Ok(if notin { Requirement::NotIn(key, values) } else { Requirement::In(key, values) });
         }

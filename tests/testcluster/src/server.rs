@@ -157,7 +157,9 @@ fn parse_target(path: &str) -> Target {
     let find = |plural: &str| resources::find(group, version, plural);
     let object = |rt: Option<&'static ResourceType>, ns: &str, name: &str, sub: Option<&str>| match (rt, sub) {
         (Some(rt), None) => Target::Object { rt, ns: ns.into(), name: name.into(), status: false },
-        (Some(rt), Some("status")) if rt.status => Target::Object { rt, ns: ns.into(), name: name.into(), status: true },
+        (Some(rt), Some("status")) if rt.status => {
+            Target::Object { rt, ns: ns.into(), name: name.into(), status: true }
+        }
         _ => Target::Unknown,
     };
     // `namespaces/<ns>/<resource>...` is a namespaced path when <resource> is a namespaced kind of this group.
@@ -181,10 +183,20 @@ fn parse_target(path: &str) -> Target {
 }
 
 fn method_not_allowed(method: &Method, path: &str, what: &str) -> ApiError {
-    ApiError::new(405, "MethodNotAllowed", format!("the server does not allow this method on the requested resource: {method} {path} ({what})"))
+    ApiError::new(
+        405,
+        "MethodNotAllowed",
+        format!("the server does not allow this method on the requested resource: {method} {path} ({what})"),
+    )
 }
 
-async fn dispatch(State(shared): State<Arc<Shared>>, method: Method, uri: Uri, headers: HeaderMap, body: Bytes) -> Response<Body> {
+async fn dispatch(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response<Body> {
     let path = uri.path().to_string();
     let query = parse_query(uri.query().unwrap_or_default());
     let public = matches!(path.as_str(), "/version" | "/healthz" | "/readyz" | "/livez");
@@ -263,9 +275,10 @@ fn handle(
                     if term.is_empty() {
                         continue;
                     }
-                    let (k, v) = term.split_once("==").or_else(|| term.split_once('=')).ok_or_else(|| {
-                        ApiError::bad_request(format!("unsupported field selector {term:?}"))
-                    })?;
+                    let (k, v) = term
+                        .split_once("==")
+                        .or_else(|| term.split_once('='))
+                        .ok_or_else(|| ApiError::bad_request(format!("unsupported field selector {term:?}")))?;
                     if !matches!(k, "metadata.name" | "metadata.namespace") {
                         return Err(ApiError::bad_request(format!(
                             "field label not supported by the test cluster: {k}"
@@ -300,8 +313,7 @@ fn handle(
             }
             Method::PATCH => {
                 check_writable(shared, rt, &ns, &name, "patch")?;
-                let content_type =
-                    headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
                 let media = content_type.split(';').next().unwrap_or_default().trim();
                 match media {
                     "application/apply-patch+yaml" | "application/apply-patch+json" => {
@@ -360,7 +372,8 @@ fn parse_apply_body(body: &[u8]) -> Result<Value, ApiError> {
         return Ok(v);
     }
     let text = std::str::from_utf8(body).map_err(|_| ApiError::bad_request("the apply body is not UTF-8"))?;
-    serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("the apply body is not valid YAML: {e}")))
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ApiError::bad_request(format!("the apply body is not valid YAML: {e}")))
 }
 
 fn fault_response(fault: &Fault) -> Option<Response<Body>> {
@@ -438,7 +451,9 @@ async fn handle_one(
     };
     record.status = response.as_ref().map_or(0, |r| r.status().as_u16());
     lock(&shared.log).push(record);
-    response.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection dropped by an injected fault"))
+    response.ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "connection dropped by an injected fault")
+    })
 }
 
 async fn call(app: Router, req: Request<hyper::body::Incoming>) -> Response<Body> {
@@ -455,7 +470,9 @@ mod tests {
     #[test]
     fn paths_map_to_targets() {
         let t = parse_target("/api/v1/namespaces/krz/configmaps/a");
-        assert!(matches!(t, Target::Object { rt, ref ns, ref name, status: false } if rt.kind == "ConfigMap" && ns == "krz" && name == "a"));
+        assert!(
+            matches!(t, Target::Object { rt, ref ns, ref name, status: false } if rt.kind == "ConfigMap" && ns == "krz" && name == "a")
+        );
         let t = parse_target("/api/v1/namespaces/krz");
         assert!(matches!(t, Target::Object { rt, ref name, .. } if rt.kind == "Namespace" && name == "krz"));
         let t = parse_target("/api/v1/namespaces/krz/status");

@@ -145,10 +145,8 @@ pub fn from_fields_v1(v: &Value) -> FieldSet {
 
 fn decode(v: &Value, prefix: &mut FieldPath, out: &mut FieldSet) {
     let Some(map) = v.as_object() else { return };
-    if map.is_empty() || map.keys().any(|k| !k.starts_with("f:")) {
-        if !prefix.is_empty() {
-            out.insert(prefix.clone());
-        }
+    if (map.is_empty() || map.keys().any(|k| !k.starts_with("f:"))) && !prefix.is_empty() {
+        out.insert(prefix.clone());
     }
     for (k, child) in map {
         if let Some(name) = k.strip_prefix("f:") {
@@ -300,9 +298,7 @@ pub fn apply(live: &Value, applied: &Value, req: ApplyRequest<'_>) -> Result<App
     let owned_by_others = |p: &[String]| managers.iter().any(|m| !mine(m) && m.fields.iter().any(|f| f == p));
     for stale in previous.difference(&new_fields) {
         if !owned_by_others(stale) {
-            remove_path(&mut result, stale, &|p| {
-                new_fields.iter().any(|f| f.as_slice() == p) || owned_by_others(p)
-            });
+            remove_path(&mut result, stale, &|p| new_fields.iter().any(|f| f.as_slice() == p) || owned_by_others(p));
         }
     }
     merge(&mut result, &view);
@@ -455,8 +451,8 @@ mod tests {
         assert_eq!(first.object["spec"]["replicas"], 2);
         assert!(fields_of(&first.object, "portalctl").contains(&path("metadata.labels.b")));
 
-        let again = apply(&first.object, &applied, ApplyRequest { now: "2026-01-01T00:00:00Z", ..req("portalctl") })
-            .unwrap();
+        let again =
+            apply(&first.object, &applied, ApplyRequest { now: "2026-01-01T00:00:00Z", ..req("portalctl") }).unwrap();
         assert!(!again.changed);
         assert_eq!(again.object, first.object);
 

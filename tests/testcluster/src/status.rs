@@ -81,7 +81,11 @@ impl ApiError {
         d["causes"] = Value::Array(causes);
         ApiError {
             details: Some(d),
-            ..ApiError::new(409, "Conflict", format!("Apply failed with {} conflict(s): {}", fields.len(), listed.join("; ")))
+            ..ApiError::new(
+                409,
+                "Conflict",
+                format!("Apply failed with {} conflict(s): {}", fields.len(), listed.join("; ")),
+            )
         }
     }
 

@@ -206,7 +206,14 @@ impl Store {
 
     /// Store `new` in place of `old`: server-set metadata, generation and resourceVersion. A write that changes
     /// nothing returns the stored object untouched. Dry runs compute the result without storing it.
-    fn commit(&mut self, rt: &'static ResourceType, ns: &str, old: Option<&Value>, mut new: Value, dry_run: bool) -> Value {
+    fn commit(
+        &mut self,
+        rt: &'static ResourceType,
+        ns: &str,
+        old: Option<&Value>,
+        mut new: Value,
+        dry_run: bool,
+    ) -> Value {
         if let Some(old) = old {
             if *old == new {
                 return new;
@@ -276,7 +283,13 @@ impl Store {
     }
 
     /// POST: create (409 AlreadyExists if present). Supports `metadata.generateName`.
-    pub fn create(&mut self, rt: &'static ResourceType, ns: &str, mut body: Value, opts: WriteOptions) -> Result<Value> {
+    pub fn create(
+        &mut self,
+        rt: &'static ResourceType,
+        ns: &str,
+        mut body: Value,
+        opts: WriteOptions,
+    ) -> Result<Value> {
         if body.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().is_empty() {
             if let Some(prefix) = body.pointer("/metadata/generateName").and_then(Value::as_str) {
                 let suffix: String = uuid::Uuid::new_v4().simple().to_string().chars().take(5).collect();
@@ -580,10 +593,12 @@ mod tests {
         assert_eq!(preview["spec"]["replicas"], 2);
         assert!(s.get(rt("Deployment"), "krz", "portal").is_err());
 
-        let (first, created) = s.apply(rt("Deployment"), "krz", "portal", false, &dep, false, opts("portalctl")).unwrap();
+        let (first, created) =
+            s.apply(rt("Deployment"), "krz", "portal", false, &dep, false, opts("portalctl")).unwrap();
         assert!(created);
         let rv = s.resource_version();
-        let (again, created) = s.apply(rt("Deployment"), "krz", "portal", false, &dep, false, opts("portalctl")).unwrap();
+        let (again, created) =
+            s.apply(rt("Deployment"), "krz", "portal", false, &dep, false, opts("portalctl")).unwrap();
         assert!(!created);
         assert_eq!(again, first);
         assert_eq!(s.resource_version(), rv);
