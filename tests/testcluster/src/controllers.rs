@@ -182,6 +182,9 @@ fn reconcile(shared: &Shared, now: Instant) {
         })
         .collect();
     settings.seen.retain(|k, _| live.contains(k));
+    drop(store);
+    drop(settings);
+    shared.notify();
 }
 
 #[cfg(test)]

@@ -1,12 +1,12 @@
 //! Test infrastructure, not a Kubernetes implementation: a small in-memory stand-in for the Kubernetes API server
-//! that speaks the real REST API over HTTP, so that portalctl's production path (kubeconfig → kube client → HTTP →
-//! server-side apply) can be tested where no real cluster is available.
+//! that speaks the real REST API over HTTP, so that portalctl's production path (kubeconfig → kube client → HTTP
+//! → server-side apply) can be tested where no real cluster is available.
 //!
-//! It serves discovery, get/list (label selectors)/create/replace/delete, server-side apply with field ownership and
-//! dry-run, merge patches, `/status` subresources, real `Status` errors, and a global `resourceVersion`; simulated
-//! controllers make Deployments Available, give Ingresses an address and make Certificates Ready; faults (429, 500,
-//! delays, dropped connections, namespaces that refuse writes) can be injected at runtime. See `README.md` for what
-//! it does not do.
+//! It serves discovery, get/list (label selectors)/create/replace/delete, server-side apply with field ownership
+//! and dry-run, merge patches, `/status` subresources, watches, real `Status` errors, and a global
+//! `resourceVersion`; simulated controllers make Deployments Available, give Ingresses an address and make
+//! Certificates Ready; faults (429, 500, delays, dropped connections, namespaces that refuse writes) can be injected
+//! at runtime. See `README.md` for what it does not do.
 //!
 //! ```no_run
 //! # async fn demo() -> portalctl_testcluster::Result<()> {
@@ -26,6 +26,7 @@ pub mod server;
 pub mod ssa;
 pub mod status;
 pub mod store;
+pub mod watches;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -117,6 +118,7 @@ impl TestClusterBuilder {
             faults: Faults::default(),
             log: Mutex::new(Vec::new()),
             controllers: Mutex::new(settings),
+            changes: watch::channel(0).0,
         });
         let url = format!("http://{addr}");
         let dir = tempfile::tempdir().map_err(|source| Error::Kubeconfig { path: std::env::temp_dir(), source })?;

@@ -11,7 +11,6 @@ use axum::Router;
 use bytes::Bytes;
 use serde_json::Value;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tower::ServiceExt;
 
 use crate::controllers::ControllerSettings;
@@ -20,6 +19,7 @@ use crate::resources::{self, ResourceType};
 use crate::selector::Selector;
 use crate::status::ApiError;
 use crate::store::{Store, WriteOptions};
+use crate::watches::{self, WatchRequest};
 
 /// The bearer token the generated kubeconfig carries; other tokens get 401.
 pub const TOKEN: &str = "testcluster-token";
@@ -66,6 +66,16 @@ pub(crate) struct Shared {
     pub faults: Faults,
     pub log: Mutex<Vec<RequestRecord>>,
     pub controllers: Mutex<ControllerSettings>,
+    /// The store's resourceVersion after the latest write; watches wait on it.
+    pub changes: tokio::sync::watch::Sender<u64>,
+}
+
+impl Shared {
+    /// Tell watches that the store may have changed.
+    pub(crate) fn notify(&self) {
+        let rv = lock(&self.store).resource_version();
+        self.changes.send_if_modified(|current| std::mem::replace(current, rv) != rv);
+    }
 }
 
 /// Lock a mutex, recovering from poisoning (a panicking test must not wedge the cluster).
@@ -207,7 +217,18 @@ async fn dispatch(
     if !public && !authorized {
         return error_response(&ApiError::new(401, "Unauthorized", "Unauthorized"));
     }
-    match handle(&shared, &method, &path, &query, &headers, &body) {
+    let wants_watch = query.get("watch").is_some_and(|w| w == "true" || w == "1");
+    if let (Target::Collection { rt, ns }, true, true) = (parse_target(&path), method == Method::GET, wants_watch) {
+        return match selectors(&query) {
+            Ok((labels, fields)) => watches::respond(shared, WatchRequest::from_query(rt, ns, labels, fields, &query)),
+            Err(err) => error_response(&err),
+        };
+    }
+    let result = handle(&shared, &method, &path, &query, &headers, &body);
+    if method != Method::GET {
+        shared.notify();
+    }
+    match result {
         Ok((code, value)) => json_response(code, &value),
         Err(err) => error_response(&err),
     }
@@ -355,6 +376,27 @@ fn handle(
     }
 }
 
+/// `labelSelector` and `fieldSelector` (only `metadata.name` and `metadata.namespace` equality).
+fn selectors(query: &BTreeMap<String, String>) -> Result<(Selector, Vec<(String, String)>), ApiError> {
+    let labels = Selector::parse(query.get("labelSelector").map(String::as_str).unwrap_or_default())
+        .map_err(ApiError::bad_request)?;
+    let mut fields = Vec::new();
+    for term in query.get("fieldSelector").map(String::as_str).unwrap_or_default().split(',') {
+        if term.is_empty() {
+            continue;
+        }
+        let (k, v) = term
+            .split_once("==")
+            .or_else(|| term.split_once('='))
+            .ok_or_else(|| ApiError::bad_request(format!("unsupported field selector {term:?}")))?;
+        if !matches!(k, "metadata.name" | "metadata.namespace") {
+            return Err(ApiError::bad_request(format!("field label not supported by the test cluster: {k}")));
+        }
+        fields.push((k.to_string(), v.to_string()));
+    }
+    Ok((labels, fields))
+}
+
 fn check_writable(shared: &Shared, rt: &ResourceType, ns: &str, name: &str, verb: &str) -> Result<(), ApiError> {
     if rt.namespaced && shared.faults.writes_forbidden(ns) {
         return Err(ApiError::forbidden(rt, name, ns, verb));
@@ -397,7 +439,11 @@ fn fault_response(fault: &Fault) -> Option<Response<Body>> {
 
 /// Serve connections until `shutdown` flips to true. Each request passes the fault layer (which may delay it,
 /// answer it with an error, or drop the connection) and is logged.
-pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub(crate) async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) {
     let app = router(shared.clone());
     let mut connections = tokio::task::JoinSet::new();
     loop {

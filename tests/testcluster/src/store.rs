@@ -1,7 +1,7 @@
 //! The object store and the API verbs on it, pure apart from random UIDs: objects are `serde_json::Value`s keyed by
 //! (group, version, resource, namespace, name); every stored change bumps one global `resourceVersion`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use serde_json::{json, Map, Value};
 
@@ -23,11 +23,47 @@ pub struct WriteOptions<'a> {
     pub now: &'a str,
 }
 
+/// How many change events are kept for watches.
+const HISTORY_LIMIT: usize = 100_000;
+
+/// The type of a watch event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One stored change, as watches see it.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub resource_version: u64,
+    pub resource: &'static ResourceType,
+    /// Empty for cluster-scoped objects.
+    pub namespace: String,
+    pub kind: EventType,
+    /// The object after the change (for deletions: as it was, with the deletion's resourceVersion).
+    pub object: Value,
+}
+
 /// The in-memory object store.
 #[derive(Debug, Default)]
 pub struct Store {
     objects: BTreeMap<Key, Value>,
     resource_version: u64,
+    history: VecDeque<Event>,
+    /// resourceVersion of the newest event dropped from `history`.
+    compacted: u64,
 }
 
 fn key(rt: &'static ResourceType, ns: &str, name: &str) -> Key {
@@ -141,6 +177,18 @@ impl Store {
             .collect()
     }
 
+    /// Whether an object matches label and field selectors.
+    pub fn matches(obj: &Value, labels: &Selector, fields: &[(String, String)]) -> bool {
+        let field_ok = fields.iter().all(|(k, want)| match k.as_str() {
+            "metadata.name" => obj.pointer("/metadata/name").and_then(Value::as_str) == Some(want),
+            "metadata.namespace" => {
+                obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default() == want
+            }
+            _ => false,
+        });
+        field_ok && labels.matches(&labels_of(obj))
+    }
+
     /// LIST: a `<Kind>List` of the matching objects.
     pub fn list(
         &self,
@@ -151,14 +199,7 @@ impl Store {
     ) -> Result<Value> {
         let mut items = Vec::new();
         for obj in self.objects(rt, ns) {
-            let field_ok = fields.iter().all(|(k, want)| match k.as_str() {
-                "metadata.name" => obj.pointer("/metadata/name").and_then(Value::as_str) == Some(want),
-                "metadata.namespace" => {
-                    obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default() == want
-                }
-                _ => false,
-            });
-            if field_ok && labels.matches(&labels_of(&obj)) {
+            if Self::matches(&obj, labels, fields) {
                 items.push(obj);
             }
         }
@@ -270,7 +311,34 @@ impl Store {
         self.resource_version += 1;
         meta.insert("resourceVersion".into(), self.resource_version.to_string().into());
         self.objects.insert(key(rt, ns, &name), new.clone());
+        let kind = if old.is_some() { EventType::Modified } else { EventType::Added };
+        self.record(rt, ns, kind, new.clone());
         new
+    }
+
+    fn record(&mut self, rt: &'static ResourceType, ns: &str, kind: EventType, object: Value) {
+        if self.history.len() >= HISTORY_LIMIT {
+            if let Some(dropped) = self.history.pop_front() {
+                self.compacted = dropped.resource_version;
+            }
+        }
+        self.history.push_back(Event {
+            resource_version: self.resource_version,
+            resource: rt,
+            namespace: ns.to_string(),
+            kind,
+            object,
+        });
+    }
+
+    /// Changes after `resource_version`, oldest first; `None` when that version is older than the kept history
+    /// (the watch answer is then 410 Expired).
+    pub fn events_since(&self, resource_version: u64) -> Option<impl Iterator<Item = &Event>> {
+        if resource_version < self.compacted {
+            return None;
+        }
+        let start = self.history.partition_point(|e| e.resource_version <= resource_version);
+        Some(self.history.range(start..))
     }
 
     /// Fill metadata fields a brand-new object gets from the server.
@@ -488,11 +556,19 @@ impl Store {
         let obj = self.objects.get(&k).ok_or_else(|| ApiError::not_found(rt, name))?;
         let uid = obj.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default().to_string();
         if !dry_run {
-            self.objects.remove(&k);
+            let mut removed = Vec::new();
             if rt.plural == "namespaces" && rt.group.is_empty() {
-                self.objects.retain(|(_, _, _, n, _), _| n != name);
+                let inside: Vec<Key> = self.objects.keys().filter(|(_, _, _, n, _)| n == name).cloned().collect();
+                removed.extend(inside);
             }
+            removed.push(k);
             self.resource_version += 1;
+            for k in removed {
+                let Some(mut obj) = self.objects.remove(&k) else { continue };
+                obj["metadata"]["resourceVersion"] = self.resource_version.to_string().into();
+                let rt = resources::find(k.0, k.1, k.2).expect("stored kinds are served");
+                self.record(rt, &k.3, EventType::Deleted, obj);
+            }
         }
         Ok(status::deleted(rt, name, &uid))
     }
@@ -630,7 +706,28 @@ mod tests {
     fn deleting_a_namespace_removes_its_objects() {
         let mut s = store_with_ns();
         s.create(rt("ConfigMap"), "krz", cm("a", json!({})), opts("m")).unwrap();
+        let rv = s.resource_version();
         s.delete(rt("Namespace"), "", "krz", false).unwrap();
         assert!(s.objects(rt("ConfigMap"), None).is_empty());
+        let deleted: Vec<(&str, EventType)> = s.events_since(rv).unwrap().map(|e| (e.resource.kind, e.kind)).collect();
+        assert_eq!(deleted, [("ConfigMap", EventType::Deleted), ("Namespace", EventType::Deleted)]);
+    }
+
+    #[test]
+    fn events_record_writes_but_not_noops_or_dry_runs() {
+        let mut s = store_with_ns();
+        let start = s.resource_version();
+        let c = cm("a", json!({}));
+        s.apply(rt("ConfigMap"), "krz", "a", false, &c, false, opts("m")).unwrap();
+        s.apply(rt("ConfigMap"), "krz", "a", false, &c, false, opts("m")).unwrap();
+        let dry = WriteOptions { dry_run: true, ..opts("m") };
+        s.apply(rt("ConfigMap"), "krz", "b", false, &c, false, dry).ok();
+        let mut changed = c.clone();
+        changed["data"]["k"] = json!("w");
+        s.apply(rt("ConfigMap"), "krz", "a", false, &changed, false, opts("m")).unwrap();
+        let events: Vec<(EventType, u64)> =
+            s.events_since(start).unwrap().map(|e| (e.kind, e.resource_version)).collect();
+        assert_eq!(events, [(EventType::Added, start + 1), (EventType::Modified, start + 2)]);
+        assert_eq!(s.events_since(start + 1).unwrap().count(), 1);
     }
 }

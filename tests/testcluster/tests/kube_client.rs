@@ -387,3 +387,44 @@ async fn merge_patch_status_and_replace() {
     assert_eq!(status.metadata.generation, Some(1));
     cluster.shutdown().await;
 }
+
+#[tokio::test]
+async fn watch_streams_changes_from_a_resource_version() {
+    use futures::{StreamExt, TryStreamExt};
+    use kube::api::{WatchEvent, WatchParams};
+
+    let cluster = TestCluster::start().await.unwrap();
+    let client = client(&cluster).await;
+    create_namespace(&client, "krz").await;
+    let api: Api<ConfigMap> = Api::namespaced(client, "krz");
+    let pp = PatchParams::apply(MANAGER);
+    let tenant = json!({"portalctl.dev/tenant": "espelkamp"});
+    api.patch("before", &pp, &Patch::Apply(&config_map("before", tenant.clone(), json!({})))).await.unwrap();
+    let list = api.list(&ListParams::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+
+    let wp = WatchParams::default().labels("portalctl.dev/tenant").timeout(5);
+    let mut stream = api.watch(&wp, &rv).await.unwrap().boxed();
+    api.patch("a", &pp, &Patch::Apply(&config_map("a", tenant.clone(), json!({"k": "1"})))).await.unwrap();
+    api.patch("unlabelled", &pp, &Patch::Apply(&config_map("unlabelled", json!({}), json!({})))).await.unwrap();
+    api.patch("a", &pp, &Patch::Apply(&config_map("a", tenant.clone(), json!({"k": "2"})))).await.unwrap();
+    api.delete("a", &DeleteParams::default()).await.unwrap();
+
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), stream.try_next()).await.unwrap().unwrap().unwrap();
+        seen.push(match event {
+            WatchEvent::Added(c) => format!("ADDED {}", c.metadata.name.unwrap()),
+            WatchEvent::Modified(c) => format!("MODIFIED {} {}", c.metadata.name.unwrap(), c.data.unwrap()["k"]),
+            WatchEvent::Deleted(c) => format!("DELETED {}", c.metadata.name.unwrap()),
+            other => panic!("unexpected event {other:?}"),
+        });
+    }
+    assert_eq!(seen, ["ADDED a", "MODIFIED a 2", "DELETED a"]);
+
+    // From "0": the current state first.
+    let mut from_start = api.watch(&WatchParams::default().timeout(1), "0").await.unwrap().boxed();
+    let first = tokio::time::timeout(Duration::from_secs(5), from_start.try_next()).await.unwrap().unwrap().unwrap();
+    assert!(matches!(first, WatchEvent::Added(c) if c.metadata.name.as_deref() == Some("before")));
+    cluster.shutdown().await;
+}
