@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::resources;
 use crate::server::{lock, now_rfc3339, Shared};
-use crate::store::WriteOptions;
+use crate::store::{Store, WriteOptions};
 
 /// The field manager controllers write status under.
 pub const CONTROLLER_MANAGER: &str = "testcluster-controllers";
@@ -30,7 +30,16 @@ pub(crate) struct ControllerSettings {
     pub forced: HashMap<(String, String), bool>,
     /// When each Deployment's current generation was first seen, by (namespace, name).
     seen: HashMap<(String, String), (i64, Instant)>,
+    /// Deployments still waiting for their readiness delay.
+    waiting: BTreeSet<Target>,
+    /// The store's resourceVersion at the last tick; later changes are looked at.
+    last_seen: u64,
+    /// Look at every object at the next tick (after a change of settings).
+    pub resync: bool,
 }
+
+/// (kind, namespace, name) of a controlled object.
+type Target = (&'static str, String, String);
 
 impl ControllerSettings {
     pub fn new(readiness_delay: Duration) -> ControllerSettings {
@@ -40,6 +49,9 @@ impl ControllerSettings {
             paused: BTreeSet::new(),
             forced: HashMap::new(),
             seen: HashMap::new(),
+            waiting: BTreeSet::new(),
+            last_seen: 0,
+            resync: true,
         }
     }
 }
@@ -96,7 +108,8 @@ pub(crate) fn deployment_status(obj: &Value, ready: bool, now: &str) -> Value {
             if ready {
                 condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", now)
             } else {
-                condition("Available", false, "MinimumReplicasUnavailable", "Deployment does not have minimum availability.", now)
+                let message = "Deployment does not have minimum availability.";
+                condition("Available", false, "MinimumReplicasUnavailable", message, now)
             },
             if ready {
                 condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet has successfully progressed.", now)
@@ -111,80 +124,113 @@ pub(crate) fn deployment_status(obj: &Value, ready: bool, now: &str) -> Value {
     status
 }
 
+const CONTROLLED: [&str; 5] =
+    ["Deployment", "Ingress", "Certificate", "HorizontalPodAutoscaler", "PodDisruptionBudget"];
+
+/// Objects to look at this tick: everything after a resync, otherwise those changed (or deleted) since the last tick
+/// plus the Deployments still waiting to become Available.
+fn targets(settings: &mut ControllerSettings, store: &Store) -> BTreeSet<Target> {
+    let mut out = BTreeSet::new();
+    let changed = if settings.resync { None } else { store.events_since(settings.last_seen) };
+    match changed {
+        Some(events) => {
+            for e in events.filter(|e| CONTROLLED.contains(&e.resource.kind)) {
+                let name = e.object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+                out.insert((e.resource.kind, e.namespace.clone(), name.to_string()));
+            }
+            out.extend(settings.waiting.iter().cloned());
+        }
+        None => {
+            for kind in CONTROLLED {
+                let rt = resources::find_by_kind(kind).expect("controlled kinds are served");
+                for obj in store.objects(rt, None) {
+                    let s = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+                    out.insert((rt.kind, s("/metadata/namespace"), s("/metadata/name")));
+                }
+            }
+        }
+    }
+    settings.resync = false;
+    settings.last_seen = store.resource_version();
+    out
+}
+
 fn reconcile(shared: &Shared, now: Instant) {
     let stamp = now_rfc3339();
     let mut settings = lock(&shared.controllers);
     let mut store = lock(&shared.store);
     let opts = WriteOptions { manager: CONTROLLER_MANAGER, dry_run: false, now: &stamp };
-    for kind in ["Deployment", "Ingress", "Certificate", "HorizontalPodAutoscaler", "PodDisruptionBudget"] {
+    let mut wrote = false;
+    for (kind, ns, name) in targets(&mut settings, &store) {
         let rt = resources::find_by_kind(kind).expect("controlled kinds are served");
-        for obj in store.objects(rt, None) {
-            let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or_default().to_string();
-            let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-            if settings.paused.contains(&name) {
-                continue;
-            }
-            let generation = int_at(&obj, "/metadata/generation", 1);
-            let desired = match kind {
-                "Deployment" => {
-                    let key = (ns.clone(), name.clone());
-                    let since = match settings.seen.get(&key) {
-                        Some((g, at)) if *g == generation => *at,
-                        _ => {
-                            settings.seen.insert(key.clone(), (generation, now));
-                            now
+        let key = (kind, ns.clone(), name.clone());
+        let Ok(obj) = store.get(rt, &ns, &name) else {
+            settings.waiting.remove(&key);
+            settings.seen.remove(&(ns, name));
+            continue;
+        };
+        if settings.paused.contains(&name) {
+            settings.waiting.remove(&key);
+            continue;
+        }
+        let generation = int_at(&obj, "/metadata/generation", 1);
+        let desired = match kind {
+            "Deployment" => {
+                let dkey = (ns.clone(), name.clone());
+                let since = match settings.seen.get(&dkey) {
+                    Some((g, at)) if *g == generation => *at,
+                    _ => {
+                        settings.seen.insert(dkey.clone(), (generation, now));
+                        now
+                    }
+                };
+                let ready = match settings.forced.get(&dkey) {
+                    Some(forced) => *forced,
+                    None => {
+                        let ready = now.duration_since(since) >= settings.readiness_delay;
+                        if ready {
+                            settings.waiting.remove(&key);
+                        } else {
+                            settings.waiting.insert(key.clone());
                         }
-                    };
-                    let ready = settings
-                        .forced
-                        .get(&key)
-                        .copied()
-                        .unwrap_or_else(|| now.duration_since(since) >= settings.readiness_delay);
-                    deployment_status(&obj, ready, &stamp)
-                }
-                "Ingress" => json!({"loadBalancer": {"ingress": [{"ip": settings.load_balancer_ip}]}}),
-                "Certificate" => json!({
-                    "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
-                        "message": "Certificate is up to date and has not expired", "lastTransitionTime": stamp,
-                        "observedGeneration": generation}],
-                    "notBefore": stamp,
-                    "notAfter": "2099-01-01T00:00:00Z",
-                }),
-                "HorizontalPodAutoscaler" => {
-                    let replicas = int_at(&obj, "/spec/minReplicas", 1);
-                    json!({"observedGeneration": generation, "currentReplicas": replicas, "desiredReplicas": replicas,
-                        "conditions": [condition("AbleToScale", true, "ReadyForNewScale",
-                            "recommended size matches current size", &stamp)]})
-                }
-                _ => {
-                    let expected = 1;
-                    json!({"observedGeneration": generation, "currentHealthy": expected, "desiredHealthy": expected,
-                        "disruptionsAllowed": 0, "expectedPods": expected,
-                        "conditions": [{"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
-                            "message": "", "lastTransitionTime": stamp, "observedGeneration": generation}]})
-                }
-            };
-            let current = obj.get("status").cloned().unwrap_or(Value::Null);
-            if strip_times(&current) != strip_times(&desired) {
-                // The object exists (we just read it under the same lock), so this cannot fail.
-                let _ = store.set_status(rt, &ns, &name, desired, opts);
+                        ready
+                    }
+                };
+                deployment_status(&obj, ready, &stamp)
             }
+            "Ingress" => json!({"loadBalancer": {"ingress": [{"ip": settings.load_balancer_ip}]}}),
+            "Certificate" => json!({
+                "conditions": [{"type": "Ready", "status": "True", "reason": "Ready",
+                    "message": "Certificate is up to date and has not expired", "lastTransitionTime": stamp,
+                    "observedGeneration": generation}],
+                "notBefore": stamp,
+                "notAfter": "2099-01-01T00:00:00Z",
+            }),
+            "HorizontalPodAutoscaler" => {
+                let replicas = int_at(&obj, "/spec/minReplicas", 1);
+                json!({"observedGeneration": generation, "currentReplicas": replicas, "desiredReplicas": replicas,
+                    "conditions": [condition("AbleToScale", true, "ReadyForNewScale",
+                        "recommended size matches current size", &stamp)]})
+            }
+            _ => {
+                let expected = 1;
+                json!({"observedGeneration": generation, "currentHealthy": expected, "desiredHealthy": expected,
+                    "disruptionsAllowed": 0, "expectedPods": expected,
+                    "conditions": [{"type": "DisruptionAllowed", "status": "False", "reason": "InsufficientPods",
+                        "message": "", "lastTransitionTime": stamp, "observedGeneration": generation}]})
+            }
+        };
+        let current = obj.get("status").cloned().unwrap_or(Value::Null);
+        if strip_times(&current) != strip_times(&desired) {
+            // The object exists (we just read it under the same lock), so this cannot fail.
+            wrote |= store.set_status(rt, &ns, &name, desired, opts).is_ok();
         }
     }
-    // Forget deployments that are gone.
-    let deployments = resources::find_by_kind("Deployment").expect("served");
-    let live: BTreeSet<(String, String)> = store
-        .objects(deployments, None)
-        .iter()
-        .map(|o| {
-            let s = |p: &str| o.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-            (s("/metadata/namespace"), s("/metadata/name"))
-        })
-        .collect();
-    settings.seen.retain(|k, _| live.contains(k));
     drop(store);
     drop(settings);
-    shared.notify();
+    if wrote {
+        shared.notify();
+    }
 }
 
 #[cfg(test)]

@@ -218,17 +218,23 @@ impl TestCluster {
 
     /// Change how long Deployments take to become Available after a spec change.
     pub fn set_readiness_delay(&self, delay: Duration) {
-        lock(&self.shared.controllers).readiness_delay = delay;
+        let mut c = lock(&self.shared.controllers);
+        c.readiness_delay = delay;
+        c.resync = true;
     }
 
     /// Force a Deployment Available (`true`) or unavailable (`false`) regardless of the delay.
     pub fn set_ready(&self, namespace: &str, name: &str, ready: bool) {
-        lock(&self.shared.controllers).forced.insert((namespace.to_string(), name.to_string()), ready);
+        let mut c = lock(&self.shared.controllers);
+        c.forced.insert((namespace.to_string(), name.to_string()), ready);
+        c.resync = true;
     }
 
     /// Return a Deployment to the delay-based readiness.
     pub fn clear_ready(&self, namespace: &str, name: &str) {
-        lock(&self.shared.controllers).forced.remove(&(namespace.to_string(), name.to_string()));
+        let mut c = lock(&self.shared.controllers);
+        c.forced.remove(&(namespace.to_string(), name.to_string()));
+        c.resync = true;
     }
 
     /// Stop the simulated controllers for objects with this name (any kind and namespace): their status freezes.
@@ -237,7 +243,9 @@ impl TestCluster {
     }
 
     pub fn resume_controllers(&self, name: &str) {
-        lock(&self.shared.controllers).paused.remove(name);
+        let mut c = lock(&self.shared.controllers);
+        c.paused.remove(name);
+        c.resync = true;
     }
 
     /// Stop serving and wait for the server and controllers to finish.

@@ -422,7 +422,9 @@ fn fault_response(fault: &Fault) -> Option<Response<Body>> {
     match fault {
         Fault::TooManyRequests { retry_after } => {
             let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            let mut err = ApiError::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later (injected by the test cluster)");
+            let message = "the server has received too many requests and has asked us to try again later \
+                           (injected by the test cluster)";
+            let mut err = ApiError::new(429, "TooManyRequests", message);
             err.details = Some(serde_json::json!({"retryAfterSeconds": secs}));
             let mut res = error_response(&err);
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
@@ -516,9 +518,8 @@ mod tests {
     #[test]
     fn paths_map_to_targets() {
         let t = parse_target("/api/v1/namespaces/krz/configmaps/a");
-        assert!(
-            matches!(t, Target::Object { rt, ref ns, ref name, status: false } if rt.kind == "ConfigMap" && ns == "krz" && name == "a")
-        );
+        assert!(matches!(t, Target::Object { rt, ref ns, ref name, status: false }
+                if rt.kind == "ConfigMap" && ns == "krz" && name == "a"));
         let t = parse_target("/api/v1/namespaces/krz");
         assert!(matches!(t, Target::Object { rt, ref name, .. } if rt.kind == "Namespace" && name == "krz"));
         let t = parse_target("/api/v1/namespaces/krz/status");

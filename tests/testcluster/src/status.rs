@@ -75,7 +75,10 @@ impl ApiError {
         let listed: Vec<String> = fields.iter().map(|(m, f)| format!("conflict with \"{m}\": {f}")).collect();
         let causes: Vec<Value> = fields
             .iter()
-            .map(|(m, f)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{m}\""), "field": f}))
+            .map(|(m, f)| {
+                let message = format!("conflict with \"{m}\"");
+                json!({"reason": "FieldManagerConflict", "message": message, "field": f})
+            })
             .collect();
         let mut d = details(rt, name);
         d["causes"] = Value::Array(causes);
@@ -92,7 +95,8 @@ impl ApiError {
     /// 422 for a field with an invalid value.
     pub fn invalid(rt: &ResourceType, name: &str, field: &str, detail: &str) -> ApiError {
         let mut d = json!({"name": name, "group": rt.group, "kind": rt.kind});
-        d["causes"] = json!([{"reason": "FieldValueInvalid", "message": format!("Invalid value: \"{name}\": {detail}"), "field": field}]);
+        let message = format!("Invalid value: \"{name}\": {detail}");
+        d["causes"] = json!([{"reason": "FieldValueInvalid", "message": message, "field": field}]);
         ApiError {
             details: Some(d),
             ..ApiError::new(
