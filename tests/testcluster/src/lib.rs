@@ -43,6 +43,44 @@ use crate::server::{lock, Shared};
 pub use crate::server::{RequestRecord, TOKEN};
 use crate::store::Store;
 
+/// Environment variable naming the kubeconfig of a real cluster to run the end-to-end suite against.
+pub const E2E_KUBECONFIG_ENV: &str = "PORTALCTL_E2E_KUBECONFIG";
+
+/// The cluster an end-to-end test runs against: a real one when [`E2E_KUBECONFIG_ENV`] is set, else a fresh
+/// [`TestCluster`].
+#[derive(Debug)]
+pub enum E2eCluster {
+    /// A real cluster, reached through this kubeconfig (its current context).
+    Real { kubeconfig: PathBuf },
+    /// The in-memory stand-in.
+    Standin(TestCluster),
+}
+
+impl E2eCluster {
+    /// Pick the cluster from the environment; starts a stand-in with default options when the variable is unset.
+    pub async fn from_env() -> Result<E2eCluster> {
+        match std::env::var_os(E2E_KUBECONFIG_ENV).filter(|v| !v.is_empty()) {
+            Some(path) => Ok(E2eCluster::Real { kubeconfig: PathBuf::from(path) }),
+            None => Ok(E2eCluster::Standin(TestCluster::start().await?)),
+        }
+    }
+
+    pub fn kubeconfig_path(&self) -> &Path {
+        match self {
+            E2eCluster::Real { kubeconfig } => kubeconfig,
+            E2eCluster::Standin(cluster) => cluster.kubeconfig_path(),
+        }
+    }
+
+    /// The stand-in, for tests that inject faults or inspect requests (skip them on a real cluster).
+    pub fn standin(&self) -> Option<&TestCluster> {
+        match self {
+            E2eCluster::Real { .. } => None,
+            E2eCluster::Standin(cluster) => Some(cluster),
+        }
+    }
+}
+
 /// The name of the context (and cluster) in the generated kubeconfig.
 pub const CONTEXT: &str = "testcluster";
 

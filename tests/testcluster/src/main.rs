@@ -49,9 +49,24 @@ async fn main() -> ExitCode {
         }
     }
     println!("{}", cluster.url());
-    let _ = tokio::signal::ctrl_c().await;
+    wait_for_signal().await;
     cluster.shutdown().await;
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
 }
 
 fn error_chain(err: &dyn std::error::Error) -> String {

@@ -285,6 +285,7 @@ pub struct Applied {
 pub fn apply(live: &Value, applied: &Value, req: ApplyRequest<'_>) -> Result<Applied, Vec<Conflict>> {
     let subresource = req.scope.subresource();
     let mut managers = read_managers(live);
+    let before = managers.clone();
     let mine = |m: &ManagerEntry| m.is(req.manager, Operation::Apply, subresource);
     let previous: FieldSet = managers.iter().find(|m| mine(m)).map(|m| m.fields.clone()).unwrap_or_default();
     let view = managed_view(applied, req.scope);
@@ -324,7 +325,6 @@ pub fn apply(live: &Value, applied: &Value, req: ApplyRequest<'_>) -> Result<App
     if let Some(meta) = stripped_live.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
     }
-    let before = read_managers(live);
     match managers.iter_mut().find(|m| mine(m)) {
         Some(entry) if entry.fields == new_fields => {}
         Some(entry) => {
