@@ -70,8 +70,22 @@ impl ManagerEntry {
     }
 }
 
-/// The part of an object that a write in `scope` may change and that ownership is tracked for.
+/// The part of an object that a write in `scope` may change and that ownership is tracked for. `null` values count
+/// as not specified.
 pub fn managed_view(obj: &Value, scope: Scope) -> Value {
+    let mut view = managed_view_with_nulls(obj, scope);
+    drop_nulls(&mut view);
+    view
+}
+
+fn drop_nulls(v: &mut Value) {
+    if let Value::Object(map) = v {
+        map.retain(|_, child| !child.is_null());
+        map.values_mut().for_each(drop_nulls);
+    }
+}
+
+fn managed_view_with_nulls(obj: &Value, scope: Scope) -> Value {
     let mut out = Map::new();
     let Some(map) = obj.as_object() else { return Value::Object(out) };
     for (k, v) in map {
@@ -437,6 +451,8 @@ mod tests {
             "labels": {"l": "1"}}, "spec": {"a": 1}, "status": {"s": 1}});
         assert_eq!(managed_view(&obj, MAIN), json!({"metadata": {"labels": {"l": "1"}}, "spec": {"a": 1}}));
         assert_eq!(managed_view(&obj, Scope::Status), json!({"status": {"s": 1}}));
+        let with_null = json!({"metadata": {"labels": null, "annotations": {"a": null}}, "spec": {"x": null, "y": 1}});
+        assert_eq!(managed_view(&with_null, MAIN), json!({"metadata": {"annotations": {}}, "spec": {"y": 1}}));
         let no_status = Scope::Main { has_status: false };
         assert_eq!(managed_view(&obj, no_status)["status"], json!({"s": 1}));
     }

@@ -106,6 +106,47 @@ pub fn validate_name(rule: NameRule, name: &str) -> Result<(), String> {
     }
 }
 
+/// What the real API server's defaulting does for the kinds where clients can see it: Secret `stringData` is
+/// merged into `data` (base64) and dropped; a Namespace is `Active`.
+fn normalize(rt: &ResourceType, obj: &mut Value) {
+    match (rt.group, rt.kind) {
+        ("", "Secret") => {
+            let Some(map) = obj.as_object_mut() else { return };
+            let Some(Value::Object(string_data)) = map.remove("stringData") else { return };
+            let data = map.entry("data").or_insert_with(|| Value::Object(Map::new()));
+            if let Some(data) = data.as_object_mut() {
+                for (k, v) in string_data {
+                    data.insert(k, base64(v.as_str().unwrap_or_default().as_bytes()).into());
+                }
+            }
+        }
+        ("", "Namespace") => {
+            if obj.get("status").is_none() {
+                obj["status"] = json!({"phase": "Active"});
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Standard base64 with padding.
+pub fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i)) as usize & 63] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// Everything that counts for `metadata.generation`: the object without metadata and status.
 fn spec_part(obj: &Value) -> Value {
     let mut v = obj.clone();
@@ -255,6 +296,7 @@ impl Store {
         mut new: Value,
         dry_run: bool,
     ) -> Value {
+        normalize(rt, &mut new);
         if let Some(old) = old {
             if *old == new {
                 return new;
@@ -506,6 +548,14 @@ impl Store {
     ) -> Result<(Value, bool)> {
         self.check_body(rt, ns, name, body)?;
         let existing = self.objects.get(&key(rt, ns, name)).cloned();
+        // A resourceVersion in the applied configuration is a precondition, as on a real server.
+        let wanted_rv = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).unwrap_or_default();
+        if !wanted_rv.is_empty() {
+            let stored = existing.as_ref().and_then(|o| o.pointer("/metadata/resourceVersion")?.as_str());
+            if stored != Some(wanted_rv) {
+                return Err(ApiError::stale(rt, name));
+            }
+        }
         let live = match &existing {
             Some(obj) => obj.clone(),
             None if status_subresource => return Err(ApiError::not_found(rt, name)),
@@ -598,6 +648,35 @@ mod tests {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "krz"}});
         s.create(rt("Namespace"), "", ns, opts("test")).unwrap();
         s
+    }
+
+    #[test]
+    fn secrets_store_string_data_as_base64_and_namespaces_are_active() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foobar"), "Zm9vYmFy");
+        let mut s = store_with_ns();
+        let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "espelkamp-db"},
+            "data": {"username": "dA=="}, "stringData": {"password": "hunter2"}});
+        let (stored, _) =
+            s.apply(rt("Secret"), "krz", "espelkamp-db", false, &secret, false, opts("portalctl")).unwrap();
+        assert!(stored.get("stringData").is_none());
+        assert_eq!(stored["data"], json!({"username": "dA==", "password": "aHVudGVyMg=="}));
+        let rv = s.resource_version();
+        s.apply(rt("Secret"), "krz", "espelkamp-db", false, &secret, false, opts("portalctl")).unwrap();
+        assert_eq!(s.resource_version(), rv, "re-applying stringData is a no-op");
+        assert_eq!(s.get(rt("Namespace"), "", "krz").unwrap()["status"]["phase"], "Active");
+    }
+
+    #[test]
+    fn apply_with_a_stale_resource_version_conflicts() {
+        let mut s = store_with_ns();
+        let mut c = cm("a", json!({}));
+        s.apply(rt("ConfigMap"), "krz", "a", false, &c, false, opts("m")).unwrap();
+        c["metadata"]["resourceVersion"] = json!("1");
+        let err = s.apply(rt("ConfigMap"), "krz", "a", false, &c, false, opts("m")).unwrap_err();
+        assert_eq!((err.code, err.reason), (409, "Conflict"));
     }
 
     #[test]
