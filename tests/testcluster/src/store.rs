@@ -120,11 +120,7 @@ fn normalize(rt: &ResourceType, obj: &mut Value) {
                 }
             }
         }
-        ("", "Namespace") => {
-            if obj.get("status").is_none() {
-                obj["status"] = json!({"phase": "Active"});
-            }
-        }
+        ("", "Namespace") if obj.get("status").is_none() => obj["status"] = json!({"phase": "Active"}),
         _ => {}
     }
 }
