@@ -124,7 +124,7 @@ pub fn resource_list(group: &str, version: &str) -> Value {
             "singularName": r.kind.to_ascii_lowercase(),
             "namespaced": r.namespaced,
             "kind": r.kind,
-            "verbs": ["create", "delete", "get", "list", "patch", "update"],
+            "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
         }));
         if r.status {
             resources.push(json!({
@@ -138,6 +138,41 @@ pub fn resource_list(group: &str, version: &str) -> Value {
     }
     let group_version = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
     json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": group_version, "resources": resources})
+}
+
+/// Aggregated discovery (`apidiscovery.k8s.io/v2`): `GET /api` (`core` true) or `GET /apis` with the
+/// `as=APIGroupDiscoveryList` Accept header.
+pub fn aggregated(core: bool) -> Value {
+    let mut group_versions: Vec<(&str, &str)> = if core { vec![("", "v1")] } else { groups() };
+    group_versions.dedup();
+    let items: Vec<Value> = group_versions
+        .into_iter()
+        .map(|(group, version)| {
+            let resources: Vec<Value> = RESOURCES
+                .iter()
+                .filter(|r| r.group == group && r.version == version)
+                .map(|r| {
+                    let gvk = json!({"group": r.group, "version": r.version, "kind": r.kind});
+                    let subresources: Vec<Value> = if r.status {
+                        vec![json!({"subresource": "status", "responseKind": gvk, "verbs": ["get", "patch", "update"]})]
+                    } else {
+                        Vec::new()
+                    };
+                    json!({
+                        "resource": r.plural,
+                        "responseKind": gvk,
+                        "scope": if r.namespaced { "Namespaced" } else { "Cluster" },
+                        "singularResource": r.kind.to_ascii_lowercase(),
+                        "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
+                        "subresources": subresources,
+                    })
+                })
+                .collect();
+            json!({"metadata": {"name": group},
+                "versions": [{"version": version, "resources": resources, "freshness": "Current"}]})
+        })
+        .collect();
+    json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
 /// `GET /version`.

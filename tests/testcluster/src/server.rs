@@ -246,6 +246,9 @@ fn handle(
     let read_only = *method == Method::GET;
     match target {
         Target::Version if read_only => return Ok((200, resources::version_info())),
+        Target::CoreVersions | Target::Groups if read_only && wants_aggregated(headers) => {
+            return Ok((200, resources::aggregated(target == Target::CoreVersions)))
+        }
         Target::CoreVersions if read_only => return Ok((200, resources::core_versions())),
         Target::Groups if read_only => return Ok((200, resources::group_list())),
         Target::Resources { group, version } if read_only => {
@@ -395,6 +398,13 @@ fn selectors(query: &BTreeMap<String, String>) -> Result<(Selector, Vec<(String,
         fields.push((k.to_string(), v.to_string()));
     }
     Ok((labels, fields))
+}
+
+/// Whether the client prefers aggregated discovery (its first Accept entry asks for `APIGroupDiscoveryList` v2).
+fn wants_aggregated(headers: &HeaderMap) -> bool {
+    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let first = accept.split(',').next().unwrap_or_default();
+    first.contains("g=apidiscovery.k8s.io") && first.contains("v=v2;") && first.contains("as=APIGroupDiscoveryList")
 }
 
 fn check_writable(shared: &Shared, rt: &ResourceType, ns: &str, name: &str, verb: &str) -> Result<(), ApiError> {

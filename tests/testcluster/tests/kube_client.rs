@@ -49,13 +49,7 @@ fn api_reason(err: &kube::Error) -> (u16, String) {
     }
 }
 
-#[tokio::test]
-async fn discovery_finds_every_kind_portalctl_uses() {
-    let cluster = TestCluster::start().await.unwrap();
-    let client = client(&cluster).await;
-    let version = client.apiserver_version().await.unwrap();
-    assert_eq!(version.major, "1");
-    let discovery = Discovery::new(client).run().await.expect("discovery runs");
+fn assert_discovers_every_kind(discovery: &Discovery) {
     for (group, version, kind) in [
         ("", "v1", "Namespace"),
         ("", "v1", "ConfigMap"),
@@ -78,6 +72,17 @@ async fn discovery_finds_every_kind_portalctl_uses() {
     }
     let (_, deployments) = discovery.resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment")).unwrap();
     assert!(deployments.subresources.iter().any(|(r, _)| r.plural == "status"));
+    assert!(discovery.resolve_gvk(&GroupVersionKind::gvk("", "v1", "Pod")).is_none());
+}
+
+#[tokio::test]
+async fn discovery_finds_every_kind_portalctl_uses() {
+    let cluster = TestCluster::start().await.unwrap();
+    let client = client(&cluster).await;
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(version.major, "1");
+    assert_discovers_every_kind(&Discovery::new(client.clone()).run().await.expect("discovery runs"));
+    assert_discovers_every_kind(&Discovery::new(client).run_aggregated().await.expect("aggregated discovery runs"));
     cluster.shutdown().await;
 }
 
