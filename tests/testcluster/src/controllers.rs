@@ -93,30 +93,48 @@ fn int_at(obj: &Value, pointer: &str, default: i64) -> i64 {
     obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(default)
 }
 
-/// The status a Deployment should have.
+/// Whether a Deployment's current status shows a rollout from an Available earlier generation: its old pods keep
+/// it Available while the new ones are not ready yet.
+fn rolling_out(obj: &Value) -> bool {
+    let status = obj.get("status").unwrap_or(&Value::Null);
+    let available = status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| c.iter().any(|c| c["type"] == "Available" && c["status"] == "True"));
+    available
+        && (int_at(status, "/observedGeneration", 0) != int_at(obj, "/metadata/generation", 1)
+            || int_at(status, "/updatedReplicas", 0) < int_at(obj, "/spec/replicas", 1))
+}
+
+/// The status a Deployment should have: ready (all replicas updated and available), rolling out (an earlier
+/// generation still serves: Available, but no replica updated yet), or not available at all.
 pub(crate) fn deployment_status(obj: &Value, ready: bool, now: &str) -> Value {
     let replicas = int_at(obj, "/spec/replicas", 1);
     let generation = int_at(obj, "/metadata/generation", 1);
-    let available = if ready { replicas } else { 0 };
+    let rolling = !ready && rolling_out(obj);
+    let (updated, available) = match (ready, rolling) {
+        (true, _) => (replicas, replicas),
+        (false, true) => (0, int_at(obj, "/status/availableReplicas", replicas).min(replicas)),
+        (false, false) => (replicas, 0),
+    };
+    let available_condition = if ready || rolling {
+        condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", now)
+    } else {
+        let message = "Deployment does not have minimum availability.";
+        condition("Available", false, "MinimumReplicasUnavailable", message, now)
+    };
+    let progressing = if ready {
+        condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet has successfully progressed.", now)
+    } else {
+        condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet is progressing.", now)
+    };
     let mut status = json!({
         "observedGeneration": generation,
         "replicas": replicas,
-        "updatedReplicas": replicas,
+        "updatedReplicas": updated,
         "readyReplicas": available,
         "availableReplicas": available,
-        "conditions": [
-            if ready {
-                condition("Available", true, "MinimumReplicasAvailable", "Deployment has minimum availability.", now)
-            } else {
-                let message = "Deployment does not have minimum availability.";
-                condition("Available", false, "MinimumReplicasUnavailable", message, now)
-            },
-            if ready {
-                condition("Progressing", true, "NewReplicaSetAvailable", "ReplicaSet has successfully progressed.", now)
-            } else {
-                condition("Progressing", true, "ReplicaSetUpdated", "ReplicaSet is progressing.", now)
-            },
-        ],
+        "conditions": [available_condition, progressing],
     });
     if replicas > available {
         status["unavailableReplicas"] = json!(replicas - available);
@@ -249,6 +267,21 @@ mod tests {
         assert_eq!(unready["availableReplicas"], 0);
         assert_eq!(unready["unavailableReplicas"], 2);
         assert_eq!(unready["conditions"][0]["status"], "False");
+
+        // A new generation of an Available Deployment rolls out: still Available, nothing updated yet.
+        let mut next = dep.clone();
+        next["status"] = ready;
+        next["metadata"]["generation"] = json!(4);
+        let rolling = deployment_status(&next, false, "t");
+        assert_eq!(rolling["observedGeneration"], 4);
+        assert_eq!(rolling["updatedReplicas"], 0);
+        assert_eq!(rolling["availableReplicas"], 2);
+        assert_eq!(rolling["conditions"][0]["status"], "True");
+        assert_eq!(rolling["conditions"][1]["reason"], "ReplicaSetUpdated");
+        // ... and stays so until ready.
+        next["status"] = rolling.clone();
+        assert_eq!(strip_times(&deployment_status(&next, false, "u")), strip_times(&rolling));
+        assert_eq!(deployment_status(&next, true, "u")["updatedReplicas"], 2);
         assert_eq!(strip_times(&deployment_status(&dep, true, "a")), strip_times(&deployment_status(&dep, true, "b")));
     }
 }

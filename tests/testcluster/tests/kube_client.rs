@@ -239,6 +239,27 @@ async fn deployment_becomes_available_after_the_delay_and_ingress_gets_an_addres
     }
     assert!(start.elapsed() >= Duration::from_millis(400));
 
+    // A new image rolls out: the new generation is observed at once, updated replicas follow after the delay.
+    let mut next = dep.clone();
+    next.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].image = Some("portal:2".into());
+    let rollout = Instant::now();
+    let applied = deployments.patch("portal", &PatchParams::apply(MANAGER), &Patch::Apply(&next)).await.unwrap();
+    assert_eq!(applied.metadata.generation, Some(2));
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let rolling = deployments.get("portal").await.unwrap();
+    let status = rolling.status.clone().unwrap();
+    assert_eq!((status.observed_generation, status.updated_replicas), (Some(2), Some(0)));
+    assert!(!available(&rolling) || status.updated_replicas != Some(2));
+    loop {
+        let d = deployments.get("portal").await.unwrap();
+        if d.status.as_ref().and_then(|s| s.updated_replicas) == Some(2) && available(&d) {
+            break;
+        }
+        assert!(rollout.elapsed() < Duration::from_secs(5), "rollout never finished");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(rollout.elapsed() >= Duration::from_millis(400));
+
     // A paused controller leaves the object as it is (an unhealthy tenant).
     cluster.pause_controllers("stuck");
     let ingresses: Api<Ingress> = Api::namespaced(client, "krz");
