@@ -1,6 +1,7 @@
 //! Throughput of the test cluster under a portalctl-like load: 396 tenants × (ConfigMap, Secret, Ingress) applied
-//! with bounded concurrency, then the same again as a no-op. Ignored by default (it measures, the figures are
-//! printed); run with `cargo test -p portalctl-testcluster --test throughput -- --ignored --nocapture`.
+//! with bounded concurrency, then the same again as a no-op, which must change nothing. Ignored by default (the
+//! figures are printed, and depend on the machine's load); run with
+//! `cargo test -p portalctl-testcluster --test throughput -- --ignored --nocapture`.
 
 use std::time::Instant;
 
@@ -48,7 +49,7 @@ fn objects(i: usize) -> Vec<(ApiResource, DynamicObject)> {
         .collect()
 }
 
-async fn apply_all(client: &Client) -> f64 {
+async fn apply_all(client: &Client) {
     let started = Instant::now();
     let work: Vec<_> = (0..TENANTS).flat_map(objects).collect();
     let n = work.len();
@@ -63,7 +64,6 @@ async fn apply_all(client: &Client) -> f64 {
         .await;
     let secs = started.elapsed().as_secs_f64();
     println!("{n} applies in {secs:.2} s ({:.0} requests/s)", n as f64 / secs);
-    secs
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -80,8 +80,7 @@ async fn apply_396_tenants_then_noop() {
     // Let the controllers settle (ingress status) so the second pass measures a pure no-op.
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let rv = cluster.resource_version();
-    let noop = apply_all(&client).await;
+    apply_all(&client).await;
     assert_eq!(cluster.resource_version(), rv, "a no-op apply changed something");
-    assert!(noop < 5.0, "no-op apply of {TENANTS} tenants took {noop:.2} s");
     cluster.shutdown().await;
 }
