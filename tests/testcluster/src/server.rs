@@ -281,7 +281,7 @@ fn handle(
         .filter(|s| !s.is_empty())
         .unwrap_or("unknown")
         .to_string();
-    let now = crate::server::now_rfc3339();
+    let now = now_rfc3339();
     let manager = field_manager.clone().unwrap_or(default_manager);
     let opts = WriteOptions { manager: &manager, dry_run, now: &now };
 
