@@ -65,6 +65,14 @@ impl E2eCluster {
         }
     }
 
+    /// [`E2eCluster::from_env`] for synchronous tests: a stand-in gets a runtime of its own.
+    pub fn from_env_blocking() -> Result<E2eCluster> {
+        match std::env::var_os(E2E_KUBECONFIG_ENV).filter(|v| !v.is_empty()) {
+            Some(path) => Ok(E2eCluster::Real { kubeconfig: PathBuf::from(path) }),
+            None => Ok(E2eCluster::Standin(TestCluster::start_blocking()?)),
+        }
+    }
+
     pub fn kubeconfig_path(&self) -> &Path {
         match self {
             E2eCluster::Real { kubeconfig } => kubeconfig,
@@ -96,6 +104,11 @@ pub enum Error {
     #[error("could not write the kubeconfig {}", path.display())]
     Kubeconfig {
         path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("could not start a runtime for the test cluster")]
+    Runtime {
         #[source]
         source: std::io::Error,
     },
@@ -167,7 +180,21 @@ impl TestClusterBuilder {
             tokio::spawn(server::serve(listener, shared.clone(), stopped.clone())),
             tokio::spawn(controllers::run(shared.clone(), stopped)),
         ];
-        Ok(TestCluster { url, addr, shared, _dir: dir, kubeconfig, stop, tasks })
+        Ok(TestCluster { url, addr, shared, _dir: dir, kubeconfig, stop, tasks, runtime: None })
+    }
+
+    /// Start on a runtime of its own, for synchronous tests (e.g. ones that run the `portalctl` binary with
+    /// `std::process::Command`, which would block a test's own runtime). Must not be called from async code.
+    pub fn start_blocking(self) -> Result<TestCluster> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("testcluster")
+            .enable_all()
+            .build()
+            .map_err(|source| Error::Runtime { source })?;
+        let mut cluster = runtime.block_on(self.start())?;
+        cluster.runtime = Some(runtime);
+        Ok(cluster)
     }
 }
 
@@ -181,6 +208,8 @@ pub struct TestCluster {
     kubeconfig: PathBuf,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// The runtime of [`TestClusterBuilder::start_blocking`].
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// Write a kubeconfig for a cluster at `url`: cluster and context named `testcluster`, a user with [`TOKEN`],
@@ -204,6 +233,12 @@ impl TestCluster {
     /// Start with default options on a free port.
     pub async fn start() -> Result<TestCluster> {
         TestClusterBuilder::default().start().await
+    }
+
+    /// Start with default options on a runtime of its own, for synchronous tests; see
+    /// [`TestClusterBuilder::start_blocking`].
+    pub fn start_blocking() -> Result<TestCluster> {
+        TestClusterBuilder::default().start_blocking()
     }
 
     /// Base URL, e.g. `http://127.0.0.1:41234`.
@@ -286,7 +321,7 @@ impl TestCluster {
         c.resync = true;
     }
 
-    /// Stop serving and wait for the server and controllers to finish.
+    /// Stop serving and wait for the server and controllers to finish. (Synchronous tests just drop the cluster.)
     pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
         for task in self.tasks.drain(..) {
@@ -300,6 +335,9 @@ impl Drop for TestCluster {
         let _ = self.stop.send(true);
         for task in &self.tasks {
             task.abort();
+        }
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
         }
     }
 }

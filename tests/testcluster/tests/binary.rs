@@ -56,3 +56,23 @@ async fn e2e_cluster_follows_the_environment() {
         }
     }
 }
+
+#[test]
+fn blocking_start_serves_synchronous_callers() {
+    use std::io::{Read, Write};
+
+    let cluster = portalctl_testcluster::TestCluster::start_blocking().unwrap();
+    let mut stream = std::net::TcpStream::connect(cluster.addr()).unwrap();
+    stream
+        .write_all(b"GET /api/v1/namespaces HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer testcluster-token\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    assert!(response.contains("\"kind\":\"NamespaceList\""), "{response}");
+    assert_eq!(cluster.requests().len(), 1);
+    drop(cluster);
+
+    let e2e = E2eCluster::from_env_blocking().unwrap();
+    assert!(e2e.kubeconfig_path().exists() || std::env::var_os(E2E_KUBECONFIG_ENV).is_some());
+}
