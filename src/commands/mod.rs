@@ -1,6 +1,7 @@
 //! The command layer: resolve arguments into a context, run one command, map the outcome
 //! to an exit code. The only place that uses `anyhow`.
 
+mod db;
 mod group;
 mod municipality;
 mod tenant;
@@ -89,5 +90,6 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::Municipality(args) => municipality::run(&ctx, &args),
+        Command::Db(cmd) => db::run(&ctx, cmd),
     }
 }
