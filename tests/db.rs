@@ -147,7 +147,8 @@ impl Drop for TestDb {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
                 let admin = connect(&server).await;
-                let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote::ident(&name))).await;
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote::ident(&name))).await;
                 let roles = admin
                     .query(
                         "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 OR rolname = $2 OR rolname = $3",
@@ -254,7 +255,8 @@ async fn provision_and_migrate_change_nothing_the_second_time() {
         .get(0);
     assert_eq!(n as usize, slugs.len());
     // public is locked down.
-    let public_create: bool = client.query_one("SELECT has_schema_privilege('public', 'public', 'CREATE')", &[]).await.unwrap().get(0);
+    let public_create: bool =
+        client.query_one("SELECT has_schema_privilege('public', 'public', 'CREATE')", &[]).await.unwrap().get(0);
     assert!(!public_create);
 }
 
@@ -283,8 +285,12 @@ async fn a_tenant_role_cannot_read_or_write_another_tenants_schema() {
     assert_eq!(who, a);
 
     // Its own schema: read and write.
-    tenant_a.execute(&format!("INSERT INTO {}.category (id, title) VALUES ('a', 'A')", quote::ident(&a)), &[]).await.unwrap();
-    let n: i64 = tenant_a.query_one(&format!("SELECT count(*) FROM {}.category", quote::ident(&a)), &[]).await.unwrap().get(0);
+    tenant_a
+        .execute(&format!("INSERT INTO {}.category (id, title) VALUES ('a', 'A')", quote::ident(&a)), &[])
+        .await
+        .unwrap();
+    let n: i64 =
+        tenant_a.query_one(&format!("SELECT count(*) FROM {}.category", quote::ident(&a)), &[]).await.unwrap().get(0);
     assert_eq!(n, 1);
 
     let denied = |r: Result<_, tokio_postgres::Error>, what: &str| {
@@ -309,16 +315,14 @@ async fn a_tenant_role_cannot_read_or_write_another_tenants_schema() {
     denied(tenant_a.batch_execute("SELECT * FROM portalctl.tenant").await, "read bookkeeping");
 
     // The group's portal role reaches a tenant only through SET ROLE, and then only that one.
-    let pcred: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(db.secrets().join(db.group()).join("_portal.db.json")).unwrap(),
-    )
-    .unwrap();
+    let pcred: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(db.secrets().join(db.group()).join("_portal.db.json")).unwrap())
+            .unwrap();
     assert_eq!(pcred["username"], format!("portal_{}", db.group()));
-    let purl = url.replace(&format!("{}:{}", a, cred["password"].as_str().unwrap()), &format!(
-        "{}:{}",
-        pcred["username"].as_str().unwrap(),
-        pcred["password"].as_str().unwrap()
-    ));
+    let purl = url.replace(
+        &format!("{}:{}", a, cred["password"].as_str().unwrap()),
+        &format!("{}:{}", pcred["username"].as_str().unwrap(), pcred["password"].as_str().unwrap()),
+    );
     let portal = connect(&purl).await;
     denied(portal.query(&format!("SELECT * FROM {}.service", quote::ident(&a)), &[]).await.map(|_| ()), "NOINHERIT");
     portal
@@ -328,7 +332,8 @@ async fn a_tenant_role_cannot_read_or_write_another_tenants_schema() {
         ))
         .await
         .unwrap();
-    let n: i64 = portal.query_one("SELECT count(*) FROM category WHERE similarity(title, 'A') > 0.5", &[]).await.unwrap().get(0);
+    let n: i64 =
+        portal.query_one("SELECT count(*) FROM category WHERE similarity(title, 'A') > 0.5", &[]).await.unwrap().get(0);
     assert_eq!(n, 1, "pg_trgm from portalctl_ext is usable");
     denied(portal.query(&format!("SELECT * FROM {qb}.service"), &[]).await.map(|_| ()), "portal as A reads B");
     portal.batch_execute("ROLLBACK").await.unwrap();
@@ -451,11 +456,8 @@ async fn hostile_names_never_reach_sql_unquoted() {
     std::fs::write(&file, yaml).unwrap();
     let out = db.db(&["provision"]);
     assert_eq!(out.status.code(), Some(1));
-    let exists: bool = client
-        .query_one("SELECT to_regclass('portalctl.tenant') IS NOT NULL", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let exists: bool =
+        client.query_one("SELECT to_regclass('portalctl.tenant') IS NOT NULL", &[]).await.unwrap().get(0);
     assert!(!exists, "nothing was provisioned");
 }
 
@@ -463,7 +465,11 @@ async fn hostile_names_never_reach_sql_unquoted() {
 async fn an_unreachable_or_refusing_database_is_a_clear_error_with_exit_code_3() {
     let Some(db) = TestDb::create("down").await else { return };
     db.scaffold("05770");
-    let out = db.command().args(["db", "status", "--database-url", "postgres://postgres@127.0.0.1:1/postgres"]).output().unwrap();
+    let out = db
+        .command()
+        .args(["db", "status", "--database-url", "postgres://postgres@127.0.0.1:1/postgres"])
+        .output()
+        .unwrap();
     let (_, err) = text(&out);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("127.0.0.1:1") && err.contains("connection refused"), "{err}");
@@ -543,12 +549,154 @@ async fn offboard_dumps_the_schema_then_drops_schema_and_role() {
     assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
 
     assert_eq!(version(&client, &schema).await, None, "schema dropped");
-    let role: bool = client.query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text)", &[&schema]).await.unwrap().get(0);
+    let role: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text)", &[&schema])
+        .await
+        .unwrap()
+        .get(0);
     assert!(!role, "role dropped");
-    let booked: i64 = client.query_one("SELECT count(*) FROM portalctl.tenant WHERE slug = 'espelkamp'", &[]).await.unwrap().get(0);
+    let booked: i64 =
+        client.query_one("SELECT count(*) FROM portalctl.tenant WHERE slug = 'espelkamp'", &[]).await.unwrap().get(0);
     assert_eq!(booked, 0);
     assert!(!db.secrets().join(db.group()).join("espelkamp.db.json").exists());
     // The other tenant is untouched.
     assert_eq!(version(&client, &db.schema("rahden")).await, Some(LATEST));
+}
 
+/// A stand-in for the Kubernetes API that serves just Secrets (get, server-side apply,
+/// delete) over real HTTP and records every request. Test infrastructure only.
+mod fake_kube {
+    use axum::body::Bytes;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, Method, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    pub struct Api {
+        pub secrets: Mutex<BTreeMap<(String, String), serde_json::Value>>,
+        /// (method, path, query, content-type)
+        pub requests: Mutex<Vec<(String, String, String, String)>>,
+    }
+
+    fn not_found(name: &str) -> Response {
+        let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("secrets \"{name}\" not found"), "reason": "NotFound", "code": 404});
+        (StatusCode::NOT_FOUND, Json(status)).into_response()
+    }
+
+    async fn secret(
+        State(api): State<Arc<Api>>,
+        method: Method,
+        Path((ns, name)): Path<(String, String)>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        api.requests.lock().unwrap().push((
+            method.to_string(),
+            format!("/api/v1/namespaces/{ns}/secrets/{name}"),
+            query.unwrap_or_default(),
+            ct,
+        ));
+        let key = (ns, name.clone());
+        match method {
+            Method::GET => match api.secrets.lock().unwrap().get(&key) {
+                Some(s) => Json(s.clone()).into_response(),
+                None => not_found(&name),
+            },
+            Method::PATCH => {
+                let mut obj: serde_json::Value = match serde_json::from_slice(&body) {
+                    Ok(v) => v,
+                    Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+                };
+                obj["metadata"]["uid"] = "fake-uid".into();
+                api.secrets.lock().unwrap().insert(key, obj.clone());
+                Json(obj).into_response()
+            }
+            Method::DELETE => match api.secrets.lock().unwrap().remove(&key) {
+                Some(_) => Json(serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                    "status": "Success", "code": 200}))
+                .into_response(),
+                None => not_found(&name),
+            },
+            _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        }
+    }
+
+    /// Serve on a free port; returns the state and a kubeconfig text pointing at it.
+    pub async fn start() -> (Arc<Api>, String) {
+        let api = Arc::new(Api::default());
+        let app = Router::new()
+            .route("/api/v1/namespaces/{ns}/secrets/{name}", get(secret).patch(secret).delete(secret))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             users:\n- name: tester\n  user:\n    token: test-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n\
+             current-context: fake\n"
+        );
+        (api, kubeconfig)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubernetes_mode_applies_secrets_server_side_and_offboard_deletes_them() {
+    let Some(db) = TestDb::create("kube").await else { return };
+    db.scaffold("05770");
+    let (api, kubeconfig) = fake_kube::start().await;
+    let kc = db.dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = db.command();
+        cmd.arg("db").args(args).args(["--secrets", "kubernetes"]).env("KUBECONFIG", &kc);
+        // Blocking the runtime's worker here is fine: the fake API runs on the other one.
+        cmd.output().unwrap()
+    };
+    let first = run(&["provision", "--tenant", "espelkamp"]);
+    assert_ok(&first, "provision");
+    let ns = format!("portal-{}", db.group());
+    {
+        let secrets = api.secrets.lock().unwrap();
+        let s = secrets.get(&(ns.clone(), "espelkamp-db".to_string())).expect("tenant Secret applied");
+        assert_eq!(s["metadata"]["labels"]["portalctl.dev/tenant"], "espelkamp");
+        assert_eq!(s["metadata"]["labels"]["app.kubernetes.io/managed-by"], "portalctl");
+        assert!(s["data"]["password"].as_str().is_some_and(|p| p.len() >= 40), "base64 of 32 characters");
+        assert!(secrets.contains_key(&(ns.clone(), "portal-db".to_string())), "group Secret applied");
+        let requests = api.requests.lock().unwrap();
+        let patches: Vec<_> = requests.iter().filter(|r| r.0 == "PATCH").collect();
+        assert_eq!(patches.len(), 2, "{requests:?}");
+        for p in patches {
+            assert!(p.2.contains("fieldManager=portalctl"), "{p:?}");
+            assert_eq!(p.3, "application/apply-patch+yaml", "{p:?}");
+        }
+    }
+    let (out, err) = text(&first);
+    assert!(out.contains(&format!("Secret {ns}/espelkamp-db")), "{out}");
+    let password = api.secrets.lock().unwrap()[&(ns.clone(), "espelkamp-db".to_string())]["data"]["password"].clone();
+    assert!(!out.contains(password.as_str().unwrap()) && !err.contains(password.as_str().unwrap()));
+
+    // Second run: the Secrets are there, nothing changes, nothing is applied.
+    let second = run(&["provision", "--tenant", "espelkamp"]);
+    assert_ok(&second, "second provision");
+    assert!(text(&second).1.contains("0 changed, 1 unchanged"), "{}", text(&second).1);
+    assert_eq!(api.requests.lock().unwrap().iter().filter(|r| r.0 == "PATCH").count(), 2);
+
+    let off = run(&[
+        "offboard",
+        "--tenant",
+        "espelkamp",
+        "--confirm",
+        "--backup-dir",
+        db.dir.path().join("b").to_str().unwrap(),
+    ]);
+    assert_ok(&off, "offboard");
+    assert!(!api.secrets.lock().unwrap().contains_key(&(ns.clone(), "espelkamp-db".to_string())));
+    assert!(api.secrets.lock().unwrap().contains_key(&(ns, "portal-db".to_string())), "the group's Secret stays");
 }

@@ -119,7 +119,12 @@ impl Progress {
     }
 
     fn failed(&mut self, tenant: &str, err: &db::Error) {
-        let line = format!("{} tenant {tenant}: {err}", console::style("error:").red().bold());
+        let msg = err.to_string();
+        let line = if msg.starts_with(&format!("tenant {tenant}:")) {
+            format!("{} {msg}", console::style("error:").red().bold())
+        } else {
+            format!("{} tenant {tenant}: {msg}", console::style("error:").red().bold())
+        };
         match &self.bar {
             Some(pb) => pb.println(line),
             None => eprintln!("{line}"),
@@ -234,15 +239,19 @@ async fn provision(
             }
             Err(e) => {
                 failed += 1;
-                Row { tenant: t.slug, changes: None, from: None, to: None, result: "failed".into(), error: Some(e.to_string()) }
+                Row {
+                    tenant: t.slug,
+                    changes: None,
+                    from: None,
+                    to: None,
+                    result: "failed".into(),
+                    error: Some(e.to_string()),
+                }
             }
         });
     }
     print_rows(ctx, &rows)?;
-    ctx.info(format!(
-        "provision: {} tenant(s): {changed} changed, {unchanged} unchanged, {failed} failed",
-        rows.len()
-    ));
+    ctx.info(format!("provision: {} tenant(s): {changed} changed, {unchanged} unchanged, {failed} failed", rows.len()));
     Ok(if failed > 0 { Exit::Failure } else { Exit::Success })
 }
 
@@ -284,7 +293,14 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
             }
             Err(e) => {
                 failed += 1;
-                Row { tenant: t.slug, changes: None, from: None, to: None, result: "failed".into(), error: Some(e.to_string()) }
+                Row {
+                    tenant: t.slug,
+                    changes: None,
+                    from: None,
+                    to: None,
+                    result: "failed".into(),
+                    error: Some(e.to_string()),
+                }
             }
         });
     }
@@ -319,10 +335,13 @@ async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Res
     }
     match ctx.output {
         OutputFormat::Table => {
-            let mut t = table(&["tenant", "group", "schema", "role", "version", "services", "facilities", "staff", "state"]);
+            let mut t =
+                table(&["tenant", "group", "schema", "role", "version", "services", "facilities", "staff", "state"]);
             for s in &statuses {
                 let yes_no = |b: bool| if b { "yes" } else { "missing" };
-                let count = |f: fn(&db::status::Published) -> i64| s.published.as_ref().map_or("-".to_string(), |p| f(p).to_string());
+                let count = |f: fn(&db::status::Published) -> i64| {
+                    s.published.as_ref().map_or("-".to_string(), |p| f(p).to_string())
+                };
                 t.add_row(vec![
                     s.tenant.clone(),
                     s.group.clone(),
@@ -337,7 +356,11 @@ async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Res
             }
             print!("{}", render_table(&t));
             let current = statuses.iter().filter(|s| s.current).count();
-            ctx.info(format!("{current} of {} tenant(s) current (latest version {})", statuses.len(), db::migrations::LATEST));
+            ctx.info(format!(
+                "{current} of {} tenant(s) current (latest version {})",
+                statuses.len(),
+                db::migrations::LATEST
+            ));
         }
         f => print_structured(&statuses, f)?,
     }

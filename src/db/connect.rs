@@ -213,7 +213,9 @@ fn connect_reason(e: &tokio_postgres::Error, timeout: Option<&Duration>) -> Stri
     while let Some(cause) = source {
         if let Some(io) = cause.downcast_ref::<std::io::Error>() {
             io_reason = Some(match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connection refused (is the server running and listening there?)".to_string(),
+                std::io::ErrorKind::ConnectionRefused => {
+                    "connection refused (is the server running and listening there?)".to_string()
+                }
                 std::io::ErrorKind::TimedOut => match timeout {
                     Some(t) => format!("timed out after {} s", t.as_secs()),
                     None => "timed out".to_string(),
@@ -304,9 +306,7 @@ fn tls_config(mode: SslMode, ca_file: Option<&std::path::Path>) -> Result<rustls
                 return Err(Error::Config(format!("CA file {} holds no PEM certificate", path.display())));
             }
             for cert in certs {
-                roots
-                    .add(cert)
-                    .map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
+                roots.add(cert).map_err(|e| Error::Config(format!("CA file {}: {e}", path.display())))?;
             }
         }
         None => {
@@ -370,9 +370,10 @@ mod tests {
 
     #[test]
     fn libpq_tls_parameters_are_taken_out_of_the_url() {
-        let (url, mode, root) =
-            split_libpq_tls_params("postgres://u:p@db.example:5433/portal?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x")
-                .unwrap();
+        let (url, mode, root) = split_libpq_tls_params(
+            "postgres://u:p@db.example:5433/portal?sslmode=verify-full&sslrootcert=%2Fetc%2Fca.pem&application_name=x",
+        )
+        .unwrap();
         assert_eq!(url, "postgres://u:p@db.example:5433/portal?application_name=x");
         assert_eq!(mode, Some(SslMode::VerifyFull));
         assert_eq!(root, Some(PathBuf::from("/etc/ca.pem")));

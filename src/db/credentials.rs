@@ -125,10 +125,7 @@ impl Store {
                     what: format!("reading Secret {}/{name}", key.namespace),
                     source: Box::new(e),
                 })?;
-                Ok(found
-                    .and_then(|s| s.data)
-                    .and_then(|d| d.get("password").map(|p| !p.0.is_empty()))
-                    .unwrap_or(false))
+                Ok(found.and_then(|s| s.data).and_then(|d| d.get("password").map(|p| !p.0.is_empty())).unwrap_or(false))
             }
         }
     }
@@ -155,9 +152,9 @@ impl Store {
                 let api = self.secrets(key).await?;
                 let name = key.secret_name();
                 let secret = secret_object(key, cred);
-                api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret))
-                    .await
-                    .map_err(|e| Error::Kube { what: format!("applying Secret {}/{name}", key.namespace), source: Box::new(e) })?;
+                api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await.map_err(
+                    |e| Error::Kube { what: format!("applying Secret {}/{name}", key.namespace), source: Box::new(e) },
+                )?;
                 Ok(())
             }
         }
@@ -180,7 +177,10 @@ impl Store {
                 match api.delete(&name, &DeleteParams::default()).await {
                     Ok(_) => Ok(true),
                     Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-                    Err(e) => Err(Error::Kube { what: format!("deleting Secret {}/{name}", key.namespace), source: Box::new(e) }),
+                    Err(e) => Err(Error::Kube {
+                        what: format!("deleting Secret {}/{name}", key.namespace),
+                        source: Box::new(e),
+                    }),
                 }
             }
         }

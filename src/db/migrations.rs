@@ -57,7 +57,8 @@ pub async fn current_version(client: &Client, schema: &str) -> Result<Option<i32
         return Ok(Some(0));
     }
     let sql = format!("SELECT coalesce(max(version), 0) FROM {}.schema_migrations", ident(schema));
-    let row = client.query_one(&sql, &[]).await.map_err(Error::query(format!("schema {schema}: reading its version")))?;
+    let row =
+        client.query_one(&sql, &[]).await.map_err(Error::query(format!("schema {schema}: reading its version")))?;
     Ok(Some(row.get(0)))
 }
 
@@ -88,9 +89,7 @@ pub async fn migrate_schema(client: &Client, schema: &str, migrations: &[Migrati
     for m in migrations.iter().filter(|m| m.version > from) {
         client.batch_execute("BEGIN").await.map_err(Error::query(format!("schema {schema}: BEGIN")))?;
         let step = async {
-            client
-                .execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_SPACE, &schema])
-                .await?;
+            client.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_SPACE, &schema]).await?;
             let mut setup = format!(
                 "SET LOCAL search_path = {q}, {ext};\n\
                  CREATE TABLE IF NOT EXISTS {q}.schema_migrations (\n\

@@ -161,10 +161,7 @@ pub async fn dump_schema(pg_dump: &Path, conn: &Resolved, schema: &str, path: &P
     for (k, v) in conn.libpq_env() {
         cmd.env(k, v);
     }
-    let out = cmd
-        .output()
-        .await
-        .map_err(|e| Error::Backup(format!("cannot run {}: {e}", pg_dump.display())))?;
+    let out = cmd.output().await.map_err(|e| Error::Backup(format!("cannot run {}: {e}", pg_dump.display())))?;
     let fail = |msg: String| {
         let _ = std::fs::remove_file(&partial);
         Err(Error::Backup(msg))

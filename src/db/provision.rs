@@ -273,12 +273,10 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
     let mut sql = String::new();
     let mut changes = Vec::new();
     let mut password = None;
+    let mut ext_grant = None;
     if !role_exists {
         let pw = generate_password();
-        sql.push_str(&format!(
-            "CREATE ROLE {q} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE {};\n",
-            password_clause(&pw)
-        ));
+        sql.push_str(&format!("CREATE ROLE {q} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE {};\n", password_clause(&pw)));
         password = Some(pw);
         changes.push(format!("created role {role}"));
     } else {
@@ -308,9 +306,12 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
              ALTER DEFAULT PRIVILEGES IN SCHEMA {q} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {q};
              ALTER DEFAULT PRIVILEGES IN SCHEMA {q} GRANT USAGE, SELECT ON SEQUENCES TO {q};
              GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {q} TO {q};
-             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {q} TO {q};
-             SELECT pg_advisory_xact_lock({l0}, {l1});
-             GRANT USAGE ON SCHEMA {ext} TO {q};\n",
+             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {q} TO {q};\n"
+        ));
+        // Last before COMMIT: the shared lock serialises this grant across workers, so it
+        // is held as briefly as possible.
+        ext_grant = Some(format!(
+            "SELECT pg_advisory_xact_lock({l0}, {l1});\nGRANT USAGE ON SCHEMA {ext} TO {q};",
             ext = ident(EXT_SCHEMA),
             l0 = SHARED_LOCK.0,
             l1 = SHARED_LOCK.1,
@@ -355,6 +356,9 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
         if let Some(pw) = password {
             store.put(&key, &credential(role, pw, target)).await?;
             changes.push(format!("stored credential in {}", store.describe(&key)));
+        }
+        if let Some(grant) = &ext_grant {
+            client.batch_execute(grant).await.map_err(Error::query(format!("{what}: USAGE on {EXT_SCHEMA}")))?;
         }
         Ok(())
     }
