@@ -70,6 +70,9 @@ pub enum Command {
     /// Citizen login (BundID and other SAML or OIDC accounts): SP metadata, IdP checks, rebinding.
     #[command(subcommand)]
     Servicekonto(ServicekontoCommand),
+    /// Tenant databases: provision schemas and roles, migrate, check, offboard.
+    #[command(subcommand)]
+    Db(DbCommand),
 }
 
 #[derive(Debug, Args)]
@@ -288,4 +291,114 @@ pub struct SkConfirmArgs {
     pub group: String,
     #[command(flatten)]
     pub secrets: SecretsDirArg,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbCommand {
+    /// Create each tenant's schema and login role, its group's portal role, and store the
+    /// generated passwords (never printed). Idempotent.
+    Provision(DbProvisionArgs),
+    /// Apply the embedded migrations to every selected tenant schema.
+    Migrate(DbMigrateArgs),
+    /// Per tenant: schema, role, migration version against the latest, published content.
+    Status(DbStatusArgs),
+    /// Dump a tenant's schema, then drop schema and role. Without --confirm only shows the plan.
+    Offboard(DbOffboardArgs),
+}
+
+/// How to reach the database (an administrating role: it creates schemas and roles).
+#[derive(Debug, Args)]
+pub struct DbConnArgs {
+    /// PostgreSQL URL of an administrating role, e.g. postgres://admin@db.example:5432/portal.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, value_name = "URL")]
+    pub database_url: Option<String>,
+    /// TLS to the database: disable, prefer (TLS if offered, unchecked), require (TLS,
+    /// checked only with --db-ca-file) or verify-full (chain and host name checked).
+    /// Default: the URL's sslmode, else prefer.
+    #[arg(long, value_enum, value_name = "MODE")]
+    pub db_sslmode: Option<DbSslMode>,
+    /// PEM file with the CA certificate(s) to verify the database server with.
+    #[arg(long, value_name = "FILE")]
+    pub db_ca_file: Option<PathBuf>,
+    /// Seconds to wait for a connection before giving up.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub db_connect_timeout: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DbSslMode {
+    Disable,
+    Prefer,
+    Require,
+    VerifyFull,
+}
+
+/// Where generated database credentials go.
+#[derive(Debug, Args)]
+pub struct SecretsArgs {
+    /// local: JSON files (mode 0600) under --secrets-dir; kubernetes: Secrets <tenant>-db and
+    /// portal-db in the group's namespace (server-side apply).
+    #[arg(long, value_enum, default_value_t = SecretsMode::Local, value_name = "STORE")]
+    pub secrets: SecretsMode,
+    /// Directory for local credential files: <dir>/<group>/<tenant>.db.json.
+    #[arg(long, default_value = ".portalctl/secrets", value_name = "DIR")]
+    pub secrets_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SecretsMode {
+    Local,
+    Kubernetes,
+}
+
+#[derive(Debug, Args)]
+pub struct DbProvisionArgs {
+    #[command(flatten)]
+    pub conn: DbConnArgs,
+    #[command(flatten)]
+    pub select: Selector,
+    #[command(flatten)]
+    pub secrets: SecretsArgs,
+    /// Tenants provisioned at once (one connection each).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DbMigrateArgs {
+    #[command(flatten)]
+    pub conn: DbConnArgs,
+    #[command(flatten)]
+    pub select: Selector,
+    /// Tenants migrated at once (one connection each).
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct DbStatusArgs {
+    #[command(flatten)]
+    pub conn: DbConnArgs,
+    #[command(flatten)]
+    pub select: Selector,
+}
+
+#[derive(Debug, Args)]
+pub struct DbOffboardArgs {
+    #[command(flatten)]
+    pub conn: DbConnArgs,
+    /// The tenant to offboard.
+    #[arg(long, short = 't', value_name = "TENANT")]
+    pub tenant: String,
+    /// Really do it. Without this flag only the plan is shown.
+    #[arg(long)]
+    pub confirm: bool,
+    /// Where the schema dump is written before anything is dropped.
+    #[arg(long, default_value = ".portalctl/backups", value_name = "DIR")]
+    pub backup_dir: PathBuf,
+    /// pg_dump to use (default: on PATH, else in PostgreSQL's bin directory).
+    #[arg(long, env = "PORTALCTL_PG_DUMP", value_name = "PATH")]
+    pub pg_dump: Option<PathBuf>,
+    #[command(flatten)]
+    pub secrets: SecretsArgs,
 }

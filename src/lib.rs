@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod db;
 pub mod diagnostics;
 pub mod dns;
 pub mod exit_codes;

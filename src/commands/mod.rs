@@ -2,6 +2,7 @@
 //! to an exit code. The only place that uses `anyhow`.
 
 mod dns;
+mod db;
 mod group;
 mod municipality;
 mod servicekonto;
@@ -93,6 +94,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Municipality(args) => municipality::run(&ctx, &args),
         Command::Dns(cmd) => dns::run(&ctx, cmd),
         Command::Servicekonto(cmd) => servicekonto::run(&ctx, cmd),
+        Command::Db(cmd) => db::run(&ctx, cmd),
     }
 }
 

@@ -8,13 +8,14 @@ use std::time::Instant;
 pub fn run_bench(which: &str) -> Result<()> {
     match which {
         "validate" => validate(),
-        other => bail!("unknown benchmark {other:?}; available: validate"),
+        "db" => db(),
+        other => bail!("unknown benchmark {other:?}; available: validate, db"),
     }
 }
 
 pub fn run(args: &[&str]) -> Result<()> {
     if args.is_empty() {
-        bail!("usage: cargo xtask bench <validate>");
+        bail!("usage: cargo xtask bench <validate|db>");
     }
     for a in args {
         run_bench(a)?;
@@ -70,4 +71,249 @@ pub fn tempfile_dir(name: &str) -> Result<std::path::PathBuf> {
     }
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Provision + migrate all 396 NRW municipalities, then 1,000 German municipalities, each
+/// into a fresh throwaway PostgreSQL cluster, at `--concurrency 1` and the default (8).
+fn db() -> Result<()> {
+    let bin = release_binary()?;
+    let gemeinden = std::fs::read_to_string(root().join("data/gemeinden-de.csv"))?;
+    let kreise = std::fs::read_to_string(root().join("data/kreise-de.csv"))?;
+    let kreis_ags: Vec<&str> = kreise.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
+
+    // NRW: every Kreis and kreisfreie Stadt with AGS 05…, communes only.
+    let nrw: Vec<&str> = kreis_ags.iter().copied().filter(|a| a.starts_with("05")).collect();
+    let nrw_dir = scaffold_group(&bin, "nrw", "nrw", &nrw, None)?;
+    // 1,000: whole Kreise in the official order until 1,000 communes are reached.
+    let mut per_kreis: std::collections::HashMap<&str, usize> = Default::default();
+    for line in gemeinden.lines().skip(1) {
+        if let Some(k) = line.split(',').nth(4) {
+            *per_kreis.entry(k).or_default() += 1;
+        }
+    }
+    let mut first = Vec::new();
+    let mut count = 0;
+    for k in &kreis_ags {
+        if count >= 1000 {
+            break;
+        }
+        count += per_kreis.get(k).copied().unwrap_or(0);
+        first.push(*k);
+    }
+    let de_dir = scaffold_group(&bin, "de1000", "germany", &first, Some(1000))?;
+
+    let mut lines = Vec::new();
+    for (dir, group) in [(&nrw_dir, "nrw"), (&de_dir, "germany")] {
+        let n = std::fs::read_dir(dir.join(group))?.count() - 1;
+        for concurrency in [1usize, 8] {
+            let pg = Postgres::start()?;
+            let secrets =
+                dir.with_file_name(format!("portalctl-bench-secrets-{group}-{concurrency}-{}", std::process::id()));
+            let c = concurrency.to_string();
+            let common = |sub: &str| {
+                let mut cmd = Command::new(&bin);
+                cmd.arg("--tenants").arg(dir).args([
+                    "-q",
+                    "db",
+                    sub,
+                    "--database-url",
+                    &pg.url,
+                    "--db-sslmode",
+                    "disable",
+                ]);
+                cmd
+            };
+            let mut provision = common("provision");
+            provision.args(["--concurrency", &c]).arg("--secrets-dir").arg(&secrets);
+            let p = measure(&mut provision)?;
+            let mut migrate = common("migrate");
+            migrate.args(["--concurrency", &c]);
+            let m = measure(&mut migrate)?;
+            // Check the result: every tenant current.
+            let out = common("status").args(["-o", "json"]).output()?;
+            let current = String::from_utf8_lossy(&out.stdout).matches("\"current\": true").count();
+            if current != n {
+                bail!("after the run only {current} of {n} tenants are current");
+            }
+            std::fs::remove_dir_all(&secrets).ok();
+            let total = p.secs + m.secs;
+            let line = format!(
+                "| {n} | {concurrency} | {:.2} s | {:.2} s | {:.2} s | {:.1} ms | {:.1} MiB / {:.1} MiB |",
+                p.secs,
+                m.secs,
+                total,
+                total * 1000.0 / n as f64,
+                p.peak_kib as f64 / 1024.0,
+                m.peak_kib as f64 / 1024.0,
+            );
+            println!(
+                "bench db: {n} tenants, --concurrency {concurrency}: provision {:.2} s, migrate {:.2} s, \
+                 empty→current {total:.2} s ({:.1} ms/tenant), peak RSS provision {:.1} MiB, migrate {:.1} MiB",
+                p.secs,
+                m.secs,
+                total * 1000.0 / n as f64,
+                p.peak_kib as f64 / 1024.0,
+                m.peak_kib as f64 / 1024.0
+            );
+            lines.push(line);
+        }
+    }
+    println!("\n| tenants | concurrency | provision | migrate | empty→current | per tenant | peak RSS (provision / migrate) |");
+    println!("|---|---|---|---|---|---|---|");
+    for l in lines {
+        println!("{l}");
+    }
+    std::fs::remove_dir_all(&nrw_dir).ok();
+    std::fs::remove_dir_all(&de_dir).ok();
+    Ok(())
+}
+
+/// `portalctl group new <group> --kreis …` into a fresh directory, keeping at most `limit`
+/// tenants (the last Kreis may be cut).
+fn scaffold_group(
+    bin: &std::path::Path,
+    name: &str,
+    group: &str,
+    kreise: &[&str],
+    limit: Option<usize>,
+) -> Result<std::path::PathBuf> {
+    let dir = tempfile_dir(&format!("db-{name}"))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--tenants").arg(&dir).args(["group", "new", group, "--no-kreis-tenants", "-q"]);
+    for k in kreise {
+        cmd.arg("--kreis").arg(k);
+    }
+    crate::run(&mut cmd)?;
+    if let Some(limit) = limit {
+        let mut files: Vec<_> =
+            std::fs::read_dir(dir.join(group))?.map(|e| e.map(|e| e.path())).collect::<Result<_, _>>()?;
+        files.retain(|p| p.file_stem().is_some_and(|s| s != "group"));
+        // Keep the scaffold's order: by AGS, as the files say.
+        let mut by_ags: Vec<(String, std::path::PathBuf)> = files
+            .into_iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(&p).unwrap_or_default();
+                let ags = text.lines().find_map(|l| l.trim().strip_prefix("ags: ")).unwrap_or("").to_string();
+                (ags, p)
+            })
+            .collect();
+        by_ags.sort();
+        for (_, p) in by_ags.into_iter().skip(limit) {
+            std::fs::remove_file(p)?;
+        }
+    }
+    Ok(dir)
+}
+
+struct Measured {
+    secs: f64,
+    peak_kib: i64,
+}
+
+/// Run a command to completion; wall time and the child's peak resident set (wait4).
+fn measure(cmd: &mut Command) -> Result<Measured> {
+    cmd.stdout(std::process::Stdio::null());
+    let t = Instant::now();
+    let child = cmd.current_dir(root()).spawn().context("cannot start portalctl")?;
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: rusage is plain data; wait4 fills it for our own child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    let secs = t.elapsed().as_secs_f64();
+    if r != pid {
+        bail!("wait4 failed: {}", std::io::Error::last_os_error());
+    }
+    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
+        bail!("{cmd:?} failed with status {status}");
+    }
+    Ok(Measured { secs, peak_kib: usage.ru_maxrss })
+}
+
+/// A throwaway PostgreSQL cluster from the machine's server binaries (the recipe of
+/// `.ci/postgres.sh`), stopped and removed on drop.
+struct Postgres {
+    root: std::path::PathBuf,
+    bin: std::path::PathBuf,
+    as_postgres: bool,
+    url: String,
+}
+
+impl Postgres {
+    fn start() -> Result<Postgres> {
+        let bin = pg_bindir()?;
+        let port = 54351;
+        let root = tempfile_dir("db-pg")?;
+        std::fs::create_dir_all(root.join("data"))?;
+        std::fs::create_dir_all(root.join("sock"))?;
+        let as_postgres = unsafe { libc::geteuid() } == 0;
+        if as_postgres {
+            crate::run(Command::new("chown").args(["-R", "postgres:postgres"]).arg(&root))?;
+        }
+        let pg = Postgres { root, bin, as_postgres, url: format!("postgres://postgres@127.0.0.1:{port}/postgres") };
+        let mut initdb = pg.cmd("initdb");
+        initdb.arg("-D").arg(pg.root.join("data")).args(["-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"]);
+        initdb.arg("--locale=C.UTF-8").stdout(std::process::Stdio::null());
+        crate::run(&mut initdb)?;
+        let mut start = pg.cmd("pg_ctl");
+        start
+            .arg("-D")
+            .arg(pg.root.join("data"))
+            .arg("-l")
+            .arg(pg.root.join("server.log"))
+            .args(["-w", "-t", "60", "-o"]);
+        start.arg(format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c synchronous_commit=off \
+             -c full_page_writes=off -c max_connections=300",
+            pg.root.join("sock").display()
+        ));
+        start.arg("start").stdout(std::process::Stdio::null());
+        crate::run(&mut start)?;
+        Ok(pg)
+    }
+
+    fn cmd(&self, tool: &str) -> Command {
+        if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(self.bin.join(tool));
+            c
+        } else {
+            Command::new(self.bin.join(tool))
+        }
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let _ = self
+            .cmd("pg_ctl")
+            .arg("-D")
+            .arg(self.root.join("data"))
+            .args(["-m", "immediate", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status();
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// PostgreSQL's server binaries: `pg_config --bindir`, else the newest `/usr/lib/postgresql/*/bin`.
+fn pg_bindir() -> Result<std::path::PathBuf> {
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
+        let dir = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if out.status.success() && dir.join("initdb").is_file() {
+            return Ok(dir);
+        }
+    }
+    let mut found: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("initdb").is_file().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, p)| p).context("PostgreSQL server binaries (initdb) not found; apt-get install postgresql")
 }

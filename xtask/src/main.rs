@@ -28,7 +28,8 @@ cargo xtask <task>
 
 Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
-  bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`";
+  bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
+  bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL";
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {

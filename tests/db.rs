@@ -1,0 +1,702 @@
+//! The database part against a real PostgreSQL (`PORTALCTL_TEST_DATABASE_URL`, a superuser;
+//! `.ci/postgres.sh` starts one). Each test makes its own database and uniquely named
+//! group and tenant roles, and drops them at the end, so tests run in parallel.
+
+use portalctl::db::migrations::{self, Migration, LATEST};
+use portalctl::db::{self, quote, ConnectOptions, SslMode};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, NoTls};
+
+/// The server URL, or `None` to skip (a missing server is an error under CI).
+fn server_url() -> Option<String> {
+    match std::env::var("PORTALCTL_TEST_DATABASE_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ if std::env::var_os("CI").is_some() => panic!("PORTALCTL_TEST_DATABASE_URL is not set; run via .ci/run"),
+        _ => {
+            eprintln!("skipping: PORTALCTL_TEST_DATABASE_URL is not set (source .ci/postgres.sh)");
+            None
+        }
+    }
+}
+
+/// Replace the database name in a `postgres://` URL.
+fn with_dbname(url: &str, dbname: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let after_scheme = base.find("://").map_or(0, |i| i + 3);
+    let base = match base[after_scheme..].find('/') {
+        Some(i) => &base[..after_scheme + i],
+        None => base,
+    };
+    match query {
+        Some(q) => format!("{base}/{dbname}?{q}"),
+        None => format!("{base}/{dbname}"),
+    }
+}
+
+async fn connect(url: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
+    tokio::spawn(conn);
+    client
+}
+
+/// A database of its own, a unique name stem for groups and schemas, and a temp directory.
+struct TestDb {
+    server: String,
+    name: String,
+    url: String,
+    /// Unique stem: group `g<stem>`, schemas `t_<stem>_<slug>`.
+    stem: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    async fn create(tag: &str) -> Option<TestDb> {
+        let server = server_url()?;
+        let stem = format!("{tag}{}", std::process::id() % 100_000);
+        let name = format!("portalctl_test_{stem}");
+        let admin = connect(&server).await;
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote::ident(&name))).await.unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {}", quote::ident(&name))).await.unwrap();
+        let url = with_dbname(&server, &name);
+        Some(TestDb { server, name, url, stem, dir: tempfile::tempdir().unwrap() })
+    }
+
+    fn group(&self) -> String {
+        format!("g{}", self.stem)
+    }
+
+    fn schema(&self, slug: &str) -> String {
+        format!("t_{}_{}", self.stem, slug.replace('-', "_"))
+    }
+
+    fn tenants(&self) -> PathBuf {
+        self.dir.path().join("tenants")
+    }
+
+    fn secrets(&self) -> PathBuf {
+        self.dir.path().join("secrets")
+    }
+
+    /// Scaffold the group from real municipalities (`group new --kreis`), then give every
+    /// tenant a schema name unique to this test.
+    fn scaffold(&self, kreis: &str) {
+        let out = self.run(&["group", "new", &self.group(), "--kreis", kreis, "-q"]);
+        assert!(out.status.success(), "group new: {}", String::from_utf8_lossy(&out.stderr));
+        let dir = self.tenants().join(self.group());
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let replaced = text.replace("schema: t_", &format!("schema: t_{}_", self.stem));
+            std::fs::write(&path, replaced).unwrap();
+        }
+    }
+
+    fn slugs(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.tenants().join(self.group()))
+            .unwrap()
+            .map(|e| e.unwrap().path().file_stem().unwrap().to_string_lossy().into_owned())
+            .filter(|s| s != "group")
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.current_dir(self.dir.path())
+            .env("DATABASE_URL", &self.url)
+            .env("PORTALCTL_TENANTS", self.tenants())
+            .env("NO_COLOR", "1")
+            .env_remove("PORTALCTL_PG_DUMP");
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().unwrap()
+    }
+
+    /// `portalctl db <args> --secrets-dir <tmp>` where the subcommand takes secrets.
+    fn db(&self, args: &[&str]) -> Output {
+        let mut all = vec!["db"];
+        all.extend_from_slice(args);
+        let secrets = self.secrets();
+        let secrets = secrets.to_str().unwrap();
+        if matches!(args.first(), Some(&"provision") | Some(&"offboard")) {
+            all.extend_from_slice(&["--secrets-dir", secrets]);
+        }
+        self.run(&all)
+    }
+
+    async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let server = self.server.clone();
+        let name = self.name.clone();
+        let stem = self.stem.clone();
+        // Own thread and runtime: Drop may run inside a test's runtime.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            rt.block_on(async {
+                let admin = connect(&server).await;
+                let _ =
+                    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote::ident(&name))).await;
+                let roles = admin
+                    .query(
+                        "SELECT rolname::text FROM pg_roles WHERE rolname LIKE $1 OR rolname = $2 OR rolname = $3",
+                        &[&format!("t\\_{stem}\\_%"), &format!("portal_g{stem}"), &format!("nologin_{stem}")],
+                    )
+                    .await
+                    .unwrap_or_default();
+                for r in roles {
+                    let role: String = r.get(0);
+                    let _ = admin.batch_execute(&format!("DROP ROLE IF EXISTS {}", quote::ident(&role))).await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn text(out: &Output) -> (String, String) {
+    (String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn assert_ok(out: &Output, what: &str) {
+    let (o, e) = text(out);
+    assert!(out.status.success(), "{what} failed ({}):\nstdout:\n{o}\nstderr:\n{e}", out.status);
+}
+
+async fn version(client: &Client, schema: &str) -> Option<i32> {
+    migrations::current_version(client, schema).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn provision_and_migrate_change_nothing_the_second_time() {
+    let Some(db) = TestDb::create("idem").await else { return };
+    db.scaffold("05770");
+    let slugs = db.slugs();
+    assert!(slugs.len() >= 10, "Kreis Minden-Lübbecke has 11 communes plus the Kreis: {slugs:?}");
+
+    let first = db.db(&["provision"]);
+    assert_ok(&first, "first provision");
+    let (out, err) = text(&first);
+    assert!(out.contains("created role") && out.contains("created schema"), "{out}");
+    assert!(err.contains(&format!("{} changed, 0 unchanged, 0 failed", slugs.len())), "{err}");
+
+    let second = db.db(&["provision"]);
+    assert_ok(&second, "second provision");
+    let (out, err) = text(&second);
+    assert!(err.contains(&format!("0 changed, {} unchanged, 0 failed", slugs.len())), "{err}");
+    assert_eq!(out.lines().filter(|l| l.trim_end().ends_with("unchanged")).count(), slugs.len(), "{out}");
+    assert!(!out.contains("created"), "{out}");
+
+    // Credentials: one private file per tenant and one for the group; never printed.
+    let group_dir = db.secrets().join(db.group());
+    for slug in &slugs {
+        let path = group_dir.join(format!("{slug}.db.json"));
+        let meta = std::fs::metadata(&path).unwrap_or_else(|_| panic!("{} missing", path.display()));
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{}", path.display());
+        let cred: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        let password = cred["password"].as_str().unwrap();
+        assert_eq!(cred["username"], db.schema(slug));
+        assert!(password.len() >= 32);
+        for o in [&first, &second] {
+            let (out, err) = text(o);
+            assert!(!out.contains(password) && !err.contains(password), "a password was printed");
+        }
+    }
+    assert!(group_dir.join("_portal.db.json").exists());
+
+    let m1 = db.db(&["migrate"]);
+    assert_ok(&m1, "first migrate");
+    let (out, err) = text(&m1);
+    assert_eq!(out.matches(&format!("migrated 0 → {LATEST}")).count(), slugs.len(), "{out}");
+    assert!(err.contains(&format!("{} migrated, 0 unchanged, 0 failed", slugs.len())), "{err}");
+    let m2 = db.db(&["migrate", "--concurrency", "3"]);
+    assert_ok(&m2, "second migrate");
+    let (out, err) = text(&m2);
+    assert!(err.contains(&format!("0 migrated, {} unchanged, 0 failed", slugs.len())), "{err}");
+    assert!(!out.contains("migrated "), "{out}");
+
+    // Status agrees, in JSON.
+    let st = db.db(&["status", "-o", "json"]);
+    assert_ok(&st, "status");
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), slugs.len());
+    for r in rows {
+        assert_eq!(r["schemaExists"], true);
+        assert_eq!(r["roleExists"], true);
+        assert_eq!(r["version"], LATEST);
+        assert_eq!(r["current"], true);
+        assert_eq!(r["published"]["services"], 0);
+    }
+
+    // Bookkeeping for the status ladder.
+    let client = db.client().await;
+    let n: i64 = client
+        .query_one(
+            "SELECT count(*) FROM portalctl.tenant t JOIN portalctl.phase_history h
+               ON h.slug = t.slug AND h.phase = 'provisioned' WHERE t.grp = $1",
+            &[&db.group()],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n as usize, slugs.len());
+    // public is locked down.
+    let public_create: bool =
+        client.query_one("SELECT has_schema_privilege('public', 'public', 'CREATE')", &[]).await.unwrap().get(0);
+    assert!(!public_create);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_tenant_role_cannot_read_or_write_another_tenants_schema() {
+    let Some(db) = TestDb::create("iso").await else { return };
+    db.scaffold("05770");
+    assert_ok(&db.db(&["provision", "--tenant", "espelkamp", "--tenant", "minden"]), "provision");
+    assert_ok(&db.db(&["migrate", "--tenant", "espelkamp", "--tenant", "minden"]), "migrate");
+    let (a, b) = (db.schema("espelkamp"), db.schema("minden"));
+
+    let cred: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(db.secrets().join(db.group()).join("espelkamp.db.json")).unwrap(),
+    )
+    .unwrap();
+    let url = format!(
+        "postgres://{}:{}@{}:{}/{}",
+        cred["username"].as_str().unwrap(),
+        cred["password"].as_str().unwrap(),
+        cred["host"].as_str().unwrap(),
+        cred["port"],
+        cred["dbname"].as_str().unwrap()
+    );
+    let tenant_a = connect(&url).await;
+    let who: String = tenant_a.query_one("SELECT current_user::text", &[]).await.unwrap().get(0);
+    assert_eq!(who, a);
+
+    // Its own schema: read and write.
+    tenant_a
+        .execute(&format!("INSERT INTO {}.category (id, title) VALUES ('a', 'A')", quote::ident(&a)), &[])
+        .await
+        .unwrap();
+    let n: i64 =
+        tenant_a.query_one(&format!("SELECT count(*) FROM {}.category", quote::ident(&a)), &[]).await.unwrap().get(0);
+    assert_eq!(n, 1);
+
+    let denied = |r: Result<_, tokio_postgres::Error>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.code(), Some(&SqlState::INSUFFICIENT_PRIVILEGE), "{what}: {e:?}");
+    };
+    let qb = quote::ident(&b);
+    denied(tenant_a.query(&format!("SELECT * FROM {qb}.service"), &[]).await.map(|_| ()), "read B");
+    denied(
+        tenant_a.execute(&format!("INSERT INTO {qb}.category (id, title) VALUES ('x', 'X')"), &[]).await.map(|_| ()),
+        "write B",
+    );
+    denied(tenant_a.execute(&format!("DELETE FROM {qb}.service"), &[]).await.map(|_| ()), "delete B");
+    // No DDL anywhere, not even in its own schema or public; its version is read-only.
+    denied(tenant_a.batch_execute(&format!("CREATE TABLE {}.x (i int)", quote::ident(&a))).await, "create in A");
+    denied(tenant_a.batch_execute("CREATE TABLE public.x (i int)").await, "create in public");
+    denied(tenant_a.batch_execute(&format!("DROP TABLE {}.service", quote::ident(&a))).await, "drop own table");
+    denied(
+        tenant_a.batch_execute(&format!("DELETE FROM {}.schema_migrations", quote::ident(&a))).await,
+        "rewrite version",
+    );
+    denied(tenant_a.batch_execute("SELECT * FROM portalctl.tenant").await, "read bookkeeping");
+
+    // The group's portal role reaches a tenant only through SET ROLE, and then only that one.
+    let pcred: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(db.secrets().join(db.group()).join("_portal.db.json")).unwrap())
+            .unwrap();
+    assert_eq!(pcred["username"], format!("portal_{}", db.group()));
+    let purl = url.replace(
+        &format!("{}:{}", a, cred["password"].as_str().unwrap()),
+        &format!("{}:{}", pcred["username"].as_str().unwrap(), pcred["password"].as_str().unwrap()),
+    );
+    let portal = connect(&purl).await;
+    denied(portal.query(&format!("SELECT * FROM {}.service", quote::ident(&a)), &[]).await.map(|_| ()), "NOINHERIT");
+    portal
+        .batch_execute(&format!(
+            "BEGIN; SET LOCAL ROLE {qa}; SET LOCAL search_path = {qa}, portalctl_ext;",
+            qa = quote::ident(&a)
+        ))
+        .await
+        .unwrap();
+    let n: i64 =
+        portal.query_one("SELECT count(*) FROM category WHERE similarity(title, 'A') > 0.5", &[]).await.unwrap().get(0);
+    assert_eq!(n, 1, "pg_trgm from portalctl_ext is usable");
+    denied(portal.query(&format!("SELECT * FROM {qb}.service"), &[]).await.map(|_| ()), "portal as A reads B");
+    portal.batch_execute("ROLLBACK").await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_migrate_processes_at_once_do_not_collide() {
+    let Some(db) = TestDb::create("conc").await else { return };
+    db.scaffold("05770");
+    assert_ok(&db.db(&["provision"]), "provision");
+    let spawn = || {
+        db.command()
+            .args(["db", "migrate", "--concurrency", "4"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (p1, p2) = (spawn(), spawn());
+    let (o1, o2) = (p1.wait_with_output().unwrap(), p2.wait_with_output().unwrap());
+    assert_ok(&o1, "migrate 1");
+    assert_ok(&o2, "migrate 2");
+    // Each schema was migrated exactly once, by one of the two.
+    let migrated = text(&o1).0.matches("migrated 0 →").count() + text(&o2).0.matches("migrated 0 →").count();
+    assert_eq!(migrated, db.slugs().len());
+    let client = db.client().await;
+    for slug in db.slugs() {
+        let schema = db.schema(&slug);
+        assert_eq!(version(&client, &schema).await, Some(LATEST), "{slug}");
+        let rows: i64 = client
+            .query_one(&format!("SELECT count(*) FROM {}.schema_migrations", quote::ident(&schema)), &[])
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(rows, LATEST as i64, "{slug}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_migration_failing_midway_leaves_the_schema_at_its_previous_version() {
+    let Some(db) = TestDb::create("fail").await else { return };
+    let client = db.client().await;
+    db::provision::ensure_shared(&client).await.unwrap();
+    let schema = db.schema("broken");
+    client.batch_execute(&format!("CREATE SCHEMA {}", quote::ident(&schema))).await.unwrap();
+
+    let good = migrations::MIGRATIONS[0];
+    let bad = Migration {
+        version: 2,
+        name: "half_done",
+        sql: "CREATE TABLE half_done (x int);\nINSERT INTO half_done VALUES (1);\nSELECT 1 / 0;",
+    };
+    let err = migrations::migrate_schema(&client, &schema, &[good, bad]).await.unwrap_err();
+    match &err {
+        db::Error::Migration { version, left_at, .. } => assert_eq!((*version, *left_at), (2, 1)),
+        other => panic!("expected a migration error, got {other:?}"),
+    }
+    assert_eq!(err.sqlstate(), Some("22012"), "division by zero");
+    assert!(err.to_string().contains(&schema) && err.to_string().contains("0002_half_done"), "{err}");
+    assert_eq!(version(&client, &schema).await, Some(1));
+    let half: bool = client
+        .query_one("SELECT to_regclass($1::text) IS NULL", &[&format!("{schema}.half_done")])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(half, "the failed migration's table was rolled back");
+    // The connection is usable and a fixed migration applies on top.
+    let fixed = Migration { version: 2, name: "half_done", sql: "CREATE TABLE half_done (x int);" };
+    let outcome = migrations::migrate_schema(&client, &schema, &[good, fixed]).await.unwrap();
+    assert_eq!((outcome.from, outcome.to, outcome.applied), (1, 2, vec![2]));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_failing_tenant_is_named_and_the_others_are_migrated() {
+    let Some(db) = TestDb::create("one").await else { return };
+    db.scaffold("05770");
+    assert_ok(&db.db(&["provision"]), "provision");
+    let client = db.client().await;
+    let victim = db.schema("hille");
+    // Something in the way of the first migration.
+    client.batch_execute(&format!("CREATE TABLE {}.category (x int)", quote::ident(&victim))).await.unwrap();
+    let out = db.db(&["migrate"]);
+    assert_eq!(out.status.code(), Some(1));
+    let (_, err) = text(&out);
+    assert!(err.contains("tenant hille") && err.contains("already exists"), "{err}");
+    assert!(err.contains(&format!("{} migrated, 0 unchanged, 1 failed", db.slugs().len() - 1)), "{err}");
+    for slug in db.slugs() {
+        let expected = if slug == "hille" { Some(0) } else { Some(LATEST) };
+        assert_eq!(version(&client, &db.schema(&slug)).await, expected, "{slug}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_names_never_reach_sql_unquoted() {
+    let Some(db) = TestDb::create("host").await else { return };
+    let client = db.client().await;
+    let hostile = format!("t_{}\"; DROP SCHEMA public CASCADE; --", db.stem);
+    // The library refuses names that did not pass validation...
+    let err = migrations::migrate_schema(&client, &hostile, migrations::MIGRATIONS).await.unwrap_err();
+    assert!(matches!(err, db::Error::InvalidName(_)), "{err:?}");
+    // ...and quoting keeps even such a name one identifier, and a literal one string.
+    client.batch_execute(&format!("CREATE SCHEMA {}", quote::ident(&hostile))).await.unwrap();
+    let names: Vec<String> = client
+        .query("SELECT nspname::text FROM pg_namespace WHERE nspname IN ($1, 'public')", &[&hostile])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(names.len(), 2, "the hostile schema exists under its exact name and public survived: {names:?}");
+    for lit in ["it's", "'; DROP TABLE x; --", r"back\slash\'", "E'\\x41'"] {
+        let got: String = client.query_one(&format!("SELECT {}::text", quote::literal(lit)), &[]).await.unwrap().get(0);
+        assert_eq!(got, lit);
+    }
+    // A tenant file with such a schema name is rejected before anything reaches the database.
+    db.scaffold("05770");
+    let file = db.tenants().join(db.group()).join("espelkamp.yaml");
+    let yaml = std::fs::read_to_string(&file).unwrap();
+    let yaml = yaml.replace(&format!("schema: {}", db.schema("espelkamp")), "schema: 't_x\"; DROP SCHEMA public; --'");
+    std::fs::write(&file, yaml).unwrap();
+    let out = db.db(&["provision"]);
+    assert_eq!(out.status.code(), Some(1));
+    let exists: bool =
+        client.query_one("SELECT to_regclass('portalctl.tenant') IS NOT NULL", &[]).await.unwrap().get(0);
+    assert!(!exists, "nothing was provisioned");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_or_refusing_database_is_a_clear_error_with_exit_code_3() {
+    let Some(db) = TestDb::create("down").await else { return };
+    db.scaffold("05770");
+    let out = db
+        .command()
+        .args(["db", "status", "--database-url", "postgres://postgres@127.0.0.1:1/postgres"])
+        .output()
+        .unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("127.0.0.1:1") && err.contains("connection refused"), "{err}");
+    assert!(!err.contains("panicked") && !err.contains("backtrace"), "{err}");
+
+    // A role that may not log in: the server's reason, host and port.
+    let role = format!("nologin_{}", db.stem);
+    db.client().await.batch_execute(&format!("CREATE ROLE {} NOLOGIN", quote::ident(&role))).await.unwrap();
+    let opts = ConnectOptions::new(db.url.clone()).resolve().unwrap();
+    let t = opts.target();
+    let url = format!("postgres://{role}@{}:{}/{}", t.host, t.port, t.dbname);
+    let out = db.command().args(["db", "migrate", "--database-url", &url, "--db-sslmode", "disable"]).output().unwrap();
+    let (_, err) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains(&format!("{}:{}", t.host, t.port)) && err.contains("not permitted to log in"), "{err}");
+
+    // Library level too.
+    let mut o = ConnectOptions::new("postgres://postgres@127.0.0.1:1/postgres");
+    o.sslmode = Some(SslMode::Disable);
+    assert!(o.connect().await.unwrap_err().is_unavailable());
+
+    // No URL at all is a usage error.
+    let out = db.command().env_remove("DATABASE_URL").args(["db", "status"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offboard_dumps_the_schema_then_drops_schema_and_role() {
+    let Some(db) = TestDb::create("off").await else { return };
+    db.scaffold("05770");
+    assert_ok(&db.db(&["provision", "--tenant", "espelkamp", "--tenant", "rahden"]), "provision");
+    assert_ok(&db.db(&["migrate", "--tenant", "espelkamp", "--tenant", "rahden"]), "migrate");
+    let client = db.client().await;
+    let schema = db.schema("espelkamp");
+    let q = quote::ident(&schema);
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {q}.service (id, title, published) VALUES ('personalausweis', 'Personalausweis beantragen (Espelkamp-Test)', true)"
+        ))
+        .await
+        .unwrap();
+    let backups = db.dir.path().join("backups");
+    let backups_s = backups.to_str().unwrap();
+
+    // Without --confirm: the plan, nothing done.
+    let out = db.db(&["offboard", "--tenant", "espelkamp", "--backup-dir", backups_s]);
+    assert_ok(&out, "offboard plan");
+    let (o, _) = text(&out);
+    assert!(o.contains("would") && o.contains(&format!("drop schema {schema}")), "{o}");
+    assert_eq!(version(&client, &schema).await, Some(LATEST));
+    assert!(!backups.exists());
+
+    // pg_dump failing: refuse, drop nothing.
+    let out = db
+        .command()
+        .args(["db", "offboard", "--tenant", "espelkamp", "--confirm", "--backup-dir", backups_s])
+        .args(["--secrets-dir", db.secrets().to_str().unwrap()])
+        .env("PORTALCTL_PG_DUMP", "/bin/false")
+        .output()
+        .unwrap();
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("refusing to drop"), "{e}");
+    assert_eq!(version(&client, &schema).await, Some(LATEST));
+
+    // With --confirm: dump first, then drop.
+    let out = db.db(&["offboard", "--tenant", "espelkamp", "--confirm", "--backup-dir", backups_s]);
+    assert_ok(&out, "offboard");
+    let (o, _) = text(&out);
+    let line = o.lines().find(|l| l.starts_with("backup: ")).unwrap_or_else(|| panic!("no backup line: {o}"));
+    let path = Path::new(line.trim_start_matches("backup: ").split(" (").next().unwrap());
+    assert!(path.starts_with(&backups), "{}", path.display());
+    let dump = std::fs::read_to_string(path).unwrap();
+    assert!(dump.contains("Personalausweis beantragen (Espelkamp-Test)"), "the dump holds the data");
+    assert!(dump.contains(&format!("CREATE SCHEMA {schema};")));
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(path).unwrap().permissions().mode() & 0o777, 0o600);
+
+    assert_eq!(version(&client, &schema).await, None, "schema dropped");
+    let role: bool = client
+        .query_one("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text)", &[&schema])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!role, "role dropped");
+    let booked: i64 =
+        client.query_one("SELECT count(*) FROM portalctl.tenant WHERE slug = 'espelkamp'", &[]).await.unwrap().get(0);
+    assert_eq!(booked, 0);
+    assert!(!db.secrets().join(db.group()).join("espelkamp.db.json").exists());
+    // The other tenant is untouched.
+    assert_eq!(version(&client, &db.schema("rahden")).await, Some(LATEST));
+}
+
+/// A stand-in for the Kubernetes API that serves just Secrets (get, server-side apply,
+/// delete) over real HTTP and records every request. Test infrastructure only.
+mod fake_kube {
+    use axum::body::Bytes;
+    use axum::extract::{Path, RawQuery, State};
+    use axum::http::{HeaderMap, Method, StatusCode};
+    use axum::response::{IntoResponse, Response};
+    use axum::routing::get;
+    use axum::{Json, Router};
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Default)]
+    pub struct Api {
+        pub secrets: Mutex<BTreeMap<(String, String), serde_json::Value>>,
+        /// (method, path, query, content-type)
+        pub requests: Mutex<Vec<(String, String, String, String)>>,
+    }
+
+    fn not_found(name: &str) -> Response {
+        let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": format!("secrets \"{name}\" not found"), "reason": "NotFound", "code": 404});
+        (StatusCode::NOT_FOUND, Json(status)).into_response()
+    }
+
+    async fn secret(
+        State(api): State<Arc<Api>>,
+        method: Method,
+        Path((ns, name)): Path<(String, String)>,
+        RawQuery(query): RawQuery,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Response {
+        let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        api.requests.lock().unwrap().push((
+            method.to_string(),
+            format!("/api/v1/namespaces/{ns}/secrets/{name}"),
+            query.unwrap_or_default(),
+            ct,
+        ));
+        let key = (ns, name.clone());
+        match method {
+            Method::GET => match api.secrets.lock().unwrap().get(&key) {
+                Some(s) => Json(s.clone()).into_response(),
+                None => not_found(&name),
+            },
+            Method::PATCH => {
+                let mut obj: serde_json::Value = match serde_json::from_slice(&body) {
+                    Ok(v) => v,
+                    Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
+                };
+                obj["metadata"]["uid"] = "fake-uid".into();
+                api.secrets.lock().unwrap().insert(key, obj.clone());
+                Json(obj).into_response()
+            }
+            Method::DELETE => match api.secrets.lock().unwrap().remove(&key) {
+                Some(_) => Json(serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                    "status": "Success", "code": 200}))
+                .into_response(),
+                None => not_found(&name),
+            },
+            _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
+        }
+    }
+
+    /// Serve on a free port; returns the state and a kubeconfig text pointing at it.
+    pub async fn start() -> (Arc<Api>, String) {
+        let api = Arc::new(Api::default());
+        let app = Router::new()
+            .route("/api/v1/namespaces/{ns}/secrets/{name}", get(secret).patch(secret).delete(secret))
+            .with_state(api.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{port}\n\
+             users:\n- name: tester\n  user:\n    token: test-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n\
+             current-context: fake\n"
+        );
+        (api, kubeconfig)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kubernetes_mode_applies_secrets_server_side_and_offboard_deletes_them() {
+    let Some(db) = TestDb::create("kube").await else { return };
+    db.scaffold("05770");
+    let (api, kubeconfig) = fake_kube::start().await;
+    let kc = db.dir.path().join("kubeconfig");
+    std::fs::write(&kc, kubeconfig).unwrap();
+    let run = |args: &[&str]| {
+        let mut cmd = db.command();
+        cmd.arg("db").args(args).args(["--secrets", "kubernetes"]).env("KUBECONFIG", &kc);
+        // Blocking the runtime's worker here is fine: the fake API runs on the other one.
+        cmd.output().unwrap()
+    };
+    let first = run(&["provision", "--tenant", "espelkamp"]);
+    assert_ok(&first, "provision");
+    let ns = format!("portal-{}", db.group());
+    {
+        let secrets = api.secrets.lock().unwrap();
+        let s = secrets.get(&(ns.clone(), "espelkamp-db".to_string())).expect("tenant Secret applied");
+        assert_eq!(s["metadata"]["labels"]["portalctl.dev/tenant"], "espelkamp");
+        assert_eq!(s["metadata"]["labels"]["app.kubernetes.io/managed-by"], "portalctl");
+        assert!(s["data"]["password"].as_str().is_some_and(|p| p.len() >= 40), "base64 of 32 characters");
+        assert!(secrets.contains_key(&(ns.clone(), "portal-db".to_string())), "group Secret applied");
+        let requests = api.requests.lock().unwrap();
+        let patches: Vec<_> = requests.iter().filter(|r| r.0 == "PATCH").collect();
+        assert_eq!(patches.len(), 2, "{requests:?}");
+        for p in patches {
+            assert!(p.2.contains("fieldManager=portalctl"), "{p:?}");
+            assert_eq!(p.3, "application/apply-patch+yaml", "{p:?}");
+        }
+    }
+    let (out, err) = text(&first);
+    assert!(out.contains(&format!("Secret {ns}/espelkamp-db")), "{out}");
+    let password = api.secrets.lock().unwrap()[&(ns.clone(), "espelkamp-db".to_string())]["data"]["password"].clone();
+    assert!(!out.contains(password.as_str().unwrap()) && !err.contains(password.as_str().unwrap()));
+
+    // Second run: the Secrets are there, nothing changes, nothing is applied.
+    let second = run(&["provision", "--tenant", "espelkamp"]);
+    assert_ok(&second, "second provision");
+    assert!(text(&second).1.contains("0 changed, 1 unchanged"), "{}", text(&second).1);
+    assert_eq!(api.requests.lock().unwrap().iter().filter(|r| r.0 == "PATCH").count(), 2);
+
+    let off = run(&[
+        "offboard",
+        "--tenant",
+        "espelkamp",
+        "--confirm",
+        "--backup-dir",
+        db.dir.path().join("b").to_str().unwrap(),
+    ]);
+    assert_ok(&off, "offboard");
+    assert!(!api.secrets.lock().unwrap().contains_key(&(ns.clone(), "espelkamp-db".to_string())));
+    assert!(api.secrets.lock().unwrap().contains_key(&(ns, "portal-db".to_string())), "the group's Secret stays");
+}
