@@ -4,6 +4,7 @@
 //! portal (in `status::probe`) fill in [`Observation`]s; everything here turns observations into phases, reasons and
 //! summaries, deterministically.
 
+pub mod probe;
 pub mod report;
 
 use crate::municipality::Registry;

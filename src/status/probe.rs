@@ -1,0 +1,235 @@
+//! The IO edge of go-live status: ask the database, the cluster, DNS and the portal itself, and turn the answers into
+//! [`Observation`]s. One query per source for the whole selection where the source allows it (one LIST per kind, one
+//! connection for all schemas); the rest bounded-concurrent.
+
+use super::report::HistoryEntry;
+use super::{Check, Observation, Phase, TenantStatus};
+use crate::db::{self, TenantDb};
+use crate::dns::{self, Target};
+use crate::tenant::Tenant;
+use futures::stream::{self, StreamExt};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// What the cluster says about one tenant (gathered by the caller with one LIST per kind).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterFacts {
+    /// Passed when the tenant's objects exist and its Deployment is available.
+    pub deployed: Check,
+    /// The address the tenant's Ingress got from the load balancer, if any.
+    pub ingress_address: Option<String>,
+}
+
+/// How to reach the portals for the identity check.
+#[derive(Debug, Clone)]
+pub enum PortalAccess {
+    /// `https://<hostname>/…`, resolved through DNS, certificate checked: what citizens do.
+    Https,
+    /// Plain HTTP to this address with the tenant's hostname in the Host header (local mode and tests).
+    Direct(SocketAddr),
+}
+
+/// Where the probes look.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub db: Option<db::connect::ConnectOptions>,
+    /// Name servers for DNS checks (empty: the system resolver).
+    pub nameservers: Vec<SocketAddr>,
+    /// Where hostnames must point when the cluster does not say (an override).
+    pub ingress: Option<Target>,
+    pub portal: PortalAccess,
+    pub timeout: Duration,
+    pub concurrency: usize,
+}
+
+/// The identity a portal reports at `/.well-known/portalctl/identity`.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub tenant: String,
+}
+
+/// Observe every tenant. `cluster` is `None` when no cluster was asked (then `deployed` is unknown, and with it every
+/// rung above it).
+pub async fn observe(
+    tenants: &[&Tenant],
+    sources: &Sources,
+    cluster: Option<&HashMap<String, ClusterFacts>>,
+    cluster_problem: Option<&str>,
+) -> Vec<Observation> {
+    // Database: one connection, every schema.
+    let db_facts: HashMap<String, Result<db::status::TenantStatus, String>> = match &sources.db {
+        None => HashMap::new(),
+        Some(opts) => match opts.connect().await {
+            Err(e) => tenants.iter().map(|t| (t.slug.clone(), Err(format!("database: {e}")))).collect(),
+            Ok(client) => {
+                let mut m = HashMap::new();
+                for t in tenants {
+                    let r = match TenantDb::from_tenant(t) {
+                        Ok(tdb) => db::status::tenant_status(&client, &tdb).await.map_err(|e| format!("database: {e}")),
+                        Err(e) => Err(format!("database: {e}")),
+                    };
+                    m.insert(t.slug.clone(), r);
+                }
+                m
+            }
+        },
+    };
+    let resolver = dns::resolver(&sources.nameservers).ok();
+    let http = reqwest::Client::builder().timeout(sources.timeout).redirect(reqwest::redirect::Policy::none()).build();
+    stream::iter(tenants.iter().copied())
+        .map(|t| {
+            let db = db_facts.get(&t.slug);
+            let resolver = resolver.as_ref();
+            let http = http.as_ref().ok();
+            async move {
+                let mut o = Observation::unknown("");
+                // provisioned
+                o.provisioned = match db {
+                    None => Check::Unknown("database: not asked (no --database-url)".into()),
+                    Some(Err(e)) => Check::Unknown(e.clone()),
+                    Some(Ok(s)) if !s.schema_exists => Check::Fail(format!("database: schema {} does not exist", s.schema)),
+                    Some(Ok(s)) if !s.role_exists => Check::Fail(format!("database: role {} does not exist", s.schema)),
+                    Some(Ok(s)) if !s.current => Check::Fail(format!(
+                        "database: schema {} at migration {} of {}",
+                        s.schema,
+                        s.version.unwrap_or(0),
+                        s.latest
+                    )),
+                    Some(Ok(_)) => Check::Pass,
+                };
+                let published = db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).map(|p| p.services.max(0) as u64);
+                o.published_services = published;
+                // deployed
+                let facts = cluster.and_then(|c| c.get(&t.slug));
+                o.deployed = match (facts, cluster_problem) {
+                    (Some(f), _) => f.deployed.clone(),
+                    (None, Some(p)) => Check::Unknown(p.to_string()),
+                    (None, None) => Check::Unknown("cluster: not asked".into()),
+                };
+                // reachable: DNS to the ingress, then the portal answers as this tenant
+                let target = facts
+                    .and_then(|f| f.ingress_address.as_deref())
+                    .and_then(|a| Target::parse(a).ok())
+                    .or_else(|| sources.ingress.clone());
+                o.reachable = reachable(t, target.as_ref(), resolver, http, &sources.portal).await;
+                // content-ready
+                o.content_ready = match published {
+                    None => Check::Unknown("content: database not asked".into()),
+                    Some(n) if n >= u64::from(t.content_threshold) => Check::Pass,
+                    Some(n) => Check::Fail(format!("content: {n} of {} services published", t.content_threshold)),
+                };
+                // live
+                o.live = if t.published {
+                    Check::Pass
+                } else {
+                    Check::Fail("go-live: not published yet (goLive.published in the tenant file)".into())
+                };
+                o
+            }
+        })
+        .buffered(sources.concurrency.max(1))
+        .collect()
+        .await
+}
+
+async fn reachable(
+    t: &Tenant,
+    target: Option<&Target>,
+    resolver: Option<&hickory_resolver::TokioResolver>,
+    http: Option<&reqwest::Client>,
+    access: &PortalAccess,
+) -> Check {
+    let Some(target) = target else {
+        return Check::Unknown("DNS: the ingress has no address yet".into());
+    };
+    let Some(resolver) = resolver else {
+        return Check::Unknown("DNS: no resolver".into());
+    };
+    let records = dns::plan([t], target);
+    for r in dns::check(resolver, &records).await {
+        if let Some(p) = r.problem {
+            return Check::Fail(p);
+        }
+    }
+    let Some(http) = http else {
+        return Check::Unknown("portal: no HTTP client".into());
+    };
+    let host = t.primary_hostname();
+    let (url, host_header) = match access {
+        PortalAccess::Https => (format!("https://{host}/.well-known/portalctl/identity"), None),
+        PortalAccess::Direct(addr) => (format!("http://{addr}/.well-known/portalctl/identity"), Some(host)),
+    };
+    let mut req = http.get(&url);
+    if let Some(h) = host_header {
+        req = req.header(reqwest::header::HOST, h);
+    }
+    match req.send().await {
+        Err(e) if e.is_connect() && format!("{e:?}").contains("certificate") => {
+            Check::Fail(format!("TLS: certificate of {host} not valid"))
+        }
+        Err(e) if e.is_timeout() => Check::Fail(format!("portal: {host} did not answer in time")),
+        Err(e) => Check::Fail(format!("portal: {host} not reachable ({})", root_cause(&e))),
+        Ok(resp) if !resp.status().is_success() => {
+            Check::Fail(format!("portal: {host} answers {} for its identity", resp.status()))
+        }
+        Ok(resp) => match resp.json::<Identity>().await {
+            Ok(id) if id.tenant == t.slug => Check::Pass,
+            Ok(id) => Check::Fail(format!("portal: {host} answers as tenant {}", id.tenant)),
+            Err(_) => Check::Fail(format!("portal: {host} does not serve a portal identity")),
+        },
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+/// Record the phase each tenant reached (and every phase below it) in `portalctl.phase_history`, keeping the first
+/// time each was seen. Returns the whole history of these tenants.
+pub async fn record_history(
+    db: &db::connect::ConnectOptions,
+    statuses: &[TenantStatus],
+) -> Result<Vec<HistoryEntry>, db::Error> {
+    let client = db.connect().await?;
+    let exists: bool = client
+        .query_one("SELECT to_regclass('portalctl.phase_history') IS NOT NULL", &[])
+        .await
+        .map_err(db::Error::query("looking for portalctl.phase_history"))?
+        .get(0);
+    if !exists {
+        return Ok(Vec::new());
+    }
+    for s in statuses {
+        for p in Phase::ALL.into_iter().filter(|p| *p > Phase::Declared && *p <= s.phase) {
+            client
+                .execute(
+                    "INSERT INTO portalctl.phase_history (slug, phase) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                    &[&s.tenant, &p.as_str()],
+                )
+                .await
+                .map_err(db::Error::query(format!("tenant {}: recording phase {}", s.tenant, p.as_str())))?;
+        }
+    }
+    let slugs: Vec<&str> = statuses.iter().map(|s| s.tenant.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT slug, phase, to_char(reached_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') FROM portalctl.phase_history
+             WHERE slug = ANY($1) ORDER BY reached_at, slug, phase",
+            &[&slugs],
+        )
+        .await
+        .map_err(db::Error::query("reading portalctl.phase_history"))?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| {
+            let phase = Phase::parse(r.get::<_, &str>(1))?;
+            Some(HistoryEntry { tenant: r.get(0), phase, reached_at: r.get(2) })
+        })
+        .collect())
+}
