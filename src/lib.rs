@@ -5,11 +5,13 @@
 
 pub mod cli;
 pub mod commands;
+pub mod content;
 pub mod diagnostics;
 pub mod exit_codes;
 pub mod municipality;
 pub mod names;
 pub mod output;
+pub mod portal;
 pub mod scaffold;
 pub mod tenant;
 pub mod theme;

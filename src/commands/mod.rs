@@ -1,8 +1,10 @@
 //! The command layer: resolve arguments into a context, run one command, map the outcome
 //! to an exit code. The only place that uses `anyhow`.
 
+mod content;
 mod group;
 mod municipality;
+mod serve;
 mod tenant;
 mod validate;
 
@@ -89,5 +91,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::Municipality(args) => municipality::run(&ctx, &args),
+        Command::Serve(args) => serve::run(&ctx, &args),
+        Command::Content(cmd) => content::run(&ctx, cmd),
     }
 }
