@@ -1,6 +1,8 @@
 //! Search over a tenant's published services, facilities and staff: PostgreSQL full-text
 //! search with German stemming, united with trigram similarity for typos, ranked, with
-//! snippets. The query is always a bound parameter; output is HTML-escaped here.
+//! snippets. Words are OR-ed (German compounds like "Hundeanmeldung" do not stem to "Hund"
+//! and "anmelden"), so that documents matching more words rank higher rather than none matching.
+//! The query is always a bound parameter; output is HTML-escaped here.
 
 use serde::Serialize;
 
@@ -48,7 +50,7 @@ pub struct Hit {
 }
 
 const SQL: &str = "
-WITH q AS (SELECT websearch_to_tsquery('german', $1) AS tsq, $1::text AS raw)
+WITH q AS (SELECT replace(websearch_to_tsquery('german', $1)::text, ' & ', ' | ')::tsquery AS tsq, $1::text AS raw)
 SELECT kind, id, title, snippet, rank FROM (
   SELECT 'service' AS kind, s.id, s.title,
          ts_headline('german', s.summary || ' ' || s.description, q.tsq,

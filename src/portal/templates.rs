@@ -16,7 +16,25 @@ pub const TEMPLATES: &[(&str, &str)] = &[
 pub fn tera() -> tera::Tera {
     let mut t = tera::Tera::default();
     t.add_raw_templates(TEMPLATES.iter().copied()).expect("embedded portal templates parse");
+    t.set_escape_fn(escape_html);
     t
+}
+
+/// HTML escaping for text and attribute values (tera's default also escapes `/`, which makes
+/// every URL in the page unreadable without making it any safer in quoted attributes).
+pub fn escape_html(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#x27;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
