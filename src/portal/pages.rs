@@ -57,7 +57,13 @@ struct Tile {
     title: String,
     description: String,
     icon: Option<String>,
+    /// First letter of the title, shown in the tile's badge.
+    initial: String,
     count: i64,
+}
+
+fn initial(title: &str) -> String {
+    title.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
 }
 
 async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response, AppError> {
@@ -79,7 +85,10 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
         .query(&stmt, &[])
         .await?
         .iter()
-        .map(|r| Tile { id: r.get(0), title: r.get(1), description: String::new(), icon: None, count: r.get(2) })
+        .map(|r| {
+            let title: String = r.get(1);
+            Tile { id: r.get(0), initial: initial(&title), title, description: String::new(), icon: None, count: r.get(2) }
+        })
         .collect();
     let stmt = tx
         .prepare_cached(
@@ -93,7 +102,10 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
         .query(&stmt, &[])
         .await?
         .iter()
-        .map(|r| Tile { id: r.get(0), title: r.get(1), description: r.get(2), icon: r.get(3), count: r.get(4) })
+        .map(|r| {
+            let title: String = r.get(1);
+            Tile { id: r.get(0), initial: initial(&title), title, description: r.get(2), icon: r.get(3), count: r.get(4) }
+        })
         .collect();
     tx.commit().await?;
     let mut c = base(&ctx);
