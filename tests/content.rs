@@ -74,14 +74,22 @@ async fn invalid_files_name_file_line_and_field_and_write_nothing() {
     std::fs::write(&file, "categories:\n  - { id: bauen, title: Bauen }\n").unwrap();
     assert!(run(&env, &["content", "import", "--tenant", "espelkamp", file.to_str().unwrap()]).0);
     let csv = env.dir.path().join("services.csv");
-    std::fs::write(&csv, "id,title,category,documents,published\nbau,Bauantrag,bauen,Lageplan|Bauzeichnungen,true\nzwei,,bauen,,\n").unwrap();
+    std::fs::write(
+        &csv,
+        "id,title,category,documents,published\nbau,Bauantrag,bauen,Lageplan|Bauzeichnungen,true\nzwei,,bauen,,\n",
+    )
+    .unwrap();
     let (ok, _, err) = run(&env, &["content", "import", "--tenant", "espelkamp", csv.to_str().unwrap()]);
     assert!(!ok);
     assert!(err.contains("service \"zwei\": field title: must not be empty"), "{err}");
-    std::fs::write(&csv, "id,title,category,documents,published\nbau,Bauantrag,bauen,Lageplan|Bauzeichnungen,true\n").unwrap();
+    std::fs::write(&csv, "id,title,category,documents,published\nbau,Bauantrag,bauen,Lageplan|Bauzeichnungen,true\n")
+        .unwrap();
     let (ok, _, err) = run(&env, &["content", "import", "--tenant", "espelkamp", csv.to_str().unwrap()]);
     assert!(ok, "{err}");
-    assert_eq!(count(&env, "espelkamp", "SELECT count(*) FROM service WHERE published AND cardinality(documents) = 2").await, 1);
+    assert_eq!(
+        count(&env, "espelkamp", "SELECT count(*) FROM service WHERE published AND cardinality(documents) = 2").await,
+        1
+    );
 
     let (ok, _, err) = run(&env, &["content", "import", "--tenant", "nirgendwo", csv.to_str().unwrap()]);
     assert!(!ok);

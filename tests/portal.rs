@@ -107,7 +107,9 @@ async fn service_page_shows_everything_a_citizen_needs() {
     let Some(h) = harness().await else { return };
     let (s, page) = h.get(&h.host("espelkamp", 0), "/leistungen/hundeanmeldung").await;
     assert_eq!(s, StatusCode::OK);
-    for needle in ["<h1>Hundeanmeldung</h1>", "Zuständige Stelle", "Steueramt", "gebührenfrei", "Chipnummer", "substantiell"] {
+    for needle in
+        ["<h1>Hundeanmeldung</h1>", "Zuständige Stelle", "Steueramt", "gebührenfrei", "Chipnummer", "substantiell"]
+    {
         assert!(page.contains(needle), "missing {needle:?}:\n{page}");
     }
 }
@@ -244,7 +246,10 @@ async fn database_enforces_isolation() {
     let mut c = support::connect(&h.env.portal_url).await;
     // NOINHERIT: without SET ROLE the group role reads nothing.
     let err = c.query(&format!("SELECT * FROM {a}.service"), &[]).await.unwrap_err();
-    assert!(err.to_string().contains("permission denied") || format!("{err:?}").contains("permission denied"), "{err:?}");
+    assert!(
+        err.to_string().contains("permission denied") || format!("{err:?}").contains("permission denied"),
+        "{err:?}"
+    );
     let tx = c.transaction().await.unwrap();
     portalctl::content::store::enter_tenant(&tx, a, Some(a)).await.unwrap();
     let n: i64 = tx.query_one("SELECT count(*) FROM service", &[]).await.unwrap().get(0);
@@ -267,7 +272,8 @@ async fn registry_follows_directory_changes_and_keeps_last_good_state() {
 
     // Broken edit: an error, the registry keeps serving.
     let path = h.env.group_dir().join("espelkamp.yaml");
-    std::fs::write(&path, "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata: {name: espelkamp}\nspec: {}\n").unwrap();
+    std::fs::write(&path, "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata: {name: espelkamp}\nspec: {}\n")
+        .unwrap();
     let err = dir.poll().await.unwrap_err();
     assert!(err.contains("espelkamp.yaml"), "{err}");
     assert!(registry.resolve(&a.hostnames[0]).is_some());

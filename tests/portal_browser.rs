@@ -100,7 +100,12 @@ async fn home_and_search_in_a_real_browser() {
     ] {
         let path = artifacts.join(name);
         let _ = std::fs::remove_file(&path);
-        browse(&bin, profile.path(), &[&format!("--screenshot={}", path.display()), &format!("--window-size={size}")], &url);
+        browse(
+            &bin,
+            profile.path(),
+            &[&format!("--screenshot={}", path.display()), &format!("--window-size={size}")],
+            &url,
+        );
         let png = std::fs::read(&path).unwrap_or_else(|e| panic!("no screenshot {}: {e}", path.display()));
         assert_eq!(&png[1..4], b"PNG");
         assert!(png.len() > 10_000, "{name} looks empty ({} bytes)", png.len());

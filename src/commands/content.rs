@@ -51,7 +51,8 @@ fn read_bundle(a: &ContentImportArgs) -> anyhow::Result<Bundle> {
     let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
     let bundle = if ext == "csv" {
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
-        let kind = a.kind.or_else(|| Kind::from_stem(&stem)).ok_or(content::Error::UnknownKind { file: shown.clone() })?;
+        let kind =
+            a.kind.or_else(|| Kind::from_stem(&stem)).ok_or(content::Error::UnknownKind { file: shown.clone() })?;
         content::parse_csv(&shown, &text, kind)?
     } else {
         content::parse_yaml(&shown, &text)?
@@ -90,7 +91,9 @@ fn publish(ctx: &Context, a: &ContentPublishArgs, published: bool) -> anyhow::Re
         let mut client = connect(&a.db.database_url).await?;
         let tx = client.transaction().await?;
         store::enter_tenant(&tx, &t.schema, None).await?;
-        let n = store::set_published(&tx, &target, published).await.map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
+        let n = store::set_published(&tx, &target, published)
+            .await
+            .map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
         tx.commit().await?;
         anyhow::Ok(n)
     })?;
@@ -161,6 +164,11 @@ fn catalogue(ctx: &Context) -> anyhow::Result<Exit> {
             crate::output::print_structured(&v, ctx.output)?;
         }
     }
-    ctx.info(format!("{} services in {} categories, {} Lebenslagen", b.services.len(), b.categories.len(), b.lebenslagen.len()));
+    ctx.info(format!(
+        "{} services in {} categories, {} Lebenslagen",
+        b.services.len(),
+        b.categories.len(),
+        b.lebenslagen.len()
+    ));
     Ok(Exit::Success)
 }

@@ -264,10 +264,7 @@ pub fn parse_yaml(file: &str, text: &str) -> Result<Bundle> {
 /// fields (`documents`, `lebenslagen`) separate their items with `|`.
 pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
     let mut rdr = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(text.as_bytes());
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::Syntax { file: file.to_string(), message: e.to_string() })?
-        .clone();
+    let headers = rdr.headers().map_err(|e| Error::Syntax { file: file.to_string(), message: e.to_string() })?.clone();
     let allowed: &[&str] = match kind {
         Kind::Categories => &["id", "title", "position"],
         Kind::Lebenslagen => &["id", "title", "description", "icon", "position"],
@@ -465,7 +462,8 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
     let facs = ids!(b.facilities, "facility", name);
     ids!(b.staff, "staff", name);
     ids!(b.services, "service", title);
-    let check_email = |e: &Option<String>| e.as_ref().is_some_and(|e| !e.contains('@') || e.contains(char::is_whitespace));
+    let check_email =
+        |e: &Option<String>| e.as_ref().is_some_and(|e| !e.contains('@') || e.contains(char::is_whitespace));
     for f in &b.facilities {
         let rec = format!("facility {:?}", f.id);
         if f.url.as_ref().is_some_and(|u| !valid_url(u)) {
@@ -479,7 +477,12 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
         let rec = format!("staff {:?}", s.id);
         if let Some(fac) = &s.facility {
             if !facs.contains(fac) && !known.facilities.contains(fac) {
-                push(s.line, rec.clone(), "facility", format!("no facility {fac:?} in this file or the tenant's content"));
+                push(
+                    s.line,
+                    rec.clone(),
+                    "facility",
+                    format!("no facility {fac:?} in this file or the tenant's content"),
+                );
             }
         }
         if check_email(&s.email) {
@@ -490,17 +493,32 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
         let rec = format!("service {:?}", s.id);
         if let Some(c) = &s.category {
             if !cats.contains(c) && !known.categories.contains(c) {
-                push(s.line, rec.clone(), "category", format!("no category {c:?} in this file or the tenant's content"));
+                push(
+                    s.line,
+                    rec.clone(),
+                    "category",
+                    format!("no category {c:?} in this file or the tenant's content"),
+                );
             }
         }
         for l in &s.lebenslagen {
             if !lls.contains(l) && !known.lebenslagen.contains(l) {
-                push(s.line, rec.clone(), "lebenslagen", format!("no Lebenslage {l:?} in this file or the tenant's content"));
+                push(
+                    s.line,
+                    rec.clone(),
+                    "lebenslagen",
+                    format!("no Lebenslage {l:?} in this file or the tenant's content"),
+                );
             }
         }
         if let Some(fac) = &s.facility {
             if !facs.contains(fac) && !known.facilities.contains(fac) {
-                push(s.line, rec.clone(), "facility", format!("no facility {fac:?} in this file or the tenant's content"));
+                push(
+                    s.line,
+                    rec.clone(),
+                    "facility",
+                    format!("no facility {fac:?} in this file or the tenant's content"),
+                );
             }
         }
         if let Some(t) = &s.trust_level {

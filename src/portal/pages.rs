@@ -87,7 +87,14 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
         .iter()
         .map(|r| {
             let title: String = r.get(1);
-            Tile { id: r.get(0), initial: initial(&title), title, description: String::new(), icon: None, count: r.get(2) }
+            Tile {
+                id: r.get(0),
+                initial: initial(&title),
+                title,
+                description: String::new(),
+                icon: None,
+                count: r.get(2),
+            }
         })
         .collect();
     let stmt = tx
@@ -104,7 +111,14 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
         .iter()
         .map(|r| {
             let title: String = r.get(1);
-            Tile { id: r.get(0), initial: initial(&title), title, description: r.get(2), icon: r.get(3), count: r.get(4) }
+            Tile {
+                id: r.get(0),
+                initial: initial(&title),
+                title,
+                description: r.get(2),
+                icon: r.get(3),
+                count: r.get(4),
+            }
         })
         .collect();
     tx.commit().await?;
@@ -151,7 +165,8 @@ fn by_letter(items: Vec<ListItem>) -> Vec<LetterGroup> {
         .into_iter()
         .map(|(letter, mut services)| {
             services.sort_by_key(|s| s.title.to_lowercase());
-            let anchor = if letter.chars().all(|c| c.is_ascii_alphabetic()) { letter.to_lowercase() } else { "andere".into() };
+            let anchor =
+                if letter.chars().all(|c| c.is_ascii_alphabetic()) { letter.to_lowercase() } else { "andere".into() };
             LetterGroup { letter, anchor, services }
         })
         .collect()
@@ -184,11 +199,7 @@ async fn a_to_z(State(state): State<AppState>, ctx: TenantCtx) -> Result<Respons
     list_page(&state, &ctx, "Leistungen von A bis Z".into(), String::new(), items(&rows)).await
 }
 
-async fn category(
-    State(state): State<AppState>,
-    ctx: TenantCtx,
-    Path(id): Path<String>,
-) -> Result<Response, AppError> {
+async fn category(State(state): State<AppState>, ctx: TenantCtx, Path(id): Path<String>) -> Result<Response, AppError> {
     let mut conn = state.pool().get().await?;
     let tx = ctx.begin(&mut conn).await?;
     let head = tx.query_opt("SELECT title FROM category WHERE id = $1", &[&id]).await?;

@@ -121,7 +121,10 @@ impl TenantSource for Kubernetes {
                 .items
                 .iter()
                 .map(|cm| {
-                    (cm.metadata.name.clone().unwrap_or_default(), cm.metadata.resource_version.clone().unwrap_or_default())
+                    (
+                        cm.metadata.name.clone().unwrap_or_default(),
+                        cm.metadata.resource_version.clone().unwrap_or_default(),
+                    )
                 })
                 .collect();
             version.sort();
@@ -167,7 +170,9 @@ pub async fn watch(
         match source.poll().await {
             Ok(Some(sites)) => apply(&registry, sites, &source.describe()),
             Ok(None) => {}
-            Err(e) => tracing::error!(source = %source.describe(), error = %e, "tenant discovery failed; keeping the last good tenants"),
+            Err(e) => {
+                tracing::error!(source = %source.describe(), error = %e, "tenant discovery failed; keeping the last good tenants")
+            }
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}

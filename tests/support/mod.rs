@@ -173,8 +173,11 @@ impl TestEnv {
     }
 
     pub fn write_tenant(&self, t: &TestTenant, primary: &str) {
-        std::fs::write(self.group_dir().join(format!("{}.yaml", t.slug)), tenant_yaml(&t.slug, &t.hostnames, &t.schema, primary))
-            .unwrap();
+        std::fs::write(
+            self.group_dir().join(format!("{}.yaml", t.slug)),
+            tenant_yaml(&t.slug, &t.hostnames, &t.schema, primary),
+        )
+        .unwrap();
     }
 
     pub fn tenant(&self, slug: &str) -> &TestTenant {
@@ -312,7 +315,8 @@ pub fn get(port: u16, host: &str, path: &str) -> std::io::Result<Response> {
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
+    let body =
+        if head.to_ascii_lowercase().contains("transfer-encoding: chunked") { dechunk(body) } else { body.to_string() };
     Ok(Response { status, headers: head.to_string(), body })
 }
 
