@@ -68,13 +68,16 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pool> {
         .map_err(|e| Error::Pool(e.to_string()))
 }
 
+/// A rendered page: when, for which tenant configuration, the HTML.
+type CachedPage = (Instant, Arc<Site>, Arc<str>);
+
 struct Inner {
     registry: Arc<Registry>,
     pool: Pool,
     tera: tera::Tera,
     metrics: metrics::Metrics,
     home_ttl: Duration,
-    home_cache: RwLock<HashMap<String, (Instant, Arc<Site>, Arc<str>)>>,
+    home_cache: RwLock<HashMap<String, CachedPage>>,
 }
 
 /// Shared by all requests.
