@@ -142,3 +142,41 @@ pub struct CurrentUser {
     /// basisregistrierung, substantiell or hoch.
     pub trust_level: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tenant.json` in a tenant ConfigMap is `serde_json` of the resolved tenant; the server
+    /// must read back exactly what it would have built from the files.
+    #[test]
+    fn configmap_json_of_every_bundled_tenant_round_trips() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let built = crate::tenant::load_dir(&dir).unwrap();
+        assert_eq!(built.error_count(), 0);
+        assert!(built.catalog.tenants.len() >= 60);
+        for t in &built.catalog.tenants {
+            let json = serde_json::to_string(t).unwrap();
+            assert_eq!(Site::from_json(&json).unwrap(), Site::from_tenant(t), "{}", t.slug);
+        }
+    }
+
+    #[test]
+    fn unsafe_values_from_a_cluster_are_rejected() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let t = crate::tenant::load_dir(&dir).unwrap().catalog.tenants[0].clone();
+        let good = serde_json::to_value(&t).unwrap();
+        let mut bad = good.clone();
+        bad["schema"] = "t_x\"; DROP SCHEMA t_y; --".into();
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("schema"));
+        let mut bad = good.clone();
+        bad["theme"]["font"] = "Arial; } body { display: none".into();
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("font"));
+        let mut bad = good.clone();
+        bad["theme"]["primaryColor"] = "red;background:url(x)".into();
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("primaryColor"));
+        let mut bad = good;
+        bad["hostnames"] = serde_json::json!([]);
+        assert!(Site::from_json(&bad.to_string()).is_err());
+    }
+}
