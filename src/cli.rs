@@ -73,6 +73,11 @@ pub enum Command {
     /// Tenant databases: provision schemas and roles, migrate, check, offboard.
     #[command(subcommand)]
     Db(DbCommand),
+    /// Run the portal server: every tenant's citizen portal, chosen by the Host header.
+    Serve(ServeArgs),
+    /// Import, publish and re-use portal content (services, facilities, staff).
+    #[command(subcommand)]
+    Content(ContentCommand),
 }
 
 #[derive(Debug, Args)]
@@ -401,4 +406,116 @@ pub struct DbOffboardArgs {
     pub pg_dump: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TenantSourceKind {
+    /// The global --tenants directory, re-read when a file changes.
+    Dir,
+    /// ConfigMaps labelled portalctl.dev/tenant in the pod's own namespace.
+    Kubernetes,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: String,
+    /// PostgreSQL URL of the group role (a member of every tenant role).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: String,
+    /// Where tenants come from.
+    #[arg(long, value_enum, default_value_t = TenantSourceKind::Dir)]
+    pub tenant_source: TenantSourceKind,
+    /// Seconds between checks for added, changed or removed tenants.
+    #[arg(long, default_value_t = 2, value_name = "SECONDS")]
+    pub poll_interval: u64,
+    /// Database connections in the pool.
+    #[arg(long, default_value_t = 16)]
+    pub pool_size: usize,
+    /// Milliseconds a rendered home page may be reused (0: render every time).
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub home_cache_ms: u64,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ContentDb {
+    /// PostgreSQL URL of a role that may write the tenants' schemas.
+    #[arg(long, env = "PORTALCTL_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ContentCommand {
+    /// Import services, facilities, staff, categories and Lebenslagen from YAML or CSV:
+    /// validated first, then upserted in one transaction (all or nothing).
+    Import(ContentImportArgs),
+    /// Publish services (or everything) so that citizens see them.
+    Publish(ContentPublishArgs),
+    /// Take services (or everything) off the portal.
+    Unpublish(ContentPublishArgs),
+    /// Copy a service description from one tenant to another (Nachnutzung), unpublished.
+    Adopt(ContentAdoptArgs),
+    /// List the starter catalogue shipped with portalctl.
+    Catalogue,
+}
+
+#[derive(Debug, Args)]
+pub struct ContentImportArgs {
+    /// The tenant whose content is imported.
+    #[arg(long, short = 't')]
+    pub tenant: String,
+    /// A YAML file (sections categories, lebenslagen, facilities, staff, services) or a CSV file of one kind.
+    #[arg(required_unless_present = "starter", conflicts_with = "starter")]
+    pub file: Option<PathBuf>,
+    /// Import the starter catalogue shipped with portalctl.
+    #[arg(long)]
+    pub starter: bool,
+    /// What a CSV file holds (default: from its name, e.g. services.csv).
+    #[arg(long, value_enum)]
+    pub kind: Option<crate::content::Kind>,
+    /// Validate only; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[command(flatten)]
+    pub db: ContentDb,
+}
+
+#[derive(Debug, Args)]
+pub struct ContentPublishArgs {
+    /// The tenant.
+    #[arg(long, short = 't')]
+    pub tenant: String,
+    /// A service id (repeatable).
+    #[arg(long = "service", value_name = "ID", required_unless_present = "all", conflicts_with = "all")]
+    pub services: Vec<String>,
+    /// Every service, facility and staff entry of the tenant.
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub db: ContentDb,
+}
+
+#[derive(Debug, Args)]
+pub struct ContentAdoptArgs {
+    /// The tenant whose description is re-used.
+    #[arg(long)]
+    pub from: String,
+    /// The tenant that adopts it.
+    #[arg(long)]
+    pub to: String,
+    /// The service id (repeatable).
+    #[arg(long = "service", value_name = "ID", required = true)]
+    pub services: Vec<String>,
+    #[command(flatten)]
+    pub db: ContentDb,
 }

@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod content;
 pub mod db;
 pub mod diagnostics;
 pub mod dns;
@@ -13,10 +14,10 @@ pub mod local;
 pub mod municipality;
 pub mod names;
 pub mod output;
+pub mod portal;
 pub mod rollout;
 pub mod scaffold;
-pub mod status;
 pub mod servicekonto;
+pub mod status;
 pub mod tenant;
 pub mod theme;
-

@@ -1,10 +1,12 @@
 //! The command layer: resolve arguments into a context, run one command, map the outcome
 //! to an exit code. The only place that uses `anyhow`.
 
-mod dns;
+mod content;
 mod db;
+mod dns;
 mod group;
 mod municipality;
+mod serve;
 mod servicekonto;
 mod tenant;
 mod validate;
@@ -95,6 +97,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Dns(cmd) => dns::run(&ctx, cmd),
         Command::Servicekonto(cmd) => servicekonto::run(&ctx, cmd),
         Command::Db(cmd) => db::run(&ctx, cmd),
+        Command::Serve(args) => serve::run(&ctx, &args),
+        Command::Content(cmd) => content::run(&ctx, cmd),
     }
 }
 

@@ -116,7 +116,13 @@ impl LocalPostgres {
     /// Whether the server is running (per `pg_ctl status`).
     pub fn running(&self) -> bool {
         self.initialised()
-            && self.command("pg_ctl").arg("status").arg("-D").arg(self.data_dir()).output().is_ok_and(|o| o.status.success())
+            && self
+                .command("pg_ctl")
+                .arg("status")
+                .arg("-D")
+                .arg(self.data_dir())
+                .output()
+                .is_ok_and(|o| o.status.success())
     }
 
     /// Initialise (first time only) and start (unless running). Returns whether it had to start it.

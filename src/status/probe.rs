@@ -89,7 +89,9 @@ pub async fn observe(
                 o.provisioned = match db {
                     None => Check::Unknown("database: not asked (no --database-url)".into()),
                     Some(Err(e)) => Check::Unknown(e.clone()),
-                    Some(Ok(s)) if !s.schema_exists => Check::Fail(format!("database: schema {} does not exist", s.schema)),
+                    Some(Ok(s)) if !s.schema_exists => {
+                        Check::Fail(format!("database: schema {} does not exist", s.schema))
+                    }
                     Some(Ok(s)) if !s.role_exists => Check::Fail(format!("database: role {} does not exist", s.schema)),
                     Some(Ok(s)) if !s.current => Check::Fail(format!(
                         "database: schema {} at migration {} of {}",
@@ -99,7 +101,8 @@ pub async fn observe(
                     )),
                     Some(Ok(_)) => Check::Pass,
                 };
-                let published = db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).map(|p| p.services.max(0) as u64);
+                let published =
+                    db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).map(|p| p.services.max(0) as u64);
                 o.published_services = published;
                 // deployed
                 let facts = cluster.and_then(|c| c.get(&t.slug));

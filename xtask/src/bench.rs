@@ -9,13 +9,14 @@ pub fn run_bench(which: &str) -> Result<()> {
     match which {
         "validate" => validate(),
         "db" => db(),
-        other => bail!("unknown benchmark {other:?}; available: validate, db"),
+        "serve" => crate::bench_serve::serve(),
+        other => bail!("unknown benchmark {other:?}; available: validate, db, serve"),
     }
 }
 
 pub fn run(args: &[&str]) -> Result<()> {
     if args.is_empty() {
-        bail!("usage: cargo xtask bench <validate|db>");
+        bail!("usage: cargo xtask bench <validate|db|serve>");
     }
     for a in args {
         run_bench(a)?;
@@ -23,7 +24,7 @@ pub fn run(args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn release_binary() -> Result<std::path::PathBuf> {
+pub fn release_binary() -> Result<std::path::PathBuf> {
     crate::run(cargo().args(["build", "--release", "--quiet", "--bin", "portalctl"]))?;
     let target = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root().join("target"));
     Ok(target.join("release").join("portalctl"))

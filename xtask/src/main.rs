@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod bench;
+mod bench_serve;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -29,7 +30,10 @@ cargo xtask <task>
 Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
-  bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL";
+  bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL
+  bench serve        the portal server with all 396 NRW communes (starter catalogue each) under wrk load,
+                     compared with nginx serving a static copy of one home page
+                     (needs PORTALCTL_TEST_DATABASE_URL, e.g. from `source .ci/postgres.sh`; wrk and nginx from apt)";
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {

@@ -1,0 +1,174 @@
+//! `portalctl content`: import, publish/unpublish and adopt portal content, and list the
+//! starter catalogue. Every write runs in one transaction in the tenant's schema.
+
+use super::Context;
+use crate::cli::{ContentAdoptArgs, ContentCommand, ContentImportArgs, ContentPublishArgs};
+use crate::content::{self, store, Bundle, Kind};
+use crate::exit_codes::Exit;
+use crate::output::OutputFormat;
+use crate::tenant::Tenant;
+use anyhow::{bail, Context as _};
+
+pub fn run(ctx: &Context, cmd: ContentCommand) -> anyhow::Result<Exit> {
+    match cmd {
+        ContentCommand::Import(a) => import(ctx, &a),
+        ContentCommand::Publish(a) => publish(ctx, &a, true),
+        ContentCommand::Unpublish(a) => publish(ctx, &a, false),
+        ContentCommand::Adopt(a) => adopt(ctx, &a),
+        ContentCommand::Catalogue => catalogue(ctx),
+    }
+}
+
+fn tenant(ctx: &Context, slug: &str) -> anyhow::Result<Tenant> {
+    let catalog = ctx.catalog()?;
+    match catalog.tenant(slug) {
+        Some(t) => Ok(t.clone()),
+        None => bail!("no tenant {slug:?} in {}", ctx.tenants_dir.display()),
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread().enable_all().build().context("cannot start the async runtime")
+}
+
+async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .context("cannot connect to the database given by --database-url")?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+fn read_bundle(a: &ContentImportArgs) -> anyhow::Result<Bundle> {
+    if a.starter {
+        return Ok(content::starter());
+    }
+    let path = a.file.as_ref().context("give a FILE or --starter")?;
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {shown}"))?;
+    let ext = path.extension().map(|e| e.to_string_lossy().to_lowercase()).unwrap_or_default();
+    let bundle = if ext == "csv" {
+        let stem = path.file_stem().map(|s| s.to_string_lossy().to_lowercase()).unwrap_or_default();
+        let kind =
+            a.kind.or_else(|| Kind::from_stem(&stem)).ok_or(content::Error::UnknownKind { file: shown.clone() })?;
+        content::parse_csv(&shown, &text, kind)?
+    } else {
+        content::parse_yaml(&shown, &text)?
+    };
+    Ok(bundle)
+}
+
+fn import(ctx: &Context, a: &ContentImportArgs) -> anyhow::Result<Exit> {
+    let t = tenant(ctx, &a.tenant)?;
+    let bundle = read_bundle(a)?;
+    if bundle.is_empty() {
+        bail!("{}: no content in the file", bundle.file);
+    }
+    runtime()?.block_on(async {
+        let mut client = connect(&a.db.database_url).await?;
+        let tx = client.transaction().await?;
+        store::enter_tenant(&tx, &t.schema, None).await?;
+        store::import(&tx, &bundle).await.map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
+        if a.dry_run {
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        anyhow::Ok(())
+    })?;
+    let counts: Vec<String> = bundle.counts().iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
+    let verb = if a.dry_run { "validated (dry run, nothing written)" } else { "imported" };
+    ctx.info(format!("{}: {verb} {} from {}", t.slug, counts.join(", "), bundle.file));
+    Ok(Exit::Success)
+}
+
+fn publish(ctx: &Context, a: &ContentPublishArgs, published: bool) -> anyhow::Result<Exit> {
+    let t = tenant(ctx, &a.tenant)?;
+    let target = if a.all { store::Target::All } else { store::Target::Services(a.services.clone()) };
+    let n = runtime()?.block_on(async {
+        let mut client = connect(&a.db.database_url).await?;
+        let tx = client.transaction().await?;
+        store::enter_tenant(&tx, &t.schema, None).await?;
+        let n = store::set_published(&tx, &target, published)
+            .await
+            .map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
+        tx.commit().await?;
+        anyhow::Ok(n)
+    })?;
+    let verb = if published { "published" } else { "unpublished" };
+    ctx.info(format!("{}: {verb} {n} entr{}", t.slug, if n == 1 { "y" } else { "ies" }));
+    Ok(Exit::Success)
+}
+
+fn adopt(ctx: &Context, a: &ContentAdoptArgs) -> anyhow::Result<Exit> {
+    let from = tenant(ctx, &a.from)?;
+    let to = tenant(ctx, &a.to)?;
+    if from.slug == to.slug {
+        bail!("--from and --to name the same tenant {:?}", from.slug);
+    }
+    runtime()?.block_on(async {
+        let mut client = connect(&a.db.database_url).await?;
+        let tx = client.transaction().await?;
+        let mut adopted = Vec::new();
+        store::enter_tenant(&tx, &from.schema, None).await?;
+        for id in &a.services {
+            adopted.push(store::read_service(&tx, id).await.map_err(|e| anyhow::anyhow!("tenant {}: {e}", from.slug))?);
+        }
+        store::enter_tenant(&tx, &to.schema, None).await?;
+        for s in &adopted {
+            store::write_adopted(&tx, s, &from.slug).await.map_err(|e| anyhow::anyhow!("tenant {}: {e}", to.slug))?;
+        }
+        tx.commit().await?;
+        anyhow::Ok(())
+    })?;
+    ctx.info(format!(
+        "{}: adopted {} from {} (unpublished; review, then portalctl content publish --tenant {} --service ID)",
+        to.slug,
+        a.services.join(", "),
+        from.slug,
+        to.slug
+    ));
+    Ok(Exit::Success)
+}
+
+fn catalogue(ctx: &Context) -> anyhow::Result<Exit> {
+    let b = content::starter();
+    let titles: std::collections::HashMap<&str, &str> =
+        b.categories.iter().map(|c| (c.id.as_str(), c.title.as_str())).collect();
+    match ctx.output {
+        OutputFormat::Table => {
+            let mut t = crate::output::table(&["id", "service", "category", "trust level"]);
+            for s in &b.services {
+                t.add_row(vec![
+                    s.id.clone(),
+                    s.title.clone(),
+                    s.category.as_deref().and_then(|c| titles.get(c)).unwrap_or(&"").to_string(),
+                    s.trust_level.clone().unwrap_or_default(),
+                ]);
+            }
+            print!("{}", crate::output::render_table(&t));
+        }
+        _ => {
+            let v: Vec<serde_json::Value> = b
+                .services
+                .iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "id": s.id, "title": s.title, "category": s.category, "summary": s.summary,
+                        "trustLevel": s.trust_level, "externalPortal": s.external_portal,
+                    })
+                })
+                .collect();
+            crate::output::print_structured(&v, ctx.output)?;
+        }
+    }
+    ctx.info(format!(
+        "{} services in {} categories, {} Lebenslagen",
+        b.services.len(),
+        b.categories.len(),
+        b.lebenslagen.len()
+    ));
+    Ok(Exit::Success)
+}

@@ -1,0 +1,33 @@
+//! `portalctl serve`: set up logging and run the portal server.
+
+use super::Context;
+use crate::cli::{LogFormat, ServeArgs, TenantSourceKind};
+use crate::exit_codes::Exit;
+use crate::portal::{Options, ServeConfig, SourceKind};
+use anyhow::Context as _;
+use std::time::Duration;
+
+pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PORTALCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match args.log_format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+    let source = match args.tenant_source {
+        TenantSourceKind::Dir => SourceKind::Directory(ctx.tenants_dir.clone()),
+        TenantSourceKind::Kubernetes => SourceKind::Kubernetes,
+    };
+    let config = ServeConfig {
+        listen: args.listen.clone(),
+        database_url: args.database_url.clone(),
+        source,
+        poll_interval: Duration::from_secs(args.poll_interval.max(1)),
+        pool_size: args.pool_size.max(1),
+        options: Options { home_cache_ttl: Duration::from_millis(args.home_cache_ms) },
+    };
+    let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    rt.block_on(crate::portal::serve(config)).context("portal server")?;
+    Ok(Exit::Success)
+}

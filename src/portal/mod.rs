@@ -1,0 +1,303 @@
+//! The bundled portal server (`portalctl serve`): one process serving every tenant's citizen
+//! portal, chosen by the Host header. Pages come from tera templates embedded in the binary;
+//! content comes from the tenant's own schema, read in a transaction that has switched to the
+//! tenant's role so that PostgreSQL itself keeps tenants apart.
+//!
+//! **Architecture invariant:** a request is served for exactly one tenant resolved from its
+//! Host header, or gets a plain 404 naming no tenant. There is no default tenant.
+
+pub mod error;
+pub mod metrics;
+pub mod ops;
+pub mod pages;
+pub mod registry;
+pub mod search;
+pub mod site;
+pub mod source;
+pub mod templates;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderName, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Router;
+use error::AppError;
+use registry::Registry;
+use site::{CurrentUser, Site};
+use source::TenantSource as _;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use deadpool_postgres::Pool;
+
+/// Errors of setting the server up (request errors are [`AppError`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid database URL: {0}")]
+    DatabaseUrl(#[source] tokio_postgres::Error),
+    #[error("cannot create the database pool: {0}")]
+    Pool(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error("tenants: {0}")]
+    Tenants(String),
+    #[error("server: {0}")]
+    Serve(#[source] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A pool for the group role (`portal_<group>`), which is a member of every tenant role.
+pub fn pool(database_url: &str, max_size: usize) -> Result<Pool> {
+    let cfg: tokio_postgres::Config = database_url.parse().map_err(Error::DatabaseUrl)?;
+    let mgr = deadpool_postgres::Manager::from_config(
+        cfg,
+        tokio_postgres::NoTls,
+        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+    );
+    Pool::builder(mgr)
+        .max_size(max_size)
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(Duration::from_secs(10)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .build()
+        .map_err(|e| Error::Pool(e.to_string()))
+}
+
+/// A rendered page: when, for which tenant configuration, the HTML.
+type CachedPage = (Instant, Arc<Site>, Arc<str>);
+
+struct Inner {
+    registry: Arc<Registry>,
+    pool: Pool,
+    tera: tera::Tera,
+    metrics: metrics::Metrics,
+    home_ttl: Duration,
+    home_cache: RwLock<HashMap<String, CachedPage>>,
+}
+
+/// Shared by all requests.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+/// Tunables of the server.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long a rendered home page may be reused (zero: never).
+    pub home_cache_ttl: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { home_cache_ttl: Duration::from_secs(2) }
+    }
+}
+
+impl AppState {
+    pub fn new(registry: Arc<Registry>, pool: Pool, options: Options) -> AppState {
+        AppState(Arc::new(Inner {
+            registry,
+            pool,
+            tera: templates::tera(),
+            metrics: metrics::Metrics::default(),
+            home_ttl: options.home_cache_ttl,
+            home_cache: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.0.registry
+    }
+
+    pub fn pool(&self) -> &Pool {
+        &self.0.pool
+    }
+
+    pub fn tera(&self) -> &tera::Tera {
+        &self.0.tera
+    }
+
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.0.metrics
+    }
+
+    /// A home page rendered less than the TTL ago for this very tenant configuration.
+    fn cached_home(&self, site: &Arc<Site>) -> Option<String> {
+        if self.0.home_ttl.is_zero() {
+            return None;
+        }
+        let cache = self.0.home_cache.read().unwrap_or_else(|e| e.into_inner());
+        let (at, for_site, html) = cache.get(&site.slug)?;
+        (Arc::ptr_eq(for_site, site) && at.elapsed() < self.0.home_ttl).then(|| html.to_string())
+    }
+
+    fn store_home(&self, site: &Arc<Site>, html: &str) {
+        if self.0.home_ttl.is_zero() {
+            return;
+        }
+        let mut cache = self.0.home_cache.write().unwrap_or_else(|e| e.into_inner());
+        cache.insert(site.slug.clone(), (Instant::now(), site.clone(), Arc::from(html)));
+    }
+}
+
+/// The page for a hostname that no tenant claims: names no tenant.
+pub fn unknown_host() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(
+            "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><title>Nicht gefunden</title></head>\
+             <body><h1>Nicht gefunden</h1><p>Unter dieser Adresse wird kein Serviceportal angeboten.</p></body></html>\n",
+        ),
+    )
+        .into_response()
+}
+
+/// The tenant of a request (from its Host header) and the logged-in user, if any.
+pub struct TenantCtx {
+    pub site: Arc<Site>,
+    pub user: Option<CurrentUser>,
+}
+
+impl TenantCtx {
+    /// Begin the request's transaction as the tenant: `SET LOCAL ROLE <schema>` and
+    /// `SET LOCAL search_path = <schema>, portalctl_ext`.
+    pub async fn begin<'a>(
+        &self,
+        conn: &'a mut deadpool_postgres::Object,
+    ) -> Result<deadpool_postgres::Transaction<'a>, AppError> {
+        let tx = conn.transaction().await?;
+        crate::content::store::enter_tenant(&tx, &self.site.schema, Some(&self.site.schema)).await?;
+        Ok(tx)
+    }
+}
+
+/// Host header of a request (or the URI's authority, for HTTP/2).
+fn host_of(parts: &Parts) -> Option<&str> {
+    parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| parts.uri.host())
+}
+
+impl FromRequestParts<AppState> for TenantCtx {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let site = host_of(parts).and_then(|h| state.registry().resolve(h)).ok_or_else(unknown_host)?;
+        let user = parts.extensions.get::<CurrentUser>().cloned();
+        Ok(TenantCtx { site, user })
+    }
+}
+
+async fn fallback(State(state): State<AppState>, ctx: TenantCtx) -> Response {
+    pages::not_found(&state, &ctx.site, ctx.user.as_ref())
+}
+
+/// Count every response by tenant and status, and time it.
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let tenant = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| state.registry().resolve(h))
+        .map(|s| s.slug.clone());
+    let res = next.run(req).await;
+    let tenant = tenant.as_deref().unwrap_or("");
+    state.metrics().record(tenant, res.status().as_u16(), start.elapsed());
+    res
+}
+
+/// The whole application: operations endpoints, pages, and (after the Servicekonto branch
+/// is merged) its login routes under `/anmelden`.
+pub fn app(state: AppState) -> Router {
+    let x_request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(ops::routes())
+        .merge(pages::routes())
+        // Mount point of the Servicekonto login: `.merge(crate::servicekonto::routes())`
+        // serving `/anmelden/...` and inserting a `site::CurrentUser` into request
+        // extensions for a valid session; the layout then shows name and trust level.
+        .fallback(fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::debug_span!("request", request_id = %id, host = %host, method = %req.method(), path = %req.uri().path())
+        }))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Where `serve` finds tenants.
+pub enum SourceKind {
+    Directory(std::path::PathBuf),
+    Kubernetes,
+}
+
+/// Configuration of `portalctl serve`.
+pub struct ServeConfig {
+    pub listen: String,
+    pub database_url: String,
+    pub source: SourceKind,
+    pub poll_interval: Duration,
+    pub pool_size: usize,
+    pub options: Options,
+}
+
+/// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests.
+pub async fn serve(config: ServeConfig) -> Result<()> {
+    let registry = Arc::new(Registry::new());
+    let mut source: Box<dyn source::TenantSource> = match &config.source {
+        SourceKind::Directory(dir) => {
+            let d = source::Directory::new(dir);
+            // The first load must succeed: a server that starts with broken tenant files would
+            // silently serve nobody.
+            let sites = d.load().map_err(Error::Tenants)?;
+            source::apply(&registry, sites, &d.describe());
+            Box::new(d)
+        }
+        SourceKind::Kubernetes => Box::new(source::Kubernetes::connect().await.map_err(Error::Tenants)?),
+    };
+    if let Ok(Some(sites)) = source.poll().await {
+        source::apply(&registry, sites, &source.describe());
+    }
+    let pool = pool(&config.database_url, config.pool_size)?;
+    let state = AppState::new(registry.clone(), pool, config.options.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, stop_rx));
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|source| Error::Listen { addr: config.listen.clone(), source })?;
+    let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.listen.clone());
+    tracing::info!(listen = %addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
+    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+    let _ = stop_tx.send(true);
+    let _ = watcher.await;
+    tracing::info!("portal server stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received; shutting down"),
+        _ = term => tracing::info!("SIGTERM received; shutting down"),
+    }
+}

@@ -1,0 +1,163 @@
+//! The tenant registry: hostname → tenant, swapped atomically when discovery finds a change.
+//! Lookups never block and never fall back to a default tenant.
+
+use super::site::Site;
+use arc_swap::ArcSwap;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// One consistent view of all tenants.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    by_host: HashMap<String, Arc<Site>>,
+    sites: Vec<Arc<Site>>,
+}
+
+impl Snapshot {
+    /// Build the host map. A hostname claimed by two tenants is served by neither (and reported).
+    pub fn build(sites: Vec<Site>) -> (Snapshot, Vec<String>) {
+        let mut problems = Vec::new();
+        let sites: Vec<Arc<Site>> = sites.into_iter().map(Arc::new).collect();
+        let mut by_host: HashMap<String, Arc<Site>> = HashMap::new();
+        let mut clashes = Vec::new();
+        for s in &sites {
+            for h in &s.hostnames {
+                let h = h.to_ascii_lowercase();
+                if let Some(other) = by_host.get(&h) {
+                    if other.slug != s.slug {
+                        problems.push(format!(
+                            "hostname {h} is declared by tenants {} and {}; serving neither on it",
+                            other.slug, s.slug
+                        ));
+                        clashes.push(h.clone());
+                    }
+                    continue;
+                }
+                by_host.insert(h, s.clone());
+            }
+        }
+        for h in clashes {
+            by_host.remove(&h);
+        }
+        (Snapshot { by_host, sites }, problems)
+    }
+
+    pub fn sites(&self) -> &[Arc<Site>] {
+        &self.sites
+    }
+}
+
+/// Normalise a Host header: lower case, port and a trailing root dot removed. `None` if empty
+/// or not a plausible host name.
+pub fn normalize_host(raw: &str) -> Option<String> {
+    let raw = raw.trim();
+    let host = if raw.starts_with('[') {
+        // IPv6 literal: never a tenant hostname.
+        return None;
+    } else {
+        match raw.rsplit_once(':') {
+            Some((h, port)) if port.chars().all(|c| c.is_ascii_digit()) => h,
+            Some(_) => return None,
+            None => raw,
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.len() > 253 || !host.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.')
+    {
+        return None;
+    }
+    Some(host.to_ascii_lowercase())
+}
+
+/// The live registry, shared by all requests.
+#[derive(Debug, Default)]
+pub struct Registry {
+    current: ArcSwap<Snapshot>,
+}
+
+impl Registry {
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// Replace all tenants at once; returns problems found while building the host map.
+    pub fn replace(&self, sites: Vec<Site>) -> Vec<String> {
+        let (snap, problems) = Snapshot::build(sites);
+        self.current.store(Arc::new(snap));
+        problems
+    }
+
+    /// The tenant a Host header names, if exactly one does.
+    pub fn resolve(&self, host_header: &str) -> Option<Arc<Site>> {
+        let host = normalize_host(host_header)?;
+        self.current.load().by_host.get(&host).cloned()
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.current.load_full()
+    }
+
+    pub fn len(&self) -> usize {
+        self.current.load().sites.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::portal::site::{Links, SiteTheme};
+
+    fn site(slug: &str, hosts: &[&str]) -> Site {
+        Site {
+            slug: slug.into(),
+            group: "g".into(),
+            display_name: slug.into(),
+            hostnames: hosts.iter().map(|h| h.to_string()).collect(),
+            theme: SiteTheme {
+                primary_color: "#004b87".into(),
+                on_primary_color: "#ffffff".into(),
+                text_color: "#1a1a1a".into(),
+                background_color: "#ffffff".into(),
+                accent_color: "#005ea8".into(),
+                logo: None,
+                font: "Arial".into(),
+            },
+            schema: format!("t_{slug}"),
+            published: true,
+            links: Links::default(),
+        }
+    }
+
+    #[test]
+    fn host_normalisation() {
+        assert_eq!(normalize_host("Service.Espelkamp.DE:8080").as_deref(), Some("service.espelkamp.de"));
+        assert_eq!(normalize_host("service.espelkamp.de.").as_deref(), Some("service.espelkamp.de"));
+        assert_eq!(normalize_host("[::1]:80"), None);
+        assert_eq!(normalize_host(""), None);
+        assert_eq!(normalize_host("a b"), None);
+        assert_eq!(normalize_host("host:x"), None);
+    }
+
+    #[test]
+    fn resolves_aliases_and_never_defaults() {
+        let r = Registry::new();
+        assert!(r.replace(vec![site("a", &["service.a.de", "a.localhost"]), site("b", &["service.b.de"])]).is_empty());
+        assert_eq!(r.resolve("A.LOCALHOST:3000").unwrap().slug, "a");
+        assert_eq!(r.resolve("service.b.de").unwrap().slug, "b");
+        assert!(r.resolve("service.c.de").is_none());
+        assert!(r.resolve("127.0.0.1:8080").is_none());
+    }
+
+    #[test]
+    fn clashing_hostname_serves_nobody() {
+        let r = Registry::new();
+        let problems = r.replace(vec![site("a", &["x.de", "a.de"]), site("b", &["x.de"])]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(r.resolve("x.de").is_none());
+        assert_eq!(r.resolve("a.de").unwrap().slug, "a");
+    }
+}

@@ -1,0 +1,162 @@
+//! Search over a tenant's published services, facilities and staff: PostgreSQL full-text
+//! search with German stemming, united with trigram similarity for typos, ranked, with
+//! snippets. Words are OR-ed (German compounds like "Hundeanmeldung" do not stem to "Hund"
+//! and "anmelden"), so that documents matching more words rank higher rather than none matching.
+//! The query is always a bound parameter; output is HTML-escaped here.
+
+use serde::Serialize;
+
+/// Longest query searched, in characters; longer input is cut.
+pub const MAX_QUERY_CHARS: usize = 200;
+/// Most results shown.
+pub const MAX_RESULTS: i64 = 30;
+
+// Private-use characters mark highlights inside ts_headline output, so that everything
+// else can be HTML-escaped before the markers become <mark>.
+const START: char = '\u{E000}';
+const STOP: char = '\u{E001}';
+
+/// Clean a raw query: control characters and highlight markers removed, whitespace
+/// collapsed, length capped. Empty means "no query".
+pub fn clean_query(raw: &str) -> String {
+    let mut out = String::new();
+    for word in raw.split(|c: char| c.is_whitespace() || c.is_control()) {
+        let word: String = word.chars().filter(|c| !c.is_control() && *c != START && *c != STOP).collect();
+        if word.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(&word);
+        if out.chars().count() >= MAX_QUERY_CHARS {
+            break;
+        }
+    }
+    out.chars().take(MAX_QUERY_CHARS).collect::<String>().trim().to_string()
+}
+
+/// One hit.
+#[derive(Debug, Clone, Serialize)]
+pub struct Hit {
+    pub kind: &'static str,
+    pub kind_label: &'static str,
+    pub id: String,
+    pub title: String,
+    pub href: String,
+    /// Safe HTML: escaped text with `<mark>` around matched words.
+    pub snippet: String,
+    pub rank: f32,
+}
+
+const SQL: &str = "
+WITH q AS (SELECT replace(websearch_to_tsquery('german', $1)::text, ' & ', ' | ')::tsquery AS tsq, $1::text AS raw)
+SELECT kind, id, title, snippet, rank FROM (
+  SELECT 'service' AS kind, s.id, s.title,
+         ts_headline('german', s.summary || ' ' || s.description, q.tsq,
+                     'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=28, MinWords=12, MaxFragments=1') AS snippet,
+         (ts_rank(s.search, q.tsq) + 1.0)::real AS rank
+    FROM service s, q WHERE s.published AND s.search @@ q.tsq
+  UNION ALL
+  SELECT 'service', s.id, s.title, s.summary, word_similarity(q.raw, s.title)::real
+    FROM service s, q WHERE s.published AND q.raw <% s.title AND NOT s.search @@ q.tsq
+  UNION ALL
+  SELECT 'facility', f.id, f.name,
+         ts_headline('german', f.address || ' · ' || f.opening_hours, q.tsq,
+                     'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=20, MinWords=8, MaxFragments=1'),
+         (ts_rank(f.search, q.tsq) + 1.0)::real
+    FROM facility f, q WHERE f.published AND f.search @@ q.tsq
+  UNION ALL
+  SELECT 'facility', f.id, f.name, f.address, word_similarity(q.raw, f.name)::real
+    FROM facility f, q WHERE f.published AND q.raw <% f.name AND NOT f.search @@ q.tsq
+  UNION ALL
+  SELECT 'staff', p.id, p.name,
+         ts_headline('german', p.position_title || ' · ' || p.topics, q.tsq,
+                     'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=20, MinWords=8, MaxFragments=1'),
+         (ts_rank(p.search, q.tsq) + 1.0)::real
+    FROM staff p, q WHERE p.published AND p.search @@ q.tsq
+  UNION ALL
+  SELECT 'staff', p.id, p.name, p.topics, word_similarity(q.raw, p.name)::real
+    FROM staff p, q WHERE p.published AND q.raw <% p.name AND NOT p.search @@ q.tsq
+) r
+ORDER BY rank DESC, title
+LIMIT $2";
+
+/// Run a (cleaned, non-empty) query in the tenant's transaction.
+pub async fn search(tx: &deadpool_postgres::Transaction<'_>, query: &str) -> Result<Vec<Hit>, tokio_postgres::Error> {
+    let stmt = tx.prepare_cached(SQL).await?;
+    let rows = tx.query(&stmt, &[&query, &MAX_RESULTS]).await?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let kind: String = r.get(0);
+            let id: String = r.get(1);
+            let (kind, kind_label, href) = match kind.as_str() {
+                "service" => ("service", "Leistung", format!("/leistungen/{id}")),
+                "facility" => ("facility", "Einrichtung", format!("/einrichtungen#{id}")),
+                _ => ("staff", "Ansprechpartner", format!("/ansprechpartner#{id}")),
+            };
+            Hit {
+                kind,
+                kind_label,
+                title: r.get(2),
+                snippet: highlight(&r.get::<_, String>(3)),
+                rank: r.get(4),
+                id,
+                href,
+            }
+        })
+        .collect())
+}
+
+/// HTML-escape text and turn the highlight markers into balanced `<mark>` elements.
+pub fn highlight(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut open = false;
+    for c in text.chars() {
+        match c {
+            START if !open => {
+                out.push_str("<mark>");
+                open = true;
+            }
+            STOP if open => {
+                out.push_str("</mark>");
+                open = false;
+            }
+            START | STOP => {}
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    if open {
+        out.push_str("</mark>");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_are_cleaned_and_capped() {
+        assert_eq!(clean_query("  Hund \t anmelden\n"), "Hund anmelden");
+        assert_eq!(clean_query("\u{0}\u{E000}"), "");
+        let long = "x".repeat(10_000);
+        assert_eq!(clean_query(&long).chars().count(), MAX_QUERY_CHARS);
+        let words = "wort ".repeat(3000);
+        assert!(clean_query(&words).chars().count() <= MAX_QUERY_CHARS);
+    }
+
+    #[test]
+    fn highlight_escapes_everything_but_marks() {
+        assert_eq!(
+            highlight("<script>\u{E000}Hund\u{E001} & \"Katze\"\u{E000}"),
+            "&lt;script&gt;<mark>Hund</mark> &amp; &quot;Katze&quot;<mark></mark>"
+        );
+    }
+}

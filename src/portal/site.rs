@@ -1,0 +1,182 @@
+//! What the portal server knows about a tenant: the subset of the resolved tenant
+//! (`tenant.json` in the tenant's ConfigMap is `serde_json` of [`crate::tenant::Tenant`])
+//! that pages and database access need, checked again because it may come from a cluster.
+
+use crate::tenant::model::LinksSpec;
+use crate::theme::Rgb;
+use serde::{Deserialize, Serialize};
+
+/// One tenant as served.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Site {
+    pub slug: String,
+    pub group: String,
+    pub display_name: String,
+    /// ASCII hostnames; the first is canonical.
+    pub hostnames: Vec<String>,
+    pub theme: SiteTheme,
+    /// PostgreSQL schema, and the name of the tenant's role.
+    pub schema: String,
+    #[serde(default)]
+    pub published: bool,
+    #[serde(default)]
+    pub links: Links,
+}
+
+/// Colours and font as CSS custom properties.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SiteTheme {
+    pub primary_color: String,
+    pub on_primary_color: String,
+    pub text_color: String,
+    pub background_color: String,
+    pub accent_color: String,
+    #[serde(default)]
+    pub logo: Option<String>,
+    pub font: String,
+}
+
+/// Imprint, privacy and other links of the commune.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Links {
+    #[serde(default)]
+    pub homepage: Option<String>,
+    #[serde(default)]
+    pub imprint: Option<String>,
+    #[serde(default)]
+    pub privacy: Option<String>,
+    #[serde(default)]
+    pub accessibility: Option<String>,
+}
+
+impl From<&LinksSpec> for Links {
+    fn from(l: &LinksSpec) -> Self {
+        Links {
+            homepage: l.homepage.clone(),
+            imprint: l.imprint.clone(),
+            privacy: l.privacy.clone(),
+            accessibility: l.accessibility.clone(),
+        }
+    }
+}
+
+impl Site {
+    /// From a tenant resolved by the tenant model.
+    pub fn from_tenant(t: &crate::tenant::Tenant) -> Site {
+        Site {
+            slug: t.slug.clone(),
+            group: t.group.clone(),
+            display_name: t.display_name.clone(),
+            hostnames: t.hostnames.clone(),
+            theme: SiteTheme {
+                primary_color: t.theme.primary_color.clone(),
+                on_primary_color: t.theme.on_primary_color.clone(),
+                text_color: t.theme.text_color.clone(),
+                background_color: t.theme.background_color.clone(),
+                accent_color: t.theme.accent_color.clone(),
+                logo: t.theme.logo.clone(),
+                font: t.theme.font.clone(),
+            },
+            schema: t.schema.clone(),
+            published: t.published,
+            links: Links::from(&t.links),
+        }
+    }
+
+    /// Parse and check `tenant.json` (from a ConfigMap).
+    pub fn from_json(text: &str) -> Result<Site, String> {
+        let site: Site = serde_json::from_str(text).map_err(|e| format!("tenant.json: {e}"))?;
+        site.check()?;
+        Ok(site)
+    }
+
+    /// Everything that reaches SQL or CSS must be safe: schema name, hostnames, colours, font.
+    pub fn check(&self) -> Result<(), String> {
+        let who = &self.slug;
+        crate::names::check_slug(&self.slug).map_err(|e| format!("tenant {who:?}: slug: {e}"))?;
+        crate::names::check_schema_name(&self.schema).map_err(|e| format!("tenant {who}: schema: {e}"))?;
+        if self.hostnames.is_empty() {
+            return Err(format!("tenant {who}: no hostnames"));
+        }
+        for h in &self.hostnames {
+            let parsed = crate::names::parse_hostname(h).map_err(|e| format!("tenant {who}: {e}"))?;
+            if parsed.ascii != *h {
+                return Err(format!("tenant {who}: hostname {h:?} is not in ASCII form"));
+            }
+        }
+        let t = &self.theme;
+        for (name, c) in [
+            ("primaryColor", &t.primary_color),
+            ("onPrimaryColor", &t.on_primary_color),
+            ("textColor", &t.text_color),
+            ("backgroundColor", &t.background_color),
+            ("accentColor", &t.accent_color),
+        ] {
+            if Rgb::parse(c).is_none() {
+                return Err(format!("tenant {who}: theme.{name} {c:?} is not a #rrggbb colour"));
+            }
+        }
+        if t.font.chars().any(|c| matches!(c, ';' | '{' | '}' | '<' | '>' | '\\')) {
+            return Err(format!("tenant {who}: theme.font {:?} has characters not allowed in CSS", t.font));
+        }
+        Ok(())
+    }
+
+    /// The logo if it is a URL or an absolute path (anything else is ignored).
+    pub fn logo(&self) -> Option<&str> {
+        self.theme
+            .logo
+            .as_deref()
+            .filter(|l| l.starts_with("https://") || l.starts_with("http://") || l.starts_with('/'))
+    }
+}
+
+/// The logged-in citizen, when the Servicekonto login put one into the request's
+/// extensions. The layout shows name and trust level.
+#[derive(Debug, Clone, Serialize)]
+pub struct CurrentUser {
+    pub name: String,
+    /// basisregistrierung, substantiell or hoch.
+    pub trust_level: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `tenant.json` in a tenant ConfigMap is `serde_json` of the resolved tenant; the server
+    /// must read back exactly what it would have built from the files.
+    #[test]
+    fn configmap_json_of_every_bundled_tenant_round_trips() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let built = crate::tenant::load_dir(&dir).unwrap();
+        assert_eq!(built.error_count(), 0);
+        assert!(built.catalog.tenants.len() >= 60);
+        for t in &built.catalog.tenants {
+            let json = serde_json::to_string(t).unwrap();
+            assert_eq!(Site::from_json(&json).unwrap(), Site::from_tenant(t), "{}", t.slug);
+        }
+    }
+
+    #[test]
+    fn unsafe_values_from_a_cluster_are_rejected() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let t = crate::tenant::load_dir(&dir).unwrap().catalog.tenants[0].clone();
+        let good = serde_json::to_value(&t).unwrap();
+        let mut bad = good.clone();
+        bad["schema"] = "t_x\"; DROP SCHEMA t_y; --".into();
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("schema"));
+        let mut bad = good.clone();
+        bad["theme"]["font"] = "Arial; } body { display: none".into();
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("font"));
+        let mut bad = good.clone();
+        bad["theme"]["primaryColor"] = "red;background:url(x)".into();
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("primaryColor"));
+        let mut bad = good;
+        bad["hostnames"] = serde_json::json!([]);
+        assert!(Site::from_json(&bad.to_string()).is_err());
+    }
+}

@@ -1,0 +1,280 @@
+//! The portal server through its router (`oneshot`, no port) against a real PostgreSQL:
+//! tenant by Host header, isolation between tenants, pages, search, operations endpoints.
+
+mod support;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use portalctl::portal::{self, registry::Registry, site::Site, AppState, Options};
+use std::sync::Arc;
+use support::{TestEnv, CONTENT_A, CONTENT_B};
+use tower::ServiceExt;
+
+struct Harness {
+    env: TestEnv,
+    state: AppState,
+}
+
+async fn harness() -> Option<Harness> {
+    let env = TestEnv::new(&["espelkamp", "detmold"]).await?;
+    env.import("espelkamp", CONTENT_A).await;
+    env.import("detmold", CONTENT_B).await;
+    let registry = Arc::new(Registry::new());
+    let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load");
+    assert_eq!(sites.len(), 2);
+    assert!(registry.replace(sites).is_empty());
+    let pool = portal::pool(&env.portal_url, 4).unwrap();
+    let state = AppState::new(registry, pool, Options { home_cache_ttl: std::time::Duration::ZERO });
+    Some(Harness { env, state })
+}
+
+impl Harness {
+    async fn get(&self, host: &str, uri: &str) -> (StatusCode, String) {
+        let req = Request::builder().uri(uri).header("host", host).body(Body::empty()).unwrap();
+        let res = portal::app(self.state.clone()).oneshot(req).await.unwrap();
+        let status = res.status();
+        let body = axum::body::to_bytes(res.into_body(), 10 << 20).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+    fn host(&self, slug: &str, i: usize) -> String {
+        self.env.tenant(slug).hostnames[i].clone()
+    }
+}
+
+/// Words only tenant B (detmold) has.
+const B_WORDS: &[&str] = &["Bootsliegeplatz", "Hafenamt", "Betakai", "Wassersport", "Detmold", "Mobilität"];
+/// Words only tenant A (espelkamp) has.
+const A_WORDS: &[&str] = &["Hundeanmeldung", "Alphaweg", "Hundesteuer", "Espelkamp", "Steuern und Zoll"];
+
+fn assert_none(body: &str, words: &[&str], what: &str) {
+    for w in words {
+        assert!(!body.contains(w), "{what} shows {w:?}:\n{body}");
+    }
+}
+
+#[tokio::test]
+async fn pages_are_served_per_host_and_never_leak() {
+    let Some(h) = harness().await else { return };
+    let a = h.host("espelkamp", 0);
+    let b_alias = h.host("detmold", 1);
+
+    let (s, home) = h.get(&a, "/").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(home.contains("<html lang=\"de\">"));
+    assert!(home.contains("Stadt Espelkamp"));
+    assert!(home.contains("href=\"#inhalt\""), "skip link");
+    assert!(home.contains("Hund und Haustier") && home.contains("Steuern und Zoll"), "{home}");
+    assert!(home.contains("--primary: #004b87"), "theme colour as CSS custom property");
+    assert!(home.contains("href=\"/anmelden\""), "login link for the Servicekonto");
+    assert!(home.contains("https://www.espelkamp.de/impressum"), "imprint from tenant links");
+    assert_none(&home, B_WORDS, "A's home");
+
+    let (_, az) = h.get(&a, "/leistungen").await;
+    assert!(az.contains("Hundeanmeldung"));
+    assert!(!az.contains("Alphageheim"), "unpublished service listed");
+    assert_none(&az, B_WORDS, "A's A-Z");
+
+    // B through its alias, with a port and in upper case.
+    let (s, home_b) = h.get(&format!("{}:8443", b_alias.to_uppercase()), "/").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(home_b.contains("Wassersport"));
+    assert_none(&home_b, A_WORDS, "B's home");
+    let (_, az_b) = h.get(&b_alias, "/leistungen").await;
+    assert!(az_b.contains("Bootsliegeplatz mieten"));
+    assert_none(&az_b, A_WORDS, "B's A-Z");
+
+    // A's service is not reachable on B's host, and vice versa.
+    let (s, _) = h.get(&a, "/leistungen/hundeanmeldung").await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, body) = h.get(&b_alias, "/leistungen/hundeanmeldung").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_none(&body, A_WORDS, "B's 404");
+    let (s, _) = h.get(&a, "/leistungen/bootsliegeplatz").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = h.get(&a, "/leistungen/geheimentwurf").await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "unpublished service page");
+
+    let (_, fac) = h.get(&a, "/einrichtungen").await;
+    assert!(fac.contains("Rathaus Espelkamp Alphaweg"));
+    assert_none(&fac, B_WORDS, "A's facilities");
+    let (_, staff) = h.get(&b_alias, "/ansprechpartner").await;
+    assert!(staff.contains("Hafenamt, Team Liegeplätze"));
+    assert_none(&staff, A_WORDS, "B's staff");
+}
+
+#[tokio::test]
+async fn service_page_shows_everything_a_citizen_needs() {
+    let Some(h) = harness().await else { return };
+    let (s, page) = h.get(&h.host("espelkamp", 0), "/leistungen/hundeanmeldung").await;
+    assert_eq!(s, StatusCode::OK);
+    for needle in
+        ["<h1>Hundeanmeldung</h1>", "Zuständige Stelle", "Steueramt", "gebührenfrei", "Chipnummer", "substantiell"]
+    {
+        assert!(page.contains(needle), "missing {needle:?}:\n{page}");
+    }
+}
+
+#[tokio::test]
+async fn unknown_host_gets_a_plain_404_naming_no_tenant() {
+    let Some(h) = harness().await else { return };
+    for host in ["service.unbekannt.de", "127.0.0.1:8080", "", "espelkamp", "[::1]:80"] {
+        let (s, body) = h.get(host, "/").await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{host}");
+        assert_none(&body, A_WORDS, host);
+        assert_none(&body, B_WORDS, host);
+        let (s, _) = h.get(host, "/suche?q=Hund").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+        let (s, _) = h.get(host, "/.well-known/portalctl/identity").await;
+        assert_eq!(s, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn search_is_ranked_typo_tolerant_isolated_and_safe() {
+    let Some(h) = harness().await else { return };
+    let a = h.host("espelkamp", 0);
+    let b = h.host("detmold", 1);
+
+    let (s, res) = h.get(&a, "/suche?q=Hund+anmelden").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(res.contains("class=\"result-title\" href=\"/leistungen/hundeanmeldung\""), "{res}");
+    assert!(res.contains("<mark>"), "snippet highlights: {res}");
+
+    // Typo: trigram similarity.
+    let (_, res) = h.get(&a, "/suche?q=Hundeanmeldng").await;
+    assert!(res.contains("href=\"/leistungen/hundeanmeldung\""), "typo not found: {res}");
+
+    // Staff and facilities are searched too.
+    let (_, res) = h.get(&a, "/suche?q=Hundemarke").await;
+    assert!(res.contains("/ansprechpartner#team-hund"), "{res}");
+    let (_, res) = h.get(&a, "/suche?q=Alphaweg").await;
+    assert!(res.contains("/einrichtungen#rathaus-alpha"), "{res}");
+
+    // Isolation: A never finds B's content, whatever the query.
+    for q in ["Bootsliegeplatz", "Hafenamt", "Betakai", "Bootsliegeplatzz", "Liegeplatz"] {
+        let (_, res) = h.get(&a, &format!("/suche?q={q}")).await;
+        assert!(res.contains("Keine Ergebnisse"), "{q} on A: {res}");
+        assert_none(&res.replace(&format!("„{q}“"), ""), &["Bootsliegeplatz mieten", "Hafenamt Betakai"], q);
+    }
+    let (_, res) = h.get(&b, "/suche?q=Bootsliegeplatz").await;
+    assert!(res.contains("/leistungen/bootsliegeplatz"));
+    let (_, res) = h.get(&b, "/suche?q=Hundeanmeldung").await;
+    assert!(res.contains("Keine Ergebnisse"), "{res}");
+
+    // Unpublished content is not found.
+    let (_, res) = h.get(&a, "/suche?q=Alphageheim").await;
+    assert!(res.contains("Keine Ergebnisse"), "{res}");
+
+    // Empty query: a friendly page, no error.
+    let (s, res) = h.get(&a, "/suche?q=+++").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(res.contains("Geben Sie oben einen Suchbegriff ein"));
+    let (s, _) = h.get(&a, "/suche").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Hostile queries: quotes, backslashes, markup, operators, a 10 kB string.
+    let long = "Hund".repeat(2500);
+    for q in [
+        "%22%27%5C%3Cscript%3Ealert(1)%3C/script%3E",
+        "%27%3B+DROP+TABLE+service%3B--",
+        "%5C%5C%5C",
+        "%21%26%7C%3A*%28%29",
+        "-%22%22%22%22-or-%3Cb%3E",
+        long.as_str(),
+    ] {
+        let (s, res) = h.get(&a, &format!("/suche?q={q}")).await;
+        assert_eq!(s, StatusCode::OK, "{q}");
+        assert!(!res.contains("<script>alert"), "unescaped markup for {q}");
+        assert!(res.len() < 200_000, "query echoed uncapped");
+    }
+    // The table still exists.
+    let (_, res) = h.get(&a, "/suche?q=Hund").await;
+    assert!(res.contains("/leistungen/hundeanmeldung"));
+}
+
+#[tokio::test]
+async fn operations_endpoints() {
+    let Some(h) = harness().await else { return };
+    let a = h.host("espelkamp", 0);
+    let (s, body) = h.get("10.0.0.7:8080", "/healthz").await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "ok\n"));
+    let (s, body) = h.get("10.0.0.7:8080", "/readyz").await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert!(body.contains("2 tenants"));
+
+    let (s, body) = h.get(&a, "/.well-known/portalctl/identity").await;
+    assert_eq!(s, StatusCode::OK);
+    let id: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(id["tenant"], "espelkamp");
+    assert_eq!(id["group"], h.env.group.as_str());
+    assert_eq!(id["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(id["migrationVersion"], 1);
+    assert_eq!(id["published"], serde_json::json!({"services": 1, "facilities": 1, "staff": 1}));
+
+    h.get(&a, "/").await;
+    h.get(&a, "/gibt-es-nicht").await;
+    let (_, m) = h.get("localhost", "/metrics").await;
+    assert!(m.contains("portal_requests_total{tenant=\"espelkamp\",status=\"200\"}"), "{m}");
+    assert!(m.contains("portal_requests_total{tenant=\"espelkamp\",status=\"404\"}"), "{m}");
+    assert!(m.contains("portal_request_duration_seconds_bucket{le=\"+Inf\"}"));
+    assert!(m.contains("portal_tenants_loaded 2"));
+
+    // No tenants: not ready.
+    h.state.registry().replace(Vec::<Site>::new());
+    let (s, _) = h.get("localhost", "/readyz").await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+#[tokio::test]
+async fn logged_in_user_is_shown_in_the_layout() {
+    let Some(h) = harness().await else { return };
+    let mut req = Request::builder().uri("/").header("host", h.host("espelkamp", 0)).body(Body::empty()).unwrap();
+    req.extensions_mut()
+        .insert(portal::site::CurrentUser { name: "Erika Mustermann".into(), trust_level: "substantiell".into() });
+    let res = portal::app(h.state.clone()).oneshot(req).await.unwrap();
+    let body = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(body.contains("class=\"user-name\">Erika Mustermann<"), "{body}");
+    assert!(!body.contains("href=\"/anmelden\""));
+}
+
+/// PostgreSQL itself keeps tenants apart: the group role, switched to A's role, cannot read B.
+#[tokio::test]
+async fn database_enforces_isolation() {
+    let Some(h) = harness().await else { return };
+    let a = &h.env.tenant("espelkamp").schema;
+    let b = &h.env.tenant("detmold").schema;
+    let mut c = support::connect(&h.env.portal_url).await;
+    // NOINHERIT: without SET ROLE the group role reads nothing.
+    let err = c.query(&format!("SELECT * FROM {a}.service"), &[]).await.unwrap_err();
+    assert!(
+        err.to_string().contains("permission denied") || format!("{err:?}").contains("permission denied"),
+        "{err:?}"
+    );
+    let tx = c.transaction().await.unwrap();
+    portalctl::content::store::enter_tenant(&tx, a, Some(a)).await.unwrap();
+    let n: i64 = tx.query_one("SELECT count(*) FROM service", &[]).await.unwrap().get(0);
+    assert_eq!(n, 2);
+    let err = tx.query(&format!("SELECT * FROM {b}.service"), &[]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("permission denied"), "{err:?}");
+}
+
+#[tokio::test]
+async fn registry_follows_directory_changes_and_keeps_last_good_state() {
+    use portal::source::TenantSource;
+    let Some(h) = harness().await else { return };
+    let mut dir = portal::source::Directory::new(h.env.dir.path());
+    let registry = Registry::new();
+    let first = dir.poll().await.unwrap().expect("first poll loads");
+    registry.replace(first);
+    assert!(dir.poll().await.unwrap().is_none(), "unchanged directory reloaded");
+    let a = h.env.tenant("espelkamp").clone();
+    assert!(registry.resolve(&a.hostnames[0]).is_some());
+
+    // Broken edit: an error, the registry keeps serving.
+    let path = h.env.group_dir().join("espelkamp.yaml");
+    std::fs::write(&path, "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata: {name: espelkamp}\nspec: {}\n")
+        .unwrap();
+    let err = dir.poll().await.unwrap_err();
+    assert!(err.contains("espelkamp.yaml"), "{err}");
+    assert!(registry.resolve(&a.hostnames[0]).is_some());
+}

@@ -1,0 +1,113 @@
+//! Headless Chromium against the real server: a tenant's home page and a search, checked in
+//! the browser's DOM, with screenshots in `target/test-artifacts/`. Runs always in CI
+//! (`CI=true`); elsewhere it is skipped, with a message, when Chromium is not installed.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use support::TestEnv;
+
+fn chromium() -> Option<PathBuf> {
+    for c in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"] {
+        if Path::new(c).exists() {
+            return Some(c.into());
+        }
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("chromium is missing in CI; .ci/run installs it with apt-get install -y chromium");
+    }
+    eprintln!("skipped: chromium is not installed (apt-get install chromium) and this is not CI");
+    None
+}
+
+/// Run headless Chromium with `args` and the URL; returns stdout. Killed after 90 s.
+fn browse(bin: &Path, profile: &Path, args: &[&str], url: &str) -> String {
+    let mut cmd = Command::new(bin);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--hide-scrollbars",
+        "--host-resolver-rules=MAP *.localhost 127.0.0.1",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()))
+    .args(args)
+    .arg(url)
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null());
+    let mut child = cmd.spawn().expect("start chromium");
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("chromium did not finish loading {url}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn home_and_search_in_a_real_browser() {
+    let Some(bin) = chromium() else { return };
+    let Some(env) = TestEnv::new(&["espelkamp", "detmold"]).await else { return };
+    for slug in ["espelkamp", "detmold"] {
+        let out = env.portalctl().args(["content", "import", "--tenant", slug, "--starter", "-q"]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let out = env.portalctl().args(["content", "publish", "--tenant", "espelkamp", "--all", "-q"]).output().unwrap();
+    assert!(out.status.success());
+    let server = env.start_server();
+    let host = &env.tenant("espelkamp").hostnames[1];
+    let base = format!("http://{host}:{}", server.port);
+    let artifacts = support::repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let profile = tempfile::tempdir().unwrap();
+
+    // Home page: DOM as the browser built it.
+    let dom = browse(&bin, profile.path(), &["--dump-dom", "--virtual-time-budget=3000"], &format!("{base}/"));
+    assert!(dom.contains("<html lang=\"de\">"), "{dom}");
+    assert!(dom.contains("Stadt Espelkamp"), "{dom}");
+    assert!(dom.contains("<h2 id=\"lebenslagen\">Lebenslagen</h2>"), "{dom}");
+    assert!(dom.contains("Hund und Haustier") && dom.contains("Familie und Kind"), "{dom}");
+    assert!(!dom.contains("Stadt Detmold"));
+
+    // Search with a typo, as a citizen would type it into the form.
+    let url = format!("{base}/suche?q=Hundeanmeldng");
+    let dom = browse(&bin, profile.path(), &["--dump-dom", "--virtual-time-budget=3000"], &url);
+    let heading = dom.split("<h1 id=\"ergebnisse\">").nth(1).and_then(|s| s.split("</h1>").next()).unwrap_or("");
+    assert!(heading.contains("Ergebnis") && heading.contains("Hundeanmeldng"), "heading {heading:?}\n{dom}");
+    assert!(!heading.contains("Keine"), "{heading}");
+    assert!(dom.contains("<a class=\"result-title\" href=\"/leistungen/hundeanmeldung\">Hundeanmeldung</a>"), "{dom}");
+
+    // Screenshots: desktop home, desktop search, phone home.
+    for (name, size, url) in [
+        ("portal-home.png", "1280,1400", format!("{base}/")),
+        ("portal-search.png", "1280,1000", format!("{base}/suche?q=Personalausweis")),
+        ("portal-service.png", "1280,1200", format!("{base}/leistungen/gewerbeanmeldung")),
+        ("portal-home-mobile.png", "390,1400", format!("{base}/")),
+    ] {
+        let path = artifacts.join(name);
+        let _ = std::fs::remove_file(&path);
+        browse(
+            &bin,
+            profile.path(),
+            &[&format!("--screenshot={}", path.display()), &format!("--window-size={size}")],
+            &url,
+        );
+        let png = std::fs::read(&path).unwrap_or_else(|e| panic!("no screenshot {}: {e}", path.display()));
+        assert_eq!(&png[1..4], b"PNG");
+        assert!(png.len() > 10_000, "{name} looks empty ({} bytes)", png.len());
+    }
+}
