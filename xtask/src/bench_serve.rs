@@ -40,8 +40,17 @@ const QUERIES: &[&str] = &[
 struct Guard(Vec<Child>);
 
 impl Drop for Guard {
+    /// SIGTERM first (nginx's master then stops its workers; the portal shuts down gracefully),
+    /// SIGKILL only for what is still running after five seconds.
     fn drop(&mut self) {
         for c in &mut self.0 {
+            let _ = Command::new("kill").arg("-TERM").arg(c.id().to_string()).status();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        for c in &mut self.0 {
+            while Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
             let _ = c.kill();
             let _ = c.wait();
         }
