@@ -16,7 +16,9 @@ Examples:
   portalctl validate                                 check every tenant file
   portalctl tenant list --group krz -o json          the krz tenants as JSON
   portalctl tenant new --ags 05770008 --group krz    onboard Espelkamp from the official list
-  portalctl group new heinsberg --kreis 05370        a group of all communes of Kreis Heinsberg";
+  portalctl group new heinsberg --kreis 05370        a group of all communes of Kreis Heinsberg
+  portalctl render --group krz --out manifests/       the krz objects as YAML files for GitOps
+  portalctl diff --group krz && portalctl apply --group krz --prune --wait";
 
 /// Onboard municipalities as tenants of a shared Serviceportal, roll the portal out to
 /// Kubernetes in waves, and track go-live status across a rollout group.
@@ -64,6 +66,14 @@ pub enum Command {
     Group(GroupCommand),
     /// Look up municipalities and districts in the embedded official list.
     Municipality(MunicipalityArgs),
+    /// Render a group's Kubernetes objects as YAML (for GitOps), or the Helm chart's values.
+    Render(crate::commands::kube::RenderArgs),
+    /// Show what `apply` would change (server-side dry run against the live objects); exit 1 when anything differs.
+    Diff(crate::commands::kube::DiffArgs),
+    /// Apply a group's Kubernetes objects with server-side apply; `--prune` removes tenants no longer declared.
+    Apply(crate::commands::kube::ApplyArgs),
+    /// Remove one tenant's Kubernetes objects from the cluster (lists them; `--yes` deletes).
+    Offboard(crate::commands::kube::OffboardArgs),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod diagnostics;
 pub mod exit_codes;
@@ -11,5 +12,6 @@ pub mod municipality;
 pub mod names;
 pub mod output;
 pub mod scaffold;
+pub mod render;
 pub mod tenant;
 pub mod theme;

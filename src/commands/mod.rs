@@ -2,6 +2,7 @@
 //! to an exit code. The only place that uses `anyhow`.
 
 mod group;
+pub mod kube;
 mod municipality;
 mod tenant;
 mod validate;
@@ -89,5 +90,9 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
         Command::Group(cmd) => group::run(&ctx, cmd),
         Command::Municipality(args) => municipality::run(&ctx, &args),
+        Command::Render(args) => kube::render(&ctx, &args),
+        Command::Diff(args) => kube::diff(&ctx, &args),
+        Command::Apply(args) => kube::apply(&ctx, &args),
+        Command::Offboard(args) => kube::offboard(&ctx, &args),
     }
 }
