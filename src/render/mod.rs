@@ -5,6 +5,7 @@
 //! Servicekonto Secret is rendered without data and carries the reference it is resolved from
 //! at apply time ([`SecretSource`]).
 
+pub mod chart;
 mod platform;
 mod tenant;
 pub mod values;

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod bench;
+mod chart;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -15,6 +16,7 @@ fn main() -> Result<()> {
     match args.as_slice() {
         ["ci"] => ci(),
         ["bench", rest @ ..] => bench::run(rest),
+        ["chart-check"] => chart::check(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -28,7 +30,10 @@ cargo xtask <task>
 
 Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
-  bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`";
+  chart-check        render charts/serviceportal with real Helm for each bundled group, compare with
+                     `portalctl render` object by object, and run `helm lint --strict`
+  bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
+  bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart";
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
