@@ -36,11 +36,18 @@ fn chart_renders_the_same_objects_as_portalctl_for_every_bundled_group() {
     }
     let dir = tempfile::tempdir().unwrap();
     let chart = format!("{ROOT}/charts/serviceportal");
-    for (group, namespace) in [("krz", "portal-krz"), ("heinsberg", "portal-heinsberg"), ("emscher-lippe", "portal-emscher-lippe")] {
+    // The bundled groups, and a fixture with a dedicated tenant and env/file Servicekonto references.
+    let cases = [
+        ("tenants", "krz", "portal-krz"),
+        ("tenants", "heinsberg", "portal-heinsberg"),
+        ("tenants", "emscher-lippe", "portal-emscher-lippe"),
+        ("tests/fixtures/tenants", "ruhr", "portal-ruhr"),
+    ];
+    for (tenants, group, namespace) in cases {
         let values = dir.path().join(format!("{group}.yaml"));
         let values = values.to_str().unwrap();
-        portalctl(&["render", "--group", group, "--helm-values", "--out", values]);
-        let ours = portalctl(&["render", "--group", group]);
+        portalctl(&["--tenants", tenants, "render", "--group", group, "--helm-values", "--out", values]);
+        let ours = portalctl(&["--tenants", tenants, "render", "--group", group]);
         let out = helm_py(&["template", &chart, values, group, namespace]);
         assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
         let theirs = String::from_utf8(out.stdout).unwrap();

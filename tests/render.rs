@@ -22,6 +22,13 @@ fn bundled_groups_render_as_snapshotted() {
 }
 
 #[test]
+fn dedicated_placement_and_secret_references_render_as_snapshotted() {
+    let yaml = render(&["--tenants", "tests/fixtures/tenants", "--group", "ruhr"]);
+    assert!(!yaml.contains("data:\n  credentials"), "no Secret data is rendered");
+    insta::assert_snapshot!("render_fixture_ruhr", yaml);
+}
+
+#[test]
 fn helm_values_render_as_snapshotted() {
     insta::assert_snapshot!("helm_values_heinsberg", render(&["--group", "heinsberg", "--helm-values"]));
 }
