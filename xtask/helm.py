@@ -5,6 +5,8 @@ Usage:
   helm.py template CHART VALUES_FILE RELEASE NAMESPACE   print the rendered manifests as one YAML stream
   helm.py lint CHART VALUES_FILE NAMESPACE                `helm lint --strict`; exit 1 on any warning or error
   helm.py time CHART RELEASE NAMESPACE VALUES_FILE...     render once per values file; print the seconds taken
+  helm.py time-each CHART RELEASE NAMESPACE VALUES_FILE N  render the first N tenants of VALUES_FILE one per
+                                                          render (as one release per tenant would); print seconds
   helm.py available                                       exit 0 when Helm can be loaded
 """
 import sys
@@ -58,6 +60,19 @@ def main(argv):
         for v in values:
             render(helm, chart, v, release, namespace)
         print(f"{time.perf_counter() - start:.6f}")
+        return 0
+    if cmd == "time-each":
+        chart_dir, release, namespace, values_file, n = args
+        chart = helm.Chart.load(chart_dir)
+        values = load_values(helm, values_file)
+        tenants = values.get("tenants") or {}
+        slugs = sorted(tenants)[: int(n)]
+        start = time.perf_counter()
+        for slug in slugs:
+            one = dict(values)
+            one["tenants"] = {slug: tenants[slug]}
+            render(helm, chart, one, release, namespace)
+        print(f"{len(slugs)} {time.perf_counter() - start:.6f}")
         return 0
     print(__doc__, file=sys.stderr)
     return 2

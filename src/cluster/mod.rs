@@ -158,6 +158,8 @@ impl Cluster {
         config.connect_timeout = Some(timeout.min(Duration::from_secs(10)));
         config.read_timeout = Some(timeout);
         config.write_timeout = Some(timeout);
+        // Retries are ours (RetryPolicy: backoff with jitter, also for 500 and dropped connections).
+        config.default_retry = false;
         let client = Client::try_from(config).map_err(|e| Error::Client {
             server: server.clone(),
             context: context.clone(),
