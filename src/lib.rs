@@ -11,7 +11,7 @@ pub mod exit_codes;
 pub mod municipality;
 pub mod names;
 pub mod output;
-pub mod scaffold;
 pub mod render;
+pub mod scaffold;
 pub mod tenant;
 pub mod theme;

@@ -70,10 +70,12 @@ fn a_changed_value_is_caught() {
     let values = dir.path().join("heinsberg.yaml");
     let values_s = values.to_str().unwrap();
     portalctl(&["render", "--group", "heinsberg", "--helm-values", "--out", values_s]);
-    let text = std::fs::read_to_string(&values).unwrap().replace("clusterIssuer: letsencrypt-prod", "clusterIssuer: other");
+    let text =
+        std::fs::read_to_string(&values).unwrap().replace("clusterIssuer: letsencrypt-prod", "clusterIssuer: other");
     std::fs::write(&values, text).unwrap();
     let ours = portalctl(&["render", "--group", "heinsberg"]);
-    let out = helm_py(&["template", &format!("{ROOT}/charts/serviceportal"), values_s, "heinsberg", "portal-heinsberg"]);
+    let out =
+        helm_py(&["template", &format!("{ROOT}/charts/serviceportal"), values_s, "heinsberg", "portal-heinsberg"]);
     let problems =
         portalctl::render::chart::compare(&ours, &String::from_utf8(out.stdout).unwrap(), "portal-heinsberg").unwrap();
     assert_eq!(problems.len(), 11, "every Ingress differs: {problems:?}");

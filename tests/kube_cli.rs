@@ -37,7 +37,11 @@ fn an_unreachable_cluster_is_exit_code_3_naming_server_and_context() {
     let dir = tempfile::tempdir().unwrap();
     // Port 1 on loopback: nothing listens, the connection is refused at once.
     let kc = kubeconfig(dir.path(), "https://127.0.0.1:1", "lab");
-    for cmd in [&["apply", "--group", "heinsberg"][..], &["diff", "--group", "heinsberg"], &["offboard", "--tenant", "selfkant"]] {
+    for cmd in [
+        &["apply", "--group", "heinsberg"][..],
+        &["diff", "--group", "heinsberg"],
+        &["offboard", "--tenant", "selfkant"],
+    ] {
         let mut args = cmd.to_vec();
         args.extend(["--kubeconfig", &kc]);
         let o = portalctl(&args);

@@ -73,7 +73,10 @@ mod tests {
     fn strip_drops_server_fields_only() {
         let v = json!({"kind": "ConfigMap", "metadata": {"name": "a", "uid": "u", "resourceVersion": "7",
             "managedFields": [], "creationTimestamp": "t", "labels": {"x": "y"}}, "data": {"k": "v"}, "status": {}});
-        assert_eq!(strip(v), json!({"kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}}));
+        assert_eq!(
+            strip(v),
+            json!({"kind": "ConfigMap", "metadata": {"name": "a", "labels": {"x": "y"}}, "data": {"k": "v"}})
+        );
     }
 
     #[test]

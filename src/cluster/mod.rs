@@ -49,7 +49,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// True when the cluster could not be reached or configured at all (exit code 3).
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Kubeconfig { .. } | Error::NoConfig { .. } | Error::Client { .. } | Error::Unreachable { .. })
+        matches!(
+            self,
+            Error::Kubeconfig { .. } | Error::NoConfig { .. } | Error::Client { .. } | Error::Unreachable { .. }
+        )
     }
 
     pub(crate) fn api(action: &'static str, object: impl ToString, err: &kube::Error) -> Error {

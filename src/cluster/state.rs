@@ -19,7 +19,12 @@ pub struct AppliedState {
 }
 
 fn key(namespace: &str) -> ObjectKey {
-    ObjectKey { api_version: "v1", kind: "ConfigMap", namespace: Some(namespace.to_string()), name: STATE_CONFIGMAP.into() }
+    ObjectKey {
+        api_version: "v1",
+        kind: "ConfigMap",
+        namespace: Some(namespace.to_string()),
+        name: STATE_CONFIGMAP.into(),
+    }
 }
 
 impl Cluster {
@@ -34,9 +39,8 @@ impl Cluster {
 
     /// Record the tenants just applied.
     pub async fn write_state(&self, group: &str, namespace: &str, tenants: &[String]) -> Result<()> {
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
+        let now =
+            time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default();
         let version = env!("CARGO_PKG_VERSION");
         let mut sorted = tenants.to_vec();
         sorted.sort();

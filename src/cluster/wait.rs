@@ -81,3 +81,43 @@ impl Cluster {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn key(kind: &'static str) -> ObjectKey {
+        ObjectKey { api_version: "v1", kind, namespace: Some("ns".into()), name: "x".into() }
+    }
+
+    #[test]
+    fn readiness_rules() {
+        let available = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x", "generation": 2},
+            "status": {"observedGeneration": 2, "conditions": [{"type": "Available", "status": "True"}]}});
+        assert!(is_ready(&key("Deployment"), Some(&obj(available.clone()))));
+        let mut stale = available.clone();
+        stale["metadata"]["generation"] = json!(3);
+        assert!(!is_ready(&key("Deployment"), Some(&obj(stale))), "the new spec is not rolled out yet");
+        let mut unavailable = available;
+        unavailable["status"]["conditions"][0]["status"] = json!("False");
+        assert!(!is_ready(&key("Deployment"), Some(&obj(unavailable))));
+        assert!(!is_ready(&key("Deployment"), None));
+
+        let ingress = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "x"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}});
+        assert!(is_ready(&key("Ingress"), Some(&obj(ingress))));
+        let bare =
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "x"}, "status": {}});
+        assert!(!is_ready(&key("Ingress"), Some(&obj(bare))));
+
+        assert!(is_ready(&key("Certificate"), None), "no cert-manager: nothing to wait for");
+        let pending = json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "x"},
+            "status": {"conditions": [{"type": "Ready", "status": "False"}]}});
+        assert!(!is_ready(&key("Certificate"), Some(&obj(pending))));
+    }
+}

@@ -99,6 +99,9 @@ pub struct DiffArgs {
     /// Only this tenant's objects (repeatable).
     #[arg(long, short = 't', value_name = "TENANT")]
     pub tenant: Vec<String>,
+    /// Also show, as deletions, the objects `apply --prune` would delete.
+    #[arg(long, conflicts_with = "tenant")]
+    pub prune: bool,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -210,7 +213,10 @@ fn pick_group<'a>(catalog: &'a Catalog, group: Option<&str>, tenants: &[String])
     }
     match catalog.groups.as_slice() {
         [only] => Ok(only),
-        _ => bail!("pass --group; groups: {}", catalog.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")),
+        _ => bail!(
+            "pass --group; groups: {}",
+            catalog.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
@@ -370,6 +376,22 @@ async fn diff_async(ctx: &Context, args: &DiffArgs) -> anyhow::Result<Exit> {
             print!("{}", colour_diff(&text));
         }
     }
+    if args.prune {
+        let desired_keys: BTreeSet<ObjectKey> = state.objects.iter().map(Object::key).collect();
+        for (key, _) in live_tenant_objects(&cluster, &group.name, &group.namespace, None).await? {
+            if desired_keys.contains(&key) {
+                continue;
+            }
+            let Some(live) = cluster.get(&key).await? else { continue };
+            let mut before = cluster::diff::strip(serde_json::to_value(live)?);
+            let mut none = serde_json::json!({ "kind": key.kind });
+            cluster::diff::mask_secrets(Some(&mut before), &mut none);
+            if let Some(text) = cluster::diff::unified(&key.to_string(), Some(&cluster::diff::yaml(&before)), None) {
+                changed += 1;
+                print!("{}", colour_diff(&text));
+            }
+        }
+    }
     if changed == 0 {
         ctx.info(format!("no differences: {} objects of group {} are as declared", objects.len(), group.name));
         Ok(Exit::Success)
@@ -451,7 +473,8 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
             Some(s) => s.tenants.len(),
             None => live_tenants.len(),
         };
-        to_prune = live.iter().filter(|(k, _)| !desired_keys.contains(k)).map(|(k, t)| (k.clone(), t.clone())).collect();
+        to_prune =
+            live.iter().filter(|(k, _)| !desired_keys.contains(k)).map(|(k, t)| (k.clone(), t.clone())).collect();
         if !to_prune.is_empty() {
             eprintln!("prune: {} object(s) of tenants no longer declared in group {}:", to_prune.len(), group.name);
             for (k, t) in &to_prune {
@@ -562,7 +585,9 @@ async fn offboard_async(ctx: &Context, args: &OffboardArgs) -> anyhow::Result<Ex
     let group = match (&args.group, declared) {
         (Some(g), _) => find_group(&catalog, g)?,
         (None, Some(t)) => find_group(&catalog, &t.group)?,
-        (None, None) => bail!("tenant {} is not declared in the tenant files; pass --group to say where it was", args.tenant),
+        (None, None) => {
+            bail!("tenant {} is not declared in the tenant files; pass --group to say where it was", args.tenant)
+        }
     };
     if let Some(t) = declared {
         eprintln!(

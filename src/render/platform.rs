@@ -50,7 +50,11 @@ pub(super) fn objects(group: &Group, options: &Options) -> Vec<Object> {
         }),
         Object::RoleBinding(RoleBinding {
             metadata: meta(PORTAL, Some(ns), server.clone()),
-            role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: PORTAL.into() },
+            role_ref: RoleRef {
+                api_group: "rbac.authorization.k8s.io".into(),
+                kind: "Role".into(),
+                name: PORTAL.into(),
+            },
             subjects: Some(vec![Subject {
                 kind: "ServiceAccount".into(),
                 name: PORTAL.into(),

@@ -68,10 +68,7 @@ pub(super) fn objects(group: &Group, t: &Tenant, options: &Options) -> Vec<Objec
     if let Some(source) = t.servicekonto.as_ref().and_then(|b| b.credentials.as_ref()).and_then(SecretSource::of) {
         let mut m = meta(&format!("{}-servicekonto", t.slug), Some(ns), labels(TENANT_COMPONENT));
         m.annotations = Some(BTreeMap::from([(SECRET_SOURCE_ANNOTATION.to_string(), source.describe())]));
-        out.push(Object::Secret(
-            Secret { metadata: m, type_: Some("Opaque".into()), ..Default::default() },
-            source,
-        ));
+        out.push(Object::Secret(Secret { metadata: m, type_: Some("Opaque".into()), ..Default::default() }, source));
     }
     if t.placement == Placement::Dedicated {
         out.extend(platform::server_objects(group, &server, labels(platform::SERVER_COMPONENT), options));

@@ -29,7 +29,8 @@ fn every_object_carries_the_group_labels_and_tenant_objects_the_tenant_label() {
     // Namespace first, Ingresses last, names sorted within a kind.
     assert_eq!(state.objects[0].key().kind, "Namespace");
     assert_eq!(state.objects.last().unwrap().key().kind, "Ingress");
-    let ingresses: Vec<String> = state.objects.iter().filter(|o| o.key().kind == "Ingress").map(|o| o.key().name).collect();
+    let ingresses: Vec<String> =
+        state.objects.iter().filter(|o| o.key().kind == "Ingress").map(|o| o.key().name).collect();
     let mut sorted = ingresses.clone();
     sorted.sort();
     assert_eq!(ingresses, sorted);
@@ -51,7 +52,8 @@ fn dedicated_tenants_get_their_own_deployment_and_the_ingress_points_there() {
     let backend = &i.spec.as_ref().unwrap().rules.as_ref().unwrap()[0].http.as_ref().unwrap().paths[0].backend;
     assert_eq!(backend.service.as_ref().unwrap().name, "portal-gelsenkirchen");
     // The shared Deployment still exists and selects only its own pods.
-    let Some(Object::Deployment(shared)) = state.objects.iter().find(|o| o.key().name == "portal" && o.key().kind == "Deployment")
+    let Some(Object::Deployment(shared)) =
+        state.objects.iter().find(|o| o.key().name == "portal" && o.key().kind == "Deployment")
     else {
         panic!()
     };
@@ -63,7 +65,8 @@ fn env_and_file_references_become_secrets_without_data() {
     let c = bundled();
     let g = c.group("krz").unwrap();
     let mut t = c.tenant("espelkamp").unwrap().clone();
-    t.servicekonto.as_mut().unwrap().credentials = Some(SecretRef { env: Some("ESPELKAMP_SK".into()), ..Default::default() });
+    t.servicekonto.as_mut().unwrap().credentials =
+        Some(SecretRef { env: Some("ESPELKAMP_SK".into()), ..Default::default() });
     let state = render(g, &[&t], &Options::default());
     let secret = state.objects.iter().find(|o| o.key().kind == "Secret").expect("a Secret");
     assert_eq!(secret.key().name, "espelkamp-servicekonto");

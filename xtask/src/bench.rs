@@ -76,7 +76,9 @@ fn kube() -> Result<()> {
     let n = std::fs::read_dir(dir.join("germany"))?.count() - 1;
     let os = |s: &str| std::ffi::OsString::from(s);
     let tenants = [os("--tenants"), dir.clone().into_os_string()];
-    let args = |rest: &[&str]| -> Vec<std::ffi::OsString> { tenants.iter().cloned().chain(rest.iter().map(|s| os(s))).collect() };
+    let args = |rest: &[&str]| -> Vec<std::ffi::OsString> {
+        tenants.iter().cloned().chain(rest.iter().map(|s| os(s))).collect()
+    };
     let validate_args = args(&["validate", "-q"]);
     let render_args = args(&["render", "--group", "germany", "--out", "-"]);
     let runs = 3;
@@ -88,8 +90,10 @@ fn kube() -> Result<()> {
     let objects = String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("kind: ")).count();
     println!("bench kube: portalctl render of {n} tenants ({objects} objects, {:.1} MB of YAML): best of {runs} {render:.3} s",
         out.stdout.len() as f64 / 1e6);
-    println!("bench kube:   of which loading and validating the tenant files: {validate:.3} s; rendering and YAML: {:.3} s",
-        (render - validate).max(0.0));
+    println!(
+        "bench kube:   of which loading and validating the tenant files: {validate:.3} s; rendering and YAML: {:.3} s",
+        (render - validate).max(0.0)
+    );
 
     let values = dir.join("values-germany.yaml");
     let mut values_args = args(&["render", "--group", "germany", "--helm-values", "--out"]);
