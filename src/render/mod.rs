@@ -119,6 +119,8 @@ impl SecretSource {
 }
 
 /// One Kubernetes object of the desired state.
+// Objects are built once and kept in one Vec; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Object {
     Namespace(Namespace),
