@@ -254,14 +254,19 @@ pub fn render(ctx: &Context, args: &RenderArgs) -> anyhow::Result<Exit> {
         return Ok(Exit::Success);
     }
     if args.out == "-" {
+        let started = Instant::now();
         let mut out = String::new();
+        let mut objects = 0;
         for group in &groups {
             if !out.is_empty() {
                 out.push_str("---\n");
             }
-            out.push_str(&desired(&catalog, group, &options).0.to_yaml());
+            let (state, _) = desired(&catalog, group, &options);
+            objects += state.objects.len();
+            out.push_str(&state.to_yaml());
         }
         print!("{out}");
+        ctx.info(format!("rendered {objects} objects in {:.1} ms", started.elapsed().as_secs_f64() * 1e3));
         return Ok(Exit::Success);
     }
     for group in &groups {
