@@ -78,6 +78,14 @@ pub enum Command {
     /// Import, publish and re-use portal content (services, facilities, staff).
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Render a group's Kubernetes objects as YAML (for GitOps), or the Helm chart's values.
+    Render(crate::commands::kube::RenderArgs),
+    /// Show what `apply` would change (server-side dry run against the live objects); exit 1 when anything differs.
+    Diff(crate::commands::kube::DiffArgs),
+    /// Apply a group's Kubernetes objects with server-side apply; `--prune` removes tenants no longer declared.
+    Apply(crate::commands::kube::ApplyArgs),
+    /// Remove one tenant's Kubernetes objects from the cluster (lists them; `--yes` deletes).
+    Offboard(crate::commands::kube::OffboardArgs),
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 
 pub mod cli;
+pub mod cluster;
 pub mod commands;
 pub mod content;
 pub mod db;
@@ -15,6 +16,7 @@ pub mod municipality;
 pub mod names;
 pub mod output;
 pub mod portal;
+pub mod render;
 pub mod rollout;
 pub mod scaffold;
 pub mod servicekonto;

@@ -5,6 +5,7 @@ mod content;
 mod db;
 mod dns;
 mod group;
+pub mod kube;
 mod municipality;
 mod serve;
 mod servicekonto;
@@ -99,6 +100,10 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Db(cmd) => db::run(&ctx, cmd),
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Content(cmd) => content::run(&ctx, cmd),
+        Command::Render(args) => kube::render(&ctx, &args),
+        Command::Diff(args) => kube::diff(&ctx, &args),
+        Command::Apply(args) => kube::apply(&ctx, &args),
+        Command::Offboard(args) => kube::offboard(&ctx, &args),
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Instant;
 
 mod bench;
 mod bench_serve;
+mod chart;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -16,6 +17,7 @@ fn main() -> Result<()> {
     match args.as_slice() {
         ["ci"] => ci(),
         ["bench", rest @ ..] => bench::run(rest),
+        ["chart-check"] => chart::check(),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -29,8 +31,11 @@ cargo xtask <task>
 
 Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
+  chart-check        render charts/serviceportal with real Helm for each bundled group, compare with
+                     `portalctl render` object by object, and run `helm lint --strict`
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
   bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL
+  bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart
   bench serve        the portal server with all 396 NRW communes (starter catalogue each) under wrk load,
                      compared with nginx serving a static copy of one home page
                      (needs PORTALCTL_TEST_DATABASE_URL, e.g. from `source .ci/postgres.sh`; wrk and nginx from apt)";
