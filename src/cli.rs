@@ -78,6 +78,8 @@ pub enum Command {
     /// Import, publish and re-use portal content (services, facilities, staff).
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Roll a group out wave by wave: provision, apply, verify; pilots first. `rollout pause|resume` hold a group.
+    Rollout(crate::commands::rollout::RolloutArgs),
     /// Render a group's Kubernetes objects as YAML (for GitOps), or the Helm chart's values.
     Render(crate::commands::kube::RenderArgs),
     /// Show what `apply` would change (server-side dry run against the live objects); exit 1 when anything differs.

@@ -124,14 +124,20 @@ async fn render_apply_diff_change_prune_offboard() {
     let o = env.run(&["render", "--group", "heinsberg"]);
     assert_eq!(code(&o), Some(0), "{}", text(&o));
 
-    let apply: &[&str] =
-        if standin { &["apply", "--group", "heinsberg", "--wait", "--timeout", "20s"] } else { &["apply", "--group", "heinsberg"] };
+    let apply: &[&str] = if standin {
+        &["apply", "--group", "heinsberg", "--wait", "--timeout", "20s"]
+    } else {
+        &["apply", "--group", "heinsberg"]
+    };
     let o = env.run(apply);
     assert_eq!(code(&o), Some(0), "{}", text(&o));
     assert_eq!(env.tenant_configmaps().await.len(), 11);
     let ingress = env.get("Ingress", "networking.k8s.io/v1", "erkelenz").await.expect("Ingress erkelenz");
     if standin {
-        assert!(ingress["status"]["loadBalancer"]["ingress"][0].is_object(), "--wait waited for the address: {ingress}");
+        assert!(
+            ingress["status"]["loadBalancer"]["ingress"][0].is_object(),
+            "--wait waited for the address: {ingress}"
+        );
         let dep = env.get("Deployment", "apps/v1", "portal").await.unwrap();
         assert!(dep["status"]["conditions"].to_string().contains("Available"), "{dep}");
     }
@@ -167,7 +173,16 @@ async fn render_apply_diff_change_prune_offboard() {
     assert_eq!(code(&o), Some(0), "{}", text(&o));
 
     // Mass shrink: 11 → 3 tenants. Prune is refused without --force and nothing changes.
-    let gone = ["gangelt", "geilenkirchen", "heinsberg", "hueckelhoven", "kreis-heinsberg", "selfkant", "uebach-palenberg", "waldfeucht"];
+    let gone = [
+        "gangelt",
+        "geilenkirchen",
+        "heinsberg",
+        "hueckelhoven",
+        "kreis-heinsberg",
+        "selfkant",
+        "uebach-palenberg",
+        "waldfeucht",
+    ];
     for slug in gone {
         std::fs::remove_file(env.tenant_file(slug)).unwrap();
     }

@@ -45,7 +45,7 @@ macro_rules! tri {
     };
 }
 
-fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
+pub(crate) fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
     let Some(url) = conn.database_url.as_deref().filter(|u| !u.is_empty()) else {
         eprintln!(
             "{} no database given: pass --database-url or set DATABASE_URL",
@@ -70,7 +70,7 @@ fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
     })
 }
 
-fn store(args: &SecretsArgs) -> Store {
+pub(crate) fn store(args: &SecretsArgs) -> Store {
     match args.secrets {
         SecretsMode::Local => Store::local(&args.secrets_dir),
         SecretsMode::Kubernetes => Store::kubernetes(),

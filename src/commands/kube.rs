@@ -43,7 +43,7 @@ pub struct PlatformArgs {
 }
 
 impl PlatformArgs {
-    fn options(&self) -> Options {
+    pub(crate) fn options(&self) -> Options {
         Options {
             replicas: self.replicas,
             ingress_class: self.ingress_class.clone(),
@@ -306,7 +306,7 @@ fn write_dir(dir: &Path, state: &DesiredState) -> anyhow::Result<usize> {
 
 // ----- shared cluster plumbing ----------------------------------------------------------------
 
-async fn connect(args: &ClusterArgs, group: &Group) -> anyhow::Result<Cluster> {
+pub(crate) async fn connect(args: &ClusterArgs, group: &Group) -> anyhow::Result<Cluster> {
     let opts = ConnectOptions {
         kubeconfig: args.kubeconfig.clone(),
         context: args.context.clone().or_else(|| group.cluster_context.clone()),
@@ -317,7 +317,7 @@ async fn connect(args: &ClusterArgs, group: &Group) -> anyhow::Result<Cluster> {
 }
 
 /// Resolve every Secret's value before anything is sent: a missing reference stops here.
-fn resolve_secrets(objects: &[&Object]) -> anyhow::Result<BTreeMap<ObjectKey, Vec<u8>>> {
+pub(crate) fn resolve_secrets(objects: &[&Object]) -> anyhow::Result<BTreeMap<ObjectKey, Vec<u8>>> {
     let mut out = BTreeMap::new();
     for o in objects {
         if let Some(src) = o.secret_source() {

@@ -7,6 +7,7 @@ mod dns;
 mod group;
 pub mod kube;
 mod municipality;
+pub mod rollout;
 mod serve;
 mod servicekonto;
 mod tenant;
@@ -100,6 +101,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Db(cmd) => db::run(&ctx, cmd),
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Content(cmd) => content::run(&ctx, cmd),
+        Command::Rollout(args) => rollout::run(&ctx, args),
         Command::Render(args) => kube::render(&ctx, &args),
         Command::Diff(args) => kube::diff(&ctx, &args),
         Command::Apply(args) => kube::apply(&ctx, &args),
