@@ -134,10 +134,9 @@ async fn read_flag(cluster: &Cluster, group: &Group) -> Result<bool, String> {
 }
 
 /// The real executor: PostgreSQL for provisioning, the cluster for apply and verify.
-struct Real<'a> {
+struct Real {
     cluster: Cluster,
     state: DesiredState,
-    tenants: std::marker::PhantomData<&'a Group>,
     secrets: BTreeMap<ObjectKey, Vec<u8>>,
     db: Option<(db::connect::Resolved, db::credentials::Store)>,
     shared_db: OnceCell<Result<(), String>>,
@@ -146,7 +145,7 @@ struct Real<'a> {
     concurrency: usize,
 }
 
-impl Real<'_> {
+impl Real {
     async fn apply_objects(&self, objects: Vec<&Object>) -> Result<(), String> {
         use futures::stream::{self, StreamExt};
         let (first, rest): (Vec<&Object>, Vec<&Object>) =
@@ -203,7 +202,7 @@ impl Real<'_> {
     }
 }
 
-impl Executor for Real<'_> {
+impl Executor for Real {
     async fn provision(&self, t: &Tenant) -> Result<(), String> {
         let Some((conn, store)) = &self.db else { return Ok(()) };
         let client = conn.connect().await.map_err(|e| format!("database: {e}"))?;
@@ -301,7 +300,6 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     let exec = Real {
         cluster,
         state,
-        tenants: std::marker::PhantomData,
         secrets,
         db,
         shared_db: OnceCell::new(),
