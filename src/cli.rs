@@ -80,6 +80,9 @@ pub enum Command {
     Content(ContentCommand),
     /// Roll a group out wave by wave: provision, apply, verify; pilots first. `rollout pause|resume` hold a group.
     Rollout(crate::commands::rollout::RolloutArgs),
+    /// Go-live status per tenant and in sum ("36 installed, 22 online"), from the cluster, the database, DNS and
+    /// the portals themselves; `-o markdown|html` for reports.
+    Status(crate::commands::status::StatusArgs),
     /// Render a group's Kubernetes objects as YAML (for GitOps), or the Helm chart's values.
     Render(crate::commands::kube::RenderArgs),
     /// Show what `apply` would change (server-side dry run against the live objects); exit 1 when anything differs.

@@ -5,6 +5,12 @@ use portalctl::cli::Cli;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Like other Unix filters: a closed pipe (`portalctl tenant list | head`) ends the process quietly.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match portalctl::commands::run(cli) {
         Ok(exit) => exit.into(),

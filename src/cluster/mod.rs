@@ -240,6 +240,19 @@ impl Cluster {
         Ok(out)
     }
 
+    /// Whole objects of one kind in a namespace matching a label selector (one LIST request).
+    pub async fn list_objects(&self, kind: &ObjectKey, namespace: &str, selector: &str) -> Result<Vec<DynamicObject>> {
+        let ar = api_resource(kind);
+        let api = self.api(&ar, Some(namespace));
+        let lp = ListParams::default().labels(selector);
+        let list = self
+            .retry
+            .run(|| api.list(&lp))
+            .await
+            .map_err(|e| Error::api("list", format!("{} in {namespace} ({selector})", kind.kind), &e))?;
+        Ok(list.items)
+    }
+
     /// Delete one object; an object that is already gone counts as deleted.
     pub async fn delete(&self, key: &ObjectKey) -> Result<()> {
         let ar = api_resource(key);

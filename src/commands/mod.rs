@@ -10,6 +10,7 @@ mod municipality;
 pub mod rollout;
 mod serve;
 mod servicekonto;
+pub mod status;
 mod tenant;
 mod validate;
 
@@ -102,6 +103,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Content(cmd) => content::run(&ctx, cmd),
         Command::Rollout(args) => rollout::run(&ctx, args),
+        Command::Status(args) => status::run(&ctx, &args),
         Command::Render(args) => kube::render(&ctx, &args),
         Command::Diff(args) => kube::diff(&ctx, &args),
         Command::Apply(args) => kube::apply(&ctx, &args),
