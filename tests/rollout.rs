@@ -293,8 +293,9 @@ fn kill_minus_nine_midway_then_a_second_run_converges() {
         "--timeout",
         "20s",
     ];
-    let mut first =
-        env.command().env("KUBECONFIG", &kc).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut first = Reaped(
+        env.command().env("KUBECONFIG", &kc).args(args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap(),
+    );
     // Wait until it has started applying, then kill it hard.
     let started = Instant::now();
     while tenant_configmaps(&cluster, ns).is_empty() && started.elapsed() < Duration::from_secs(30) {
