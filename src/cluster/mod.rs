@@ -215,16 +215,9 @@ impl Cluster {
 
     /// Objects of one kind in a namespace matching a label selector, with their labels.
     pub async fn list(&self, kind: &ObjectKey, namespace: &str, selector: &str) -> Result<Vec<Listed>> {
-        let ar = api_resource(kind);
-        let api = self.api(&ar, Some(namespace));
-        let lp = ListParams::default().labels(selector);
-        let list = self
-            .retry
-            .run(|| api.list(&lp))
-            .await
-            .map_err(|e| Error::api("list", format!("{} in {namespace} ({selector})", kind.kind), &e))?;
-        let mut out: Vec<Listed> = list
-            .items
+        let mut out: Vec<Listed> = self
+            .list_objects(kind, namespace, selector)
+            .await?
             .into_iter()
             .map(|o| Listed {
                 key: ObjectKey {

@@ -45,15 +45,9 @@ macro_rules! tri {
     };
 }
 
-pub(crate) fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
-    let Some(url) = conn.database_url.as_deref().filter(|u| !u.is_empty()) else {
-        eprintln!(
-            "{} no database given: pass --database-url or set DATABASE_URL",
-            console::style("error:").red().bold()
-        );
-        return Err(Exit::Usage);
-    };
-    let opts = ConnectOptions {
+/// The connection options the `--database-url`/`--db-*` flags describe.
+pub(crate) fn connect_options(conn: &DbConnArgs, url: &str) -> ConnectOptions {
+    ConnectOptions {
         url: url.to_string(),
         sslmode: conn.db_sslmode.map(|m| match m {
             DbSslMode::Disable => SslMode::Disable,
@@ -63,7 +57,18 @@ pub(crate) fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
         }),
         ca_file: conn.db_ca_file.clone(),
         connect_timeout: Duration::from_secs(conn.db_connect_timeout.max(1)),
+    }
+}
+
+pub(crate) fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
+    let Some(url) = conn.database_url.as_deref().filter(|u| !u.is_empty()) else {
+        eprintln!(
+            "{} no database given: pass --database-url or set DATABASE_URL",
+            console::style("error:").red().bold()
+        );
+        return Err(Exit::Usage);
     };
+    let opts = connect_options(conn, url);
     opts.resolve().map_err(|e| {
         eprintln!("{} {e}", console::style("error:").red().bold());
         Exit::Usage

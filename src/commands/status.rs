@@ -94,7 +94,8 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         None => None,
         Some(_) => Some(super::db::resolve(&args.db).map_err(|_| anyhow::anyhow!("invalid --database-url"))?),
     };
-    let db_opts = db.as_ref().map(|_| connect_options(&args.db));
+    let db_opts =
+        db.as_ref().map(|_| super::db::connect_options(&args.db, args.db.database_url.as_deref().unwrap_or_default()));
     let sources = Sources {
         db: db_opts.clone(),
         nameservers: args.nameserver.clone(),
@@ -147,22 +148,6 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
     };
     let all_live = statuses.iter().all(|s| s.phase == Phase::Live);
     Ok((if all_live { Exit::Success } else { Exit::Failure }, text))
-}
-
-fn connect_options(conn: &DbConnArgs) -> crate::db::connect::ConnectOptions {
-    use crate::cli::DbSslMode;
-    use crate::db::connect::SslMode;
-    crate::db::connect::ConnectOptions {
-        url: conn.database_url.clone().unwrap_or_default(),
-        sslmode: conn.db_sslmode.map(|m| match m {
-            DbSslMode::Disable => SslMode::Disable,
-            DbSslMode::Prefer => SslMode::Prefer,
-            DbSslMode::Require => SslMode::Require,
-            DbSslMode::VerifyFull => SslMode::VerifyFull,
-        }),
-        ca_file: conn.db_ca_file.clone(),
-        connect_timeout: Duration::from_secs(conn.db_connect_timeout.max(1)),
-    }
 }
 
 fn groups_of<'a>(catalog: &'a Catalog, tenants: &[&Tenant]) -> Vec<&'a Group> {
