@@ -5,6 +5,7 @@ mod content;
 mod db;
 mod dns;
 mod group;
+mod local;
 mod municipality;
 mod serve;
 mod servicekonto;
@@ -99,6 +100,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Db(cmd) => db::run(&ctx, cmd),
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Content(cmd) => content::run(&ctx, cmd),
+        Command::Up(args) => local::up(&ctx, &args),
+        Command::Down(args) => local::down(&ctx, &args),
     }
 }
 

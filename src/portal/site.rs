@@ -22,6 +22,26 @@ pub struct Site {
     pub published: bool,
     #[serde(default)]
     pub links: Links,
+    /// The full resolved tenant when it came from tenant files (the Servicekonto login needs
+    /// its binding); not part of `tenant.json`.
+    #[serde(skip)]
+    pub tenant: TenantRef,
+}
+
+/// The resolved tenant behind a [`Site`], if known. Compared by content.
+#[derive(Debug, Clone, Default)]
+pub struct TenantRef(pub Option<std::sync::Arc<crate::tenant::Tenant>>);
+
+impl PartialEq for TenantRef {
+    fn eq(&self, other: &TenantRef) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                std::sync::Arc::ptr_eq(a, b) || serde_json::to_value(&**a).ok() == serde_json::to_value(&**b).ok()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Colours and font as CSS custom properties.
@@ -83,6 +103,7 @@ impl Site {
             schema: t.schema.clone(),
             published: t.published,
             links: Links::from(&t.links),
+            tenant: TenantRef(Some(std::sync::Arc::new(t.clone()))),
         }
     }
 
