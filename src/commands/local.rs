@@ -45,6 +45,10 @@ struct Summary {
     pid: u32,
     state_dir: String,
     database: String,
+    /// Tenants whose database objects this run created or changed (none when already running).
+    provisioned_changed: usize,
+    /// Tenants that got the starter catalogue in this run.
+    catalogue_imported: usize,
     tenants: Vec<Row>,
 }
 
@@ -116,6 +120,8 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
             pid,
             state_dir: state.display().to_string(),
             database: database_label(args),
+            provisioned_changed: 0,
+            catalogue_imported: 0,
             tenants: rows,
         };
         return print_summary(ctx, &summary);
@@ -167,6 +173,8 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
         pid,
         state_dir: state.display().to_string(),
         database: database_label(args),
+        provisioned_changed: provisioned,
+        catalogue_imported: imported,
         tenants: rows,
     };
     print_summary(ctx, &summary)
