@@ -181,4 +181,20 @@ mod tests {
         assert!(r.resolve("x.de").is_none());
         assert_eq!(r.resolve("a.de").unwrap().slug, "a");
     }
+
+    #[test]
+    fn local_hostnames_alias_every_tenant_only_when_asked() {
+        let plain = Registry::new();
+        plain.replace(vec![site("a", &["service.a.de"]), site("b", &["service.b.de"])]);
+        assert!(plain.resolve("a.localhost:8080").is_none());
+        let local = Registry::with_local_hostnames();
+        local.replace(vec![site("a", &["service.a.de"]), site("b", &["service.b.de"])]);
+        assert_eq!(local.resolve("a.localhost:8080").unwrap().slug, "a");
+        assert_eq!(local.resolve("B.localhost").unwrap().slug, "b");
+        assert_eq!(local.resolve("service.a.de").unwrap().slug, "a");
+        assert!(local.resolve("c.localhost").is_none());
+        assert!(local.resolve("localhost:8080").is_none());
+        // The canonical hostname stays the declared one.
+        assert_eq!(local.resolve("a.localhost").unwrap().hostnames, vec!["service.a.de".to_string()]);
+    }
 }
