@@ -109,8 +109,14 @@ impl Site {
 
     /// Parse and check `tenant.json` (from a ConfigMap).
     pub fn from_json(text: &str) -> Result<Site, String> {
-        let site: Site = serde_json::from_str(text).map_err(|e| format!("tenant.json: {e}"))?;
+        let mut site: Site = serde_json::from_str(text).map_err(|e| format!("tenant.json: {e}"))?;
         site.check()?;
+        // The full tenant (for the Servicekonto binding), when the file is a resolved tenant.
+        if let Ok(t) = serde_json::from_str::<crate::tenant::Tenant>(text) {
+            if t.slug == site.slug && t.schema == site.schema && t.hostnames == site.hostnames {
+                site.tenant = TenantRef(Some(std::sync::Arc::new(t)));
+            }
+        }
         Ok(site)
     }
 
@@ -178,8 +184,14 @@ mod tests {
         assert!(built.catalog.tenants.len() >= 60);
         for t in &built.catalog.tenants {
             let json = serde_json::to_string(t).unwrap();
-            assert_eq!(Site::from_json(&json).unwrap(), Site::from_tenant(t), "{}", t.slug);
+            let site = Site::from_json(&json).unwrap();
+            assert_eq!(site, Site::from_tenant(t), "{}", t.slug);
+            // The Servicekonto login needs the binding back from the ConfigMap too.
+            let back = site.tenant.0.as_ref().expect("the full tenant is kept");
+            assert_eq!(back.servicekonto.is_some(), t.servicekonto.is_some(), "{}", t.slug);
+            assert_eq!(serde_json::to_value(&**back).unwrap(), serde_json::to_value(t).unwrap());
         }
+        assert!(built.catalog.tenants.iter().any(|t| t.servicekonto.is_some()), "some tenants have a binding");
     }
 
     #[test]
