@@ -127,6 +127,8 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
         return print_summary(ctx, &summary);
     }
 
+    // Fail before any work if the server could not listen.
+    check_port_free(args.port)?;
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => {
@@ -155,10 +157,10 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
     let resolved = opts.resolve()?;
     let secrets = state.join("secrets");
     let tdbs: Vec<TenantDb> = catalog.tenants.iter().map(TenantDb::from_tenant).collect::<Result<_, _>>()?;
-    let (provisioned, imported) = rt.block_on(prepare(ctx, &resolved, &secrets, &tdbs, &catalog.tenants))?;
+    let (provisioned, imported) = rt.block_on(prepare(&resolved, &secrets, &tdbs, &catalog.tenants))?;
     ctx.info(format!(
-        "databases: {} tenant(s) provisioned and migrated ({provisioned} changed); starter catalogue imported into \
-         {imported}",
+        "databases: {} tenant(s) provisioned and migrated ({provisioned} changed); starter catalogue imported and \
+         published for {imported}",
         tdbs.len()
     ));
 
@@ -182,7 +184,7 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
 
 fn database_label(args: &UpArgs) -> String {
     match &args.database_url {
-        Some(_) => "existing server (--database-url)".to_string(),
+        Some(_) => "existing PostgreSQL from --database-url".to_string(),
         None => format!("private PostgreSQL on 127.0.0.1:{}", args.db_port),
     }
 }
@@ -190,7 +192,6 @@ fn database_label(args: &UpArgs) -> String {
 /// `db provision` + `db migrate` for every tenant, then the starter catalogue where a tenant has
 /// no content yet. Returns (tenants changed by provisioning, tenants given the catalogue).
 async fn prepare(
-    ctx: &Context,
     resolved: &Resolved,
     secrets: &Path,
     tdbs: &[TenantDb],
@@ -246,10 +247,14 @@ async fn prepare(
         }
         tx.commit().await.with_context(|| format!("tenant {}", t.slug))?;
     }
-    if imported > 0 {
-        ctx.info(format!("content: starter catalogue imported and published for {imported} tenant(s)"));
-    }
     Ok((changed, imported))
+}
+
+fn check_port_free(port: u16) -> anyhow::Result<()> {
+    if let Err(e) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+        bail!("port {port} on 127.0.0.1 is not free ({e}); choose another with --port");
+    }
+    Ok(())
 }
 
 /// Start `portalctl serve` in the background; returns its pid.
@@ -263,9 +268,7 @@ fn start_server(
 ) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt as _;
     let listen = format!("127.0.0.1:{}", args.port);
-    if let Err(e) = std::net::TcpListener::bind(&listen) {
-        bail!("port {} is not free ({e}); choose another with --port", args.port);
-    }
+    check_port_free(args.port)?;
     let log_path = state.join(LOG_FILE);
     let log = std::fs::OpenOptions::new()
         .create(true)
