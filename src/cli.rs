@@ -91,6 +91,40 @@ pub enum Command {
     Apply(crate::commands::kube::ApplyArgs),
     /// Remove one tenant's Kubernetes objects from the cluster (lists them; `--yes` deletes).
     Offboard(crate::commands::kube::OffboardArgs),
+    /// Local all-in-one mode: a private PostgreSQL, every tenant provisioned with the starter
+    /// catalogue, and the portal server at http://<slug>.localhost:<port>.
+    Up(UpArgs),
+    /// Stop the local all-in-one mode (portal server and private PostgreSQL), keeping data.
+    Down(DownArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// State directory of the local mode (PostgreSQL data, secrets, server log and pid).
+    #[arg(long, default_value = ".portalctl", value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Port of the private PostgreSQL (on 127.0.0.1).
+    #[arg(long, default_value_t = 54330, value_name = "PORT")]
+    pub db_port: u16,
+    /// Port of the portal server (on 127.0.0.1).
+    #[arg(long, default_value_t = 8080, value_name = "PORT")]
+    pub port: u16,
+    /// Use this existing PostgreSQL server (a superuser URL) instead of starting a private one.
+    #[arg(long, value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Seconds to wait for the portal server to become ready.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    /// State directory of the local mode.
+    #[arg(long, default_value = ".portalctl", value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Port of the private PostgreSQL (as given to `up`).
+    #[arg(long, default_value_t = 54330, value_name = "PORT")]
+    pub db_port: u16,
 }
 
 #[derive(Debug, Args)]
@@ -458,6 +492,15 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Where Servicekonto SP keys and OIDC client secrets live.
+    #[arg(long, default_value = ".portalctl/secrets", value_name = "DIR")]
+    pub secrets_dir: PathBuf,
+    /// Session cookies without `Secure` and login URLs over plain http (local use only).
+    #[arg(long)]
+    pub insecure_http_cookies: bool,
+    /// Also serve every tenant on `<slug>.localhost` (local mode).
+    #[arg(long)]
+    pub local_hostnames: bool,
 }
 
 #[derive(Debug, Args)]

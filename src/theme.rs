@@ -56,7 +56,7 @@ pub fn contrast_ratio(a: Rgb, b: Rgb) -> f64 {
 pub const AA_NORMAL_TEXT: f64 = 4.5;
 
 /// A fully resolved theme: every colour present (group defaults and built-in defaults filled in).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Theme {
     /// Brand colour: header bar, buttons, tiles.

@@ -278,3 +278,60 @@ async fn registry_follows_directory_changes_and_keeps_last_good_state() {
     assert!(err.contains("espelkamp.yaml"), "{err}");
     assert!(registry.resolve(&a.hostnames[0]).is_some());
 }
+
+/// A Servicekonto session (as the login creates it) shows the citizen's name and trust level
+/// in the page header of its own tenant only; the login routes are mounted on tenant hosts
+/// and answer 404 on a host no tenant claims.
+#[tokio::test]
+async fn servicekonto_session_shows_the_user_in_the_header() {
+    use portalctl::servicekonto::{web::SESSION_COOKIE, Session};
+    use portalctl::tenant::TrustLevel;
+    let Some(h) = harness().await else { return };
+    let now = time::OffsetDateTime::now_utc();
+    let session = Session {
+        tenant: "espelkamp".into(),
+        name: "Erika Mustermann".into(),
+        given_name: Some("Erika".into()),
+        family_name: Some("Mustermann".into()),
+        trust_level: TrustLevel::Substantiell,
+        protocol: "oidc",
+        subject: "sub-4711".into(),
+        expires: now + time::Duration::hours(1),
+    };
+    let sid = h.state.servicekonto().sessions.create(session, now);
+    let get = |host: String, uri: &'static str, cookie: Option<String>| {
+        let state = h.state.clone();
+        async move {
+            let mut req = Request::builder().uri(uri).header("host", host);
+            if let Some(c) = cookie {
+                req = req.header("cookie", c);
+            }
+            let res = portal::app(state).oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = res.status();
+            let body = axum::body::to_bytes(res.into_body(), 10 << 20).await.unwrap();
+            (status, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let cookie = Some(format!("{SESSION_COOKIE}={sid}"));
+    let (s, home) = get(h.host("espelkamp", 0), "/", cookie.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(home.contains("Erika Mustermann"), "name in the header:\n{home}");
+    assert!(home.contains("substantiell"), "trust level in the header");
+    assert!(home.contains("href=\"/abmelden\""), "logout link");
+
+    // Without the cookie, and with the cookie on another tenant: nobody is logged in.
+    let (_, anon) = get(h.host("espelkamp", 0), "/", None).await;
+    assert!(!anon.contains("Erika Mustermann") && !anon.contains("href=\"/abmelden\""));
+    let (_, other) = get(h.host("detmold", 0), "/", cookie.clone()).await;
+    assert!(!other.contains("Erika Mustermann"), "a session is valid only on its own tenant");
+
+    // The status endpoint of the mounted login routes sees the session.
+    let (s, status) = get(h.host("espelkamp", 0), "/anmelden/status", cookie.clone()).await;
+    assert_eq!(s, StatusCode::OK, "{status}");
+    assert!(status.contains("Erika Mustermann"));
+
+    // Login routes on a host no tenant claims: 404, naming no tenant.
+    let (s, body) = get("unknown.example.org".into(), "/anmelden", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(!body.contains("Espelkamp") && !body.contains("Detmold"));
+}

@@ -6,6 +6,7 @@ mod db;
 mod dns;
 mod group;
 pub mod kube;
+mod local;
 mod municipality;
 pub mod rollout;
 mod serve;
@@ -108,6 +109,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Diff(args) => kube::diff(&ctx, &args),
         Command::Apply(args) => kube::apply(&ctx, &args),
         Command::Offboard(args) => kube::offboard(&ctx, &args),
+        Command::Up(args) => local::up(&ctx, &args),
+        Command::Down(args) => local::down(&ctx, &args),
     }
 }
 

@@ -26,6 +26,9 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
         poll_interval: Duration::from_secs(args.poll_interval.max(1)),
         pool_size: args.pool_size.max(1),
         options: Options { home_cache_ttl: Duration::from_millis(args.home_cache_ms) },
+        secrets_dir: args.secrets_dir.clone(),
+        insecure_http_cookies: args.insecure_http_cookies,
+        local_hostnames: args.local_hostnames,
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(crate::portal::serve(config)).context("portal server")?;

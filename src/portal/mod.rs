@@ -16,7 +16,8 @@ pub mod site;
 pub mod source;
 pub mod templates;
 
-use axum::extract::{FromRequestParts, Request, State};
+use crate::servicekonto::ServicekontoState;
+use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
@@ -78,6 +79,7 @@ struct Inner {
     metrics: metrics::Metrics,
     home_ttl: Duration,
     home_cache: RwLock<HashMap<String, CachedPage>>,
+    servicekonto: ServicekontoState,
 }
 
 /// Shared by all requests.
@@ -98,7 +100,19 @@ impl Default for Options {
 }
 
 impl AppState {
+    /// With the Servicekonto login reading keys from the default secrets directory.
     pub fn new(registry: Arc<Registry>, pool: Pool, options: Options) -> AppState {
+        let sk = ServicekontoState::new(crate::servicekonto::DEFAULT_SECRETS_DIR.into(), registry.clone());
+        AppState::with_servicekonto(registry, pool, options, sk)
+    }
+
+    /// With a given Servicekonto configuration (its tenant lookup should be `registry`).
+    pub fn with_servicekonto(
+        registry: Arc<Registry>,
+        pool: Pool,
+        options: Options,
+        servicekonto: ServicekontoState,
+    ) -> AppState {
         AppState(Arc::new(Inner {
             registry,
             pool,
@@ -106,7 +120,12 @@ impl AppState {
             metrics: metrics::Metrics::default(),
             home_ttl: options.home_cache_ttl,
             home_cache: RwLock::new(HashMap::new()),
+            servicekonto,
         }))
+    }
+
+    pub fn servicekonto(&self) -> &ServicekontoState {
+        &self.0.servicekonto
     }
 
     pub fn registry(&self) -> &Registry {
@@ -142,6 +161,25 @@ impl AppState {
         let mut cache = self.0.home_cache.write().unwrap_or_else(|e| e.into_inner());
         cache.insert(site.slug.clone(), (Instant::now(), site.clone(), Arc::from(html)));
     }
+}
+
+impl FromRef<AppState> for ServicekontoState {
+    fn from_ref(s: &AppState) -> ServicekontoState {
+        s.0.servicekonto.clone()
+    }
+}
+
+/// Put the logged-in citizen (a valid Servicekonto session of this very tenant) into the
+/// request's extensions, where [`TenantCtx`] picks it up for the layout.
+async fn current_user(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let site = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| state.registry().resolve(h));
+    if let Some(site) = site {
+        if let Some(s) = crate::servicekonto::web::session_for(state.servicekonto(), req.headers(), &site.slug) {
+            let trust_level = crate::servicekonto::trust::name(s.trust_level).to_string();
+            req.extensions_mut().insert(CurrentUser { name: s.name, trust_level });
+        }
+    }
+    next.run(req).await
 }
 
 /// The page for a hostname that no tenant claims: names no tenant.
@@ -210,17 +248,17 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     res
 }
 
-/// The whole application: operations endpoints, pages, and (after the Servicekonto branch
-/// is merged) its login routes under `/anmelden`.
+/// The whole application: operations endpoints, pages, and the Servicekonto login routes
+/// under `/anmelden`.
 pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(ops::routes())
         .merge(pages::routes())
-        // Mount point of the Servicekonto login: `.merge(crate::servicekonto::routes())`
-        // serving `/anmelden/...` and inserting a `site::CurrentUser` into request
-        // extensions for a valid session; the layout then shows name and trust level.
+        // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
+        .merge(crate::servicekonto::routes())
         .fallback(fallback)
+        .layer(middleware::from_fn_with_state(state.clone(), current_user))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
         .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
@@ -246,11 +284,17 @@ pub struct ServeConfig {
     pub poll_interval: Duration,
     pub pool_size: usize,
     pub options: Options,
+    /// Where the Servicekonto SP keys and OIDC client secrets live.
+    pub secrets_dir: std::path::PathBuf,
+    /// Plain-http cookies and login URLs on the listening port (local use only).
+    pub insecure_http_cookies: bool,
+    /// Serve every tenant additionally on `<slug>.localhost`.
+    pub local_hostnames: bool,
 }
 
 /// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests.
 pub async fn serve(config: ServeConfig) -> Result<()> {
-    let registry = Arc::new(Registry::new());
+    let registry = Arc::new(if config.local_hostnames { Registry::with_local_hostnames() } else { Registry::new() });
     let mut source: Box<dyn source::TenantSource> = match &config.source {
         SourceKind::Directory(dir) => {
             let d = source::Directory::new(dir);
@@ -266,12 +310,17 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         source::apply(&registry, sites, &source.describe());
     }
     let pool = pool(&config.database_url, config.pool_size)?;
-    let state = AppState::new(registry.clone(), pool, config.options.clone());
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, stop_rx));
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| Error::Listen { addr: config.listen.clone(), source })?;
+    let mut sk = ServicekontoState::new(config.secrets_dir.clone(), registry.clone());
+    if config.insecure_http_cookies {
+        let port = listener.local_addr().map(|a| a.port()).map_err(Error::Serve)?;
+        sk = sk.insecure_http_for_tests(port);
+    }
+    let state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let watcher = tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, stop_rx));
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.listen.clone());
     tracing::info!(listen = %addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;

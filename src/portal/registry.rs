@@ -16,12 +16,19 @@ pub struct Snapshot {
 impl Snapshot {
     /// Build the host map. A hostname claimed by two tenants is served by neither (and reported).
     pub fn build(sites: Vec<Site>) -> (Snapshot, Vec<String>) {
+        Snapshot::build_with(sites, false)
+    }
+
+    /// As [`Snapshot::build`]; with `local_hostnames`, every tenant also answers on
+    /// `<slug>.localhost` (local mode: `*.localhost` resolves to the loopback interface).
+    pub fn build_with(sites: Vec<Site>, local_hostnames: bool) -> (Snapshot, Vec<String>) {
         let mut problems = Vec::new();
         let sites: Vec<Arc<Site>> = sites.into_iter().map(Arc::new).collect();
         let mut by_host: HashMap<String, Arc<Site>> = HashMap::new();
         let mut clashes = Vec::new();
         for s in &sites {
-            for h in &s.hostnames {
+            let local = local_hostnames.then(|| format!("{}.localhost", s.slug));
+            for h in s.hostnames.iter().chain(local.as_ref()) {
                 let h = h.to_ascii_lowercase();
                 if let Some(other) = by_host.get(&h) {
                     if other.slug != s.slug {
@@ -73,6 +80,7 @@ pub fn normalize_host(raw: &str) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct Registry {
     current: ArcSwap<Snapshot>,
+    local_hostnames: bool,
 }
 
 impl Registry {
@@ -80,9 +88,14 @@ impl Registry {
         Registry::default()
     }
 
+    /// A registry that additionally serves every tenant on `<slug>.localhost` (local mode).
+    pub fn with_local_hostnames() -> Registry {
+        Registry { local_hostnames: true, ..Registry::default() }
+    }
+
     /// Replace all tenants at once; returns problems found while building the host map.
     pub fn replace(&self, sites: Vec<Site>) -> Vec<String> {
-        let (snap, problems) = Snapshot::build(sites);
+        let (snap, problems) = Snapshot::build_with(sites, self.local_hostnames);
         self.current.store(Arc::new(snap));
         problems
     }
@@ -103,6 +116,13 @@ impl Registry {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The Servicekonto login finds its tenant (with the binding) through the registry.
+impl crate::servicekonto::TenantLookup for Registry {
+    fn tenant_for_host(&self, host: &str) -> Option<Arc<crate::tenant::Tenant>> {
+        self.resolve(host)?.tenant.0.clone()
     }
 }
 
@@ -129,6 +149,7 @@ mod tests {
             schema: format!("t_{slug}"),
             published: true,
             links: Links::default(),
+            tenant: Default::default(),
         }
     }
 
@@ -159,5 +180,21 @@ mod tests {
         assert_eq!(problems.len(), 1, "{problems:?}");
         assert!(r.resolve("x.de").is_none());
         assert_eq!(r.resolve("a.de").unwrap().slug, "a");
+    }
+
+    #[test]
+    fn local_hostnames_alias_every_tenant_only_when_asked() {
+        let plain = Registry::new();
+        plain.replace(vec![site("a", &["service.a.de"]), site("b", &["service.b.de"])]);
+        assert!(plain.resolve("a.localhost:8080").is_none());
+        let local = Registry::with_local_hostnames();
+        local.replace(vec![site("a", &["service.a.de"]), site("b", &["service.b.de"])]);
+        assert_eq!(local.resolve("a.localhost:8080").unwrap().slug, "a");
+        assert_eq!(local.resolve("B.localhost").unwrap().slug, "b");
+        assert_eq!(local.resolve("service.a.de").unwrap().slug, "a");
+        assert!(local.resolve("c.localhost").is_none());
+        assert!(local.resolve("localhost:8080").is_none());
+        // The canonical hostname stays the declared one.
+        assert_eq!(local.resolve("a.localhost").unwrap().hostnames, vec!["service.a.de".to_string()]);
     }
 }

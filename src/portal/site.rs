@@ -22,6 +22,26 @@ pub struct Site {
     pub published: bool,
     #[serde(default)]
     pub links: Links,
+    /// The full resolved tenant when it came from tenant files (the Servicekonto login needs
+    /// its binding); not part of `tenant.json`.
+    #[serde(skip)]
+    pub tenant: TenantRef,
+}
+
+/// The resolved tenant behind a [`Site`], if known. Compared by content.
+#[derive(Debug, Clone, Default)]
+pub struct TenantRef(pub Option<std::sync::Arc<crate::tenant::Tenant>>);
+
+impl PartialEq for TenantRef {
+    fn eq(&self, other: &TenantRef) -> bool {
+        match (&self.0, &other.0) {
+            (None, None) => true,
+            (Some(a), Some(b)) => {
+                std::sync::Arc::ptr_eq(a, b) || serde_json::to_value(&**a).ok() == serde_json::to_value(&**b).ok()
+            }
+            _ => false,
+        }
+    }
 }
 
 /// Colours and font as CSS custom properties.
@@ -83,13 +103,20 @@ impl Site {
             schema: t.schema.clone(),
             published: t.published,
             links: Links::from(&t.links),
+            tenant: TenantRef(Some(std::sync::Arc::new(t.clone()))),
         }
     }
 
     /// Parse and check `tenant.json` (from a ConfigMap).
     pub fn from_json(text: &str) -> Result<Site, String> {
-        let site: Site = serde_json::from_str(text).map_err(|e| format!("tenant.json: {e}"))?;
+        let mut site: Site = serde_json::from_str(text).map_err(|e| format!("tenant.json: {e}"))?;
         site.check()?;
+        // The full tenant (for the Servicekonto binding), when the file is a resolved tenant.
+        if let Ok(t) = serde_json::from_str::<crate::tenant::Tenant>(text) {
+            if t.slug == site.slug && t.schema == site.schema && t.hostnames == site.hostnames {
+                site.tenant = TenantRef(Some(std::sync::Arc::new(t)));
+            }
+        }
         Ok(site)
     }
 
@@ -157,8 +184,14 @@ mod tests {
         assert!(built.catalog.tenants.len() >= 60);
         for t in &built.catalog.tenants {
             let json = serde_json::to_string(t).unwrap();
-            assert_eq!(Site::from_json(&json).unwrap(), Site::from_tenant(t), "{}", t.slug);
+            let site = Site::from_json(&json).unwrap();
+            assert_eq!(site, Site::from_tenant(t), "{}", t.slug);
+            // The Servicekonto login needs the binding back from the ConfigMap too.
+            let back = site.tenant.0.as_ref().expect("the full tenant is kept");
+            assert_eq!(back.servicekonto.is_some(), t.servicekonto.is_some(), "{}", t.slug);
+            assert_eq!(serde_json::to_value(&**back).unwrap(), serde_json::to_value(t).unwrap());
         }
+        assert!(built.catalog.tenants.iter().any(|t| t.servicekonto.is_some()), "some tenants have a binding");
     }
 
     #[test]

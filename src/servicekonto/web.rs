@@ -588,6 +588,13 @@ fn session_of(sk: &ServicekontoState, headers: &HeaderMap, tenant: &Tenant) -> O
     (s.tenant == tenant.slug).then(|| (sid.to_string(), s))
 }
 
+/// The valid session of a request for the tenant `slug` (from the session cookie), if any. The
+/// portal server uses it to show the logged-in citizen on every page.
+pub fn session_for(sk: &ServicekontoState, headers: &HeaderMap, slug: &str) -> Option<Session> {
+    let sid = cookie(headers, SESSION_COOKIE)?;
+    sk.sessions.get(sid, sk.clock.now()).filter(|s| s.tenant == slug)
+}
+
 async fn status(State(sk): State<ServicekontoState>, headers: HeaderMap) -> Result<Response, LoginError> {
     let tenant = tenant_of(&sk, &headers)?;
     let mut resp = match session_of(&sk, &headers, &tenant) {

@@ -12,7 +12,7 @@ mod validate;
 use crate::diagnostics::{Diagnostic, Position, Severity};
 use crate::theme::Theme;
 use model::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use load::{load_dir, LoadError};
 pub use model::{Environment, MunicipalityKind, Placement, Protocol, Provider, SecretRef, TrustLevel};
@@ -73,7 +73,8 @@ impl Group {
 }
 
 /// A tenant, everything inherited and checked: what the rest of portalctl works with.
-#[derive(Debug, Clone, Serialize)]
+/// Deserializable so that the portal server can read it back from a tenant ConfigMap.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Tenant {
     pub slug: String,
@@ -88,7 +89,7 @@ pub struct Tenant {
     /// First is canonical; the rest are aliases. ASCII (punycode) forms.
     pub hostnames: Vec<String>,
     /// Unicode spellings of hostnames that were written with umlauts, by index.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hostnames_unicode: Vec<String>,
     pub theme: Theme,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -115,7 +116,7 @@ impl Tenant {
 }
 
 /// A tenant's resolved Servicekonto binding.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Binding {
     pub provider: Provider,

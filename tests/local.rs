@@ -1,0 +1,151 @@
+//! The local all-in-one mode end to end: the real binary's `up` starts a private PostgreSQL
+//! and the portal server in a temporary state directory with the bundled tenants; pages and the
+//! identity endpoint answer per tenant on `<slug>.localhost` and on the real hostnames; a second
+//! `up` changes nothing; `down` stops both; `up` again reuses the data.
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+struct Local {
+    _tmp: tempfile::TempDir,
+    tenants: PathBuf,
+    state: PathBuf,
+    port: u16,
+    db_port: u16,
+}
+
+impl Local {
+    fn run(&self, args: &[&str]) -> Output {
+        let port = self.port.to_string();
+        let db_port = self.db_port.to_string();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.arg("--tenants").arg(&self.tenants).arg("--color").arg("never").args(args);
+        cmd.arg("--state-dir").arg(&self.state).args(["--db-port", &db_port]);
+        if args.contains(&"up") {
+            cmd.args(["--port", &port]);
+        }
+        // The portal's database URL must come from `up` itself, not the environment.
+        cmd.env_remove("DATABASE_URL");
+        cmd.output().unwrap()
+    }
+
+    fn up(&self) -> serde_json::Value {
+        let out = self.run(&["-o", "json", "up"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "up failed: {stderr}");
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("up -o json: {e}; stderr: {stderr}"))
+    }
+
+    fn get(&self, host: &str, path: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).unwrap();
+        let text = String::from_utf8_lossy(&buf).to_string();
+        let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        (status, text)
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.run(&["down"]);
+    }
+}
+
+fn closed(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).is_err()
+}
+
+#[test]
+fn up_serves_every_tenant_locally_and_down_stops_it() {
+    if let Err(e) = portalctl::local::find_bindir() {
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("PostgreSQL server binaries are required in CI: {e}");
+        }
+        eprintln!("skipping the local mode test: {e}");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    // As root, PostgreSQL runs as `postgres`, which must be able to traverse to the state directory.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let tenants = tmp.path().join("tenants");
+    copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"), &tenants);
+    let local = Local { tenants, state: tmp.path().join("state"), port: free_port(), db_port: free_port(), _tmp: tmp };
+    let port = local.port;
+
+    let first = local.up();
+    assert_eq!(first["alreadyRunning"], false);
+    let rows = first["tenants"].as_array().unwrap();
+    assert!(rows.len() >= 50, "all bundled tenants: {}", rows.len());
+    assert!(rows.iter().all(|r| r["serving"] == true), "every tenant serves: {first}");
+    assert_eq!(first["catalogueImported"].as_u64().unwrap() as usize, rows.len());
+    let detmold = rows.iter().find(|r| r["tenant"] == "detmold").expect("detmold is bundled");
+    assert_eq!(detmold["url"], format!("http://detmold.localhost:{port}/"));
+    let services = detmold["services"].as_u64().unwrap();
+    assert!(services >= 40, "starter catalogue published: {services}");
+
+    // Pages by local alias and by real hostname, each naming its own commune only.
+    let (s, d) = local.get(&format!("detmold.localhost:{port}"), "/");
+    assert_eq!(s, 200, "{d}");
+    assert!(d.contains("Detmold") && !d.contains("Espelkamp"));
+    let (s, e) = local.get("service.espelkamp.de", "/");
+    assert_eq!(s, 200, "{e}");
+    assert!(e.contains("Espelkamp") && !e.contains("Detmold"));
+    let (_, id) = local.get(&format!("detmold.localhost:{port}"), "/.well-known/portalctl/identity");
+    assert!(id.contains("\"tenant\":\"detmold\""), "{id}");
+    let (_, id) = local.get("service.espelkamp.de", "/.well-known/portalctl/identity");
+    assert!(id.contains("\"tenant\":\"espelkamp\""), "{id}");
+    let (s, _) = local.get(&format!("nobody.localhost:{port}"), "/");
+    assert_eq!(s, 404);
+
+    // A second `up` while running changes nothing and reports the same server.
+    let second = local.up();
+    assert_eq!(second["alreadyRunning"], true);
+    assert_eq!(second["pid"], first["pid"]);
+    assert_eq!(second["tenants"], first["tenants"]);
+
+    // `down` stops the server and PostgreSQL; a second `down` says nothing runs.
+    let out = local.run(&["down"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(closed(port), "portal server still listening");
+    assert!(closed(local.db_port), "PostgreSQL still listening");
+    let out = local.run(&["down"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing is running"));
+
+    // `up` again reuses the data: nothing provisioned anew, no catalogue imported, content there.
+    let third = local.up();
+    assert_eq!(third["alreadyRunning"], false);
+    assert_eq!(third["provisionedChanged"], 0, "{third}");
+    assert_eq!(third["catalogueImported"], 0);
+    assert_eq!(third["tenants"], first["tenants"]);
+    assert_ne!(third["pid"], first["pid"]);
+    let (s, d) = local.get(&format!("detmold.localhost:{port}"), "/leistungen");
+    assert_eq!(s, 200);
+    assert!(d.contains("Detmold"));
+}
