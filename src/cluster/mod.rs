@@ -259,6 +259,50 @@ impl Cluster {
     }
 }
 
+impl Cluster {
+    /// Apply objects with their resolved Secret values: Namespaces first (everything else lives in them), then the
+    /// rest, `concurrency` at a time. When a batch has failures the next one is not started. `on_done` hears about
+    /// every object; the failures are returned, sorted.
+    pub async fn apply_all(
+        &self,
+        objects: &[&Object],
+        secrets: &std::collections::BTreeMap<ObjectKey, Vec<u8>>,
+        mode: ApplyMode,
+        concurrency: usize,
+        on_done: &(dyn Fn(&ObjectKey, &Result<()>) + Sync),
+    ) -> Vec<(ObjectKey, Error)> {
+        use futures::stream::{self, StreamExt};
+        let (first, rest): (Vec<&Object>, Vec<&Object>) =
+            objects.iter().copied().partition(|o| matches!(o, Object::Namespace(_)));
+        let mut failures = Vec::new();
+        for batch in [first, rest] {
+            let futures: Vec<_> = batch.into_iter().map(|o| self.apply_one(o, secrets, mode, on_done)).collect();
+            let results: Vec<(ObjectKey, Result<()>)> =
+                stream::iter(futures).buffer_unordered(concurrency.max(1)).collect().await;
+            failures.extend(results.into_iter().filter_map(|(k, r)| r.err().map(|e| (k, e))));
+            if !failures.is_empty() {
+                break;
+            }
+        }
+        failures.sort_by(|a, b| a.0.cmp(&b.0));
+        failures
+    }
+
+    async fn apply_one(
+        &self,
+        o: &Object,
+        secrets: &std::collections::BTreeMap<ObjectKey, Vec<u8>>,
+        mode: ApplyMode,
+        on_done: &(dyn Fn(&ObjectKey, &Result<()>) + Sync),
+    ) -> (ObjectKey, Result<()>) {
+        let key = o.key();
+        let body = apply_body(o, secrets.get(&key).map(Vec::as_slice));
+        let r = self.apply(&key, &body, mode).await.map(|_| ());
+        on_done(&key, &r);
+        (key, r)
+    }
+}
+
 /// An object found by [`Cluster::list`].
 #[derive(Debug, Clone)]
 pub struct Listed {

@@ -162,6 +162,13 @@ struct Row {
     error: Option<String>,
 }
 
+impl Row {
+    /// A tenant whose step failed, with the reason.
+    fn failed(tenant: String, e: &impl std::fmt::Display) -> Row {
+        Row { tenant, changes: None, from: None, to: None, result: "failed".into(), error: Some(e.to_string()) }
+    }
+}
+
 fn print_rows(ctx: &Context, rows: &[Row]) -> anyhow::Result<()> {
     match ctx.output {
         OutputFormat::Table => {
@@ -244,14 +251,7 @@ async fn provision(
             }
             Err(e) => {
                 failed += 1;
-                Row {
-                    tenant: t.slug,
-                    changes: None,
-                    from: None,
-                    to: None,
-                    result: "failed".into(),
-                    error: Some(e.to_string()),
-                }
+                Row::failed(t.slug, &e)
             }
         });
     }
@@ -298,14 +298,7 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
             }
             Err(e) => {
                 failed += 1;
-                Row {
-                    tenant: t.slug,
-                    changes: None,
-                    from: None,
-                    to: None,
-                    result: "failed".into(),
-                    error: Some(e.to_string()),
-                }
+                Row::failed(t.slug, &e)
             }
         });
     }

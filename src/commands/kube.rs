@@ -496,36 +496,16 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
 
     let mode = ApplyMode { dry_run: false, force_conflicts: args.force_conflicts };
     let progress = Progress::new(objects.len(), "apply", ctx.quiet);
-    let mut failures = Vec::new();
-    // Namespaces first: everything else lives in them.
-    let (first, rest): (Vec<&Object>, Vec<&Object>) = objects.iter().partition(|o| matches!(o, Object::Namespace(_)));
-    for batch in [first, rest] {
-        let results: Vec<(ObjectKey, cluster::Result<()>)> = stream::iter(batch.into_iter().map(|o| {
-            let cluster = &cluster;
-            let secrets = &secrets;
-            let progress = &progress;
-            async move {
-                let key = o.key();
-                let body = cluster::apply_body(o, secrets.get(&key).map(Vec::as_slice));
-                let r = cluster.apply(&key, &body, mode).await.map(|_| ());
-                progress.done(&match &r {
-                    Ok(()) => format!("applied {key}"),
-                    Err(e) => format!("failed  {key}: {e}"),
-                });
-                (key, r)
-            }
-        }))
-        .buffer_unordered(args.cluster.concurrency.max(1))
-        .collect()
+    let failures = cluster
+        .apply_all(&objects, &secrets, mode, args.cluster.concurrency, &|key, r| {
+            progress.done(&match r {
+                Ok(()) => format!("applied {key}"),
+                Err(e) => format!("failed  {key}: {e}"),
+            })
+        })
         .await;
-        failures.extend(results.into_iter().filter_map(|(k, r)| r.err().map(|e| (k, e))));
-        if !failures.is_empty() {
-            break;
-        }
-    }
     progress.finish();
     if !failures.is_empty() {
-        failures.sort_by(|a, b| a.0.cmp(&b.0));
         for (_, e) in &failures {
             eprintln!("{} {e}", console::style("error:").red().bold());
         }

@@ -147,33 +147,17 @@ struct Real {
 
 impl Real {
     async fn apply_objects(&self, objects: Vec<&Object>) -> Result<(), String> {
-        use futures::stream::{self, StreamExt};
-        let (first, rest): (Vec<&Object>, Vec<&Object>) =
-            objects.into_iter().partition(|o| matches!(o, Object::Namespace(_)));
-        for batch in [first, rest] {
-            let futures: Vec<_> = batch.into_iter().map(|o| self.apply_one(o)).collect();
-            let errors: Vec<Option<String>> =
-                stream::iter(futures).buffer_unordered(self.concurrency.max(1)).collect().await;
-            if let Some(e) = errors.into_iter().flatten().next() {
-                return Err(e);
-            }
-        }
-        Ok(())
-    }
-
-    async fn apply_one(&self, o: &Object) -> Option<String> {
-        let key = o.key();
-        let body = cluster::apply_body(o, self.secrets.get(&key).map(Vec::as_slice));
         let mode = ApplyMode { dry_run: false, force_conflicts: false };
-        self.cluster.apply(&key, &body, mode).await.err().map(|e| format!("{key}: {e}"))
+        let failures = self.cluster.apply_all(&objects, &self.secrets, mode, self.concurrency, &|_, _| {}).await;
+        match failures.into_iter().next() {
+            Some((key, e)) => Err(format!("{key}: {e}")),
+            None => Ok(()),
+        }
     }
 
     /// The objects a tenant needs to be ready: its Ingress (and Certificate) and the Deployment serving it.
     fn readiness_of(&self, t: &Tenant) -> Vec<ObjectKey> {
-        let serving = match t.placement {
-            crate::tenant::Placement::Dedicated => format!("{}-{}", crate::render::PORTAL, t.slug),
-            crate::tenant::Placement::Shared => crate::render::PORTAL.to_string(),
-        };
+        let serving = crate::render::server_name(t);
         let objects: Vec<&Object> = self
             .state
             .objects

@@ -6,11 +6,11 @@ use crate::cli::{DbConnArgs, Selector};
 use crate::cluster::{self, wait::is_ready, Cluster};
 use crate::exit_codes::Exit;
 use crate::output::{render_table, table, OutputFormat};
-use crate::render::{ObjectKey, GROUP_LABEL, PORTAL};
+use crate::render::{server_name, tls_secret_name, ObjectKey, GROUP_LABEL};
 use crate::status::probe::{self, ClusterFacts, PortalAccess, Sources};
 use crate::status::report::{self, HistoryEntry};
 use crate::status::{assess, summarize, Check, GroupSummary, Phase, TenantStatus};
-use crate::tenant::{Catalog, Group, Placement, Tenant};
+use crate::tenant::{Catalog, Group, Tenant};
 use anyhow::Context as _;
 use clap::Args;
 use kube::api::DynamicObject;
@@ -181,16 +181,13 @@ async fn group_facts(
     };
     let mut out = HashMap::new();
     for t in tenants.iter().filter(|t| t.group == group.name) {
-        let serving = match t.placement {
-            Placement::Dedicated => format!("{PORTAL}-{}", t.slug),
-            Placement::Shared => PORTAL.to_string(),
-        };
+        let serving = server_name(t);
         let ingress = ingresses.get(&t.slug);
         let ingress_address = ingress.and_then(|i| {
             let lb = &i.data["status"]["loadBalancer"]["ingress"][0];
             lb["ip"].as_str().or_else(|| lb["hostname"].as_str()).map(String::from)
         });
-        let cert_name = format!("{}-tls", t.slug);
+        let cert_name = tls_secret_name(&t.slug);
         let deployed = if !configmaps.contains_key(&format!("{}-tenant", t.slug)) {
             Check::Fail(format!("cluster: not applied (no ConfigMap {}-tenant in {ns})", t.slug))
         } else if ingress.is_none() {

@@ -8,6 +8,8 @@
 pub mod chart;
 mod platform;
 mod tenant;
+
+pub use tenant::{server_name, tls_secret_name};
 pub mod values;
 
 use crate::tenant::{Group, SecretRef, Tenant};
