@@ -69,9 +69,6 @@ pub struct ClusterArgs {
     /// Timeout of one API request (e.g. 30s).
     #[arg(long, default_value = "30s", value_parser = parse_duration, value_name = "DURATION")]
     pub request_timeout: Duration,
-    /// Requests in flight at once.
-    #[arg(long, default_value_t = 8, value_name = "N")]
-    pub concurrency: usize,
 }
 
 #[derive(Debug, Args)]
@@ -102,6 +99,9 @@ pub struct DiffArgs {
     /// Also show, as deletions, the objects `apply --prune` would delete.
     #[arg(long, conflicts_with = "tenant")]
     pub prune: bool,
+    /// API requests in flight at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -134,6 +134,9 @@ pub struct ApplyArgs {
     /// How long --wait waits (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = parse_duration, value_name = "DURATION")]
     pub timeout: Duration,
+    /// API requests in flight at once.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub concurrency: usize,
     #[command(flatten)]
     pub cluster: ClusterArgs,
     #[command(flatten)]
@@ -371,7 +374,7 @@ async fn diff_async(ctx: &Context, args: &DiffArgs) -> anyhow::Result<Exit> {
             Ok(cluster::diff::unified(&key.to_string(), before.as_deref(), Some(&after)))
         }
     }))
-    .buffered(args.cluster.concurrency.max(1))
+    .buffered(args.concurrency.max(1))
     .collect()
     .await;
     let mut changed = 0;
@@ -497,7 +500,7 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     let mode = ApplyMode { dry_run: false, force_conflicts: args.force_conflicts };
     let progress = Progress::new(objects.len(), "apply", ctx.quiet);
     let failures = cluster
-        .apply_all(&objects, &secrets, mode, args.cluster.concurrency, &|key, r| {
+        .apply_all(&objects, &secrets, mode, args.concurrency, &|key, r| {
             progress.done(&match r {
                 Ok(()) => format!("applied {key}"),
                 Err(e) => format!("failed  {key}: {e}"),
@@ -527,7 +530,7 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
                 r
             }
         }))
-        .buffer_unordered(args.cluster.concurrency.max(1))
+        .buffer_unordered(args.concurrency.max(1))
         .collect()
         .await;
         progress.finish();

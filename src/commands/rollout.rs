@@ -57,8 +57,11 @@ pub struct RunArgs {
     #[arg(long, short = 'w')]
     pub wave: Option<String>,
     /// Tenants worked on at once within a wave.
-    #[arg(long, default_value_t = 4, value_name = "N")]
-    pub parallel: usize,
+    #[arg(long, default_value_t = 4, value_name = "N", alias = "parallel")]
+    pub concurrency: usize,
+    /// API requests in flight at once while applying one tenant's objects.
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub api_concurrency: usize,
     /// Stop starting new tenants once more than K failed (those in flight finish).
     #[arg(long, default_value_t = 0, value_name = "K")]
     pub max_failures: usize,
@@ -289,10 +292,10 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         shared_db: OnceCell::new(),
         platform: OnceCell::new(),
         timeout: args.timeout,
-        concurrency: args.cluster.concurrency,
+        concurrency: args.api_concurrency,
     };
     let opts = Options {
-        concurrency: args.parallel,
+        concurrency: args.concurrency,
         max_failures: args.max_failures,
         only_wave: args.wave.clone(),
         force: args.force,
@@ -331,13 +334,16 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         }
         None => {}
     }
+    let b = &report.breakdown;
     ctx.info(format!(
-        "rollout {}: {} done, {} failed, {} reported in {:.1} s",
+        "rollout {}: {} done, {} failed, {} reported in {:.1} s (provisioning or applying {:.1} s, only waiting {:.1} s)",
         group.name,
         report.done(),
         report.failed(),
         report.results.len(),
-        report.seconds
+        report.seconds,
+        b.working,
+        b.waiting
     ));
     Ok(if report.success() { Exit::Success } else { Exit::Failure })
 }

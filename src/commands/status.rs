@@ -41,6 +41,9 @@ pub struct StatusArgs {
     /// https://<hostname> (local mode, tests).
     #[arg(long, value_name = "IP:PORT")]
     pub portal_address: Option<SocketAddr>,
+    /// DNS and HTTP checks in flight at once.
+    #[arg(long, default_value_t = 16, value_name = "N")]
+    pub concurrency: usize,
     /// Timeout of each HTTP and DNS check.
     #[arg(long, default_value = "5s", value_parser = super::kube::parse_duration, value_name = "DURATION")]
     pub check_timeout: Duration,
@@ -105,7 +108,7 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
             None => PortalAccess::Https,
         },
         timeout: args.check_timeout,
-        concurrency: 16,
+        concurrency: args.concurrency,
     };
     // The cluster: one LIST per kind and group.
     let mut facts: HashMap<String, ClusterFacts> = HashMap::new();

@@ -88,6 +88,18 @@ pub struct TenantResult {
     #[serde(flatten)]
     pub outcome: Outcome,
     pub seconds: f64,
+    /// When each step ran, relative to the start of the rollout: where the time went.
+    pub steps: Vec<StepTiming>,
+}
+
+/// One step of one tenant: when it started (seconds since the rollout started) and how long it took. `verify` is
+/// waiting for the cluster (readiness); `provision` and `apply` are work.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepTiming {
+    pub step: Step,
+    pub started_at: f64,
+    pub seconds: f64,
 }
 
 /// Why a rollout stopped before the end.
@@ -110,6 +122,10 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<Halt>,
     pub seconds: f64,
+    /// Time spent re-checking earlier waves at the gates.
+    pub gate_seconds: f64,
+    /// Where the time went (filled in at the end of the run).
+    pub breakdown: Breakdown,
 }
 
 impl Report {
@@ -125,6 +141,56 @@ impl Report {
     pub fn success(&self) -> bool {
         self.failed() == 0 && self.halted.is_none()
     }
+
+    /// Where the wall time went (pure; from the step timings).
+    pub fn breakdown(&self) -> Breakdown {
+        let mut b = Breakdown { wall: self.seconds, gates: self.gate_seconds, ..Breakdown::default() };
+        let mut work: Vec<(f64, f64)> = Vec::new();
+        for s in self.results.iter().flat_map(|r| &r.steps) {
+            match s.step {
+                Step::Provision => b.provision += s.seconds,
+                Step::Apply => b.apply += s.seconds,
+                Step::Verify => b.verify += s.seconds,
+            }
+            if s.step != Step::Verify {
+                work.push((s.started_at, s.started_at + s.seconds));
+            }
+        }
+        work.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut covered = 0.0;
+        let mut current: Option<(f64, f64)> = None;
+        for (start, end) in work {
+            current = match current {
+                Some((s, e)) if start <= e => Some((s, e.max(end))),
+                Some((s, e)) => {
+                    covered += e - s;
+                    Some((start, end))
+                }
+                None => Some((start, end)),
+            };
+        }
+        if let Some((s, e)) = current {
+            covered += e - s;
+        }
+        b.working = covered.min(b.wall);
+        b.waiting = (b.wall - b.working).max(0.0);
+        b
+    }
+}
+
+/// Where a rollout's time went. `working` is the wall time during which at least one tenant was being provisioned or
+/// applied; `waiting` is the rest (only readiness waits, gate checks or nothing in flight). The per-step sums are
+/// tenant-seconds (they overlap when tenants run concurrently).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakdown {
+    pub wall: f64,
+    pub working: f64,
+    pub waiting: f64,
+    pub gates: f64,
+    pub provision: f64,
+    pub apply: f64,
+    pub verify: f64,
 }
 
 /// Progress events, for a progress bar or a plain log.
@@ -156,7 +222,14 @@ pub async fn run<E: Executor>(
     on_event: &(dyn Fn(Event) + Sync),
 ) -> Report {
     let started = Instant::now();
-    let mut report = Report { group: group.name.clone(), results: Vec::new(), halted: None, seconds: 0.0 };
+    let mut report = Report {
+        group: group.name.clone(),
+        results: Vec::new(),
+        halted: None,
+        seconds: 0.0,
+        gate_seconds: 0.0,
+        breakdown: Breakdown::default(),
+    };
     let waves = plan(group, tenants);
     let failed = AtomicUsize::new(0);
     for (i, (wave, members)) in waves.iter().enumerate() {
@@ -180,6 +253,7 @@ pub async fn run<E: Executor>(
         }
         // Gate: every tenant of the earlier waves is deployed and healthy, checked now.
         if i > 0 && !opts.force {
+            let gate_started = Instant::now();
             let earlier: Vec<&Tenant> = waves[..i].iter().flat_map(|(_, m)| m.iter().copied()).collect();
             let checks: Vec<(String, Check)> = stream::iter(earlier)
                 .map(|t| async move { (t.slug.clone(), exec.verify(t).await) })
@@ -194,6 +268,7 @@ pub async fn run<E: Executor>(
                 })
                 .collect();
             waiting.sort();
+            report.gate_seconds += gate_started.elapsed().as_secs_f64();
             on_event(Event::GateChecked { wave, open: waiting.is_empty() });
             if !waiting.is_empty() {
                 report.halted = Some(Halt::Gate {
@@ -212,11 +287,12 @@ pub async fn run<E: Executor>(
                 let results = &results;
                 async move {
                     let t0 = Instant::now();
+                    let mut steps = Vec::new();
                     let outcome = if failed.load(Ordering::SeqCst) > opts.max_failures {
                         Outcome::NotStarted { reason: "failure budget exhausted".into() }
                     } else {
                         on_event(Event::TenantStarted { tenant: &t.slug });
-                        let o = one(exec, t, on_event).await;
+                        let o = one(exec, t, started, &mut steps, on_event).await;
                         if matches!(o, Outcome::Failed { .. }) {
                             failed.fetch_add(1, Ordering::SeqCst);
                         }
@@ -227,6 +303,7 @@ pub async fn run<E: Executor>(
                         wave: t.wave.clone(),
                         outcome,
                         seconds: t0.elapsed().as_secs_f64(),
+                        steps,
                     };
                     on_event(Event::TenantFinished { result: &r });
                     results.lock().unwrap().push(r);
@@ -246,20 +323,43 @@ pub async fn run<E: Executor>(
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
+    report.breakdown = report.breakdown();
     report
 }
 
-async fn one<E: Executor>(exec: &E, t: &Tenant, on_event: &(dyn Fn(Event) + Sync)) -> Outcome {
+async fn one<E: Executor>(
+    exec: &E,
+    t: &Tenant,
+    rollout_started: Instant,
+    steps: &mut Vec<StepTiming>,
+    on_event: &(dyn Fn(Event) + Sync),
+) -> Outcome {
+    let mut timed = |step: Step, at: Instant| {
+        steps.push(StepTiming {
+            step,
+            started_at: (at - rollout_started).as_secs_f64(),
+            seconds: at.elapsed().as_secs_f64(),
+        })
+    };
     on_event(Event::StepStarted { tenant: &t.slug, step: Step::Provision });
-    if let Err(error) = exec.provision(t).await {
+    let at = Instant::now();
+    let provisioned = exec.provision(t).await;
+    timed(Step::Provision, at);
+    if let Err(error) = provisioned {
         return Outcome::Failed { step: Step::Provision, error };
     }
     on_event(Event::StepStarted { tenant: &t.slug, step: Step::Apply });
-    if let Err(error) = exec.apply(t).await {
+    let at = Instant::now();
+    let applied = exec.apply(t).await;
+    timed(Step::Apply, at);
+    if let Err(error) = applied {
         return Outcome::Failed { step: Step::Apply, error };
     }
     on_event(Event::StepStarted { tenant: &t.slug, step: Step::Verify });
-    match exec.verify(t).await {
+    let at = Instant::now();
+    let verified = exec.verify(t).await;
+    timed(Step::Verify, at);
+    match verified {
         Check::Pass => Outcome::Done,
         Check::Fail(error) | Check::Unknown(error) => Outcome::Failed { step: Step::Verify, error },
     }
@@ -384,6 +484,55 @@ mod tests {
         assert_eq!(by.len(), 39, "every tenant of the started waves is reported");
         assert!(by.values().any(|o| matches!(o, Outcome::NotStarted { .. })));
         assert!(matches!(by["hille"], Outcome::Failed { step: Step::Apply, .. }));
+    }
+
+    #[test]
+    fn every_step_is_timed_in_order() {
+        let rec = Recorder::default();
+        let report = rollout(&rec, &Options { concurrency: 2, ..Options::default() });
+        for r in &report.results {
+            let steps: Vec<Step> = r.steps.iter().map(|s| s.step).collect();
+            assert_eq!(steps, [Step::Provision, Step::Apply, Step::Verify], "{}", r.tenant);
+            for w in r.steps.windows(2) {
+                assert!(w[1].started_at >= w[0].started_at + w[0].seconds - 1e-9, "{}: {:?}", r.tenant, r.steps);
+            }
+            // The recorder's provision sleeps 5 ms.
+            assert!(r.steps[0].seconds >= 0.004, "{}: {:?}", r.tenant, r.steps);
+        }
+        let b = report.breakdown;
+        assert!(b.provision >= 39.0 * 0.004, "{b:?}");
+        assert!(b.working > 0.0 && b.working <= b.wall, "{b:?}");
+        assert!((b.working + b.waiting - b.wall).abs() < 1e-9, "{b:?}");
+    }
+
+    #[test]
+    fn the_breakdown_merges_overlapping_work() {
+        let step = |step, started_at, seconds| StepTiming { step, started_at, seconds };
+        let result = |steps: Vec<StepTiming>| TenantResult {
+            tenant: "t".into(),
+            wave: "main".into(),
+            outcome: Outcome::Done,
+            seconds: 0.0,
+            steps,
+        };
+        let report = Report {
+            group: "g".into(),
+            results: vec![
+                // work 0–2 and 1–3 overlap (0–3), then verify 3–9
+                result(vec![step(Step::Provision, 0.0, 2.0), step(Step::Verify, 3.0, 6.0)]),
+                result(vec![step(Step::Apply, 1.0, 2.0), step(Step::Verify, 3.0, 5.0)]),
+                // work 5–6, separate
+                result(vec![step(Step::Apply, 5.0, 1.0)]),
+            ],
+            halted: None,
+            seconds: 10.0,
+            gate_seconds: 0.5,
+            breakdown: Breakdown::default(),
+        };
+        let b = report.breakdown();
+        assert_eq!(b.working, 4.0);
+        assert_eq!(b.waiting, 6.0);
+        assert_eq!((b.provision, b.apply, b.verify, b.gates), (2.0, 3.0, 11.0, 0.5));
     }
 
     #[test]

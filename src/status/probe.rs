@@ -12,6 +12,9 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// Tenants whose database queries are in flight at once on the one connection (tokio-postgres pipelines them).
+const DB_PIPELINE: usize = 32;
+
 /// What the cluster says about one tenant (gathered by the caller with one LIST per kind).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClusterFacts {
@@ -58,21 +61,26 @@ pub async fn observe(
     cluster: Option<&HashMap<String, ClusterFacts>>,
     cluster_problem: Option<&str>,
 ) -> Vec<Observation> {
-    // Database: one connection, every schema.
+    // Database: one connection, every schema; the queries of many tenants pipelined on it.
     let db_facts: HashMap<String, Result<db::status::TenantStatus, String>> = match &sources.db {
         None => HashMap::new(),
         Some(opts) => match opts.connect().await {
             Err(e) => tenants.iter().map(|t| (t.slug.clone(), Err(format!("database: {e}")))).collect(),
             Ok(client) => {
-                let mut m = HashMap::new();
-                for t in tenants {
-                    let r = match TenantDb::from_tenant(t) {
-                        Ok(tdb) => db::status::tenant_status(&client, &tdb).await.map_err(|e| format!("database: {e}")),
-                        Err(e) => Err(format!("database: {e}")),
-                    };
-                    m.insert(t.slug.clone(), r);
-                }
-                m
+                let client = &client;
+                stream::iter(tenants.iter().copied())
+                    .map(|t| async move {
+                        let r = match TenantDb::from_tenant(t) {
+                            Ok(tdb) => {
+                                db::status::tenant_status(client, &tdb).await.map_err(|e| format!("database: {e}"))
+                            }
+                            Err(e) => Err(format!("database: {e}")),
+                        };
+                        (t.slug.clone(), r)
+                    })
+                    .buffer_unordered(DB_PIPELINE)
+                    .collect()
+                    .await
             }
         },
     };
@@ -208,17 +216,24 @@ pub async fn record_history(
     if !exists {
         return Ok(Vec::new());
     }
-    for s in statuses {
-        for p in Phase::ALL.into_iter().filter(|p| *p > Phase::Declared && *p <= s.phase) {
-            client
-                .execute(
-                    "INSERT INTO portalctl.phase_history (slug, phase) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-                    &[&s.tenant, &p.as_str()],
-                )
-                .await
-                .map_err(db::Error::query(format!("tenant {}: recording phase {}", s.tenant, p.as_str())))?;
-        }
-    }
+    // Every (tenant, phase) pair reached, in one statement.
+    let (slugs, phases): (Vec<&str>, Vec<&str>) = statuses
+        .iter()
+        .flat_map(|s| {
+            Phase::ALL
+                .into_iter()
+                .filter(move |p| *p > Phase::Declared && *p <= s.phase)
+                .map(move |p| (s.tenant.as_str(), p.as_str()))
+        })
+        .unzip();
+    client
+        .execute(
+            "INSERT INTO portalctl.phase_history (slug, phase) SELECT * FROM unnest($1::text[], $2::text[])
+             ON CONFLICT DO NOTHING",
+            &[&slugs, &phases],
+        )
+        .await
+        .map_err(db::Error::query("recording phases in portalctl.phase_history"))?;
     let slugs: Vec<&str> = statuses.iter().map(|s| s.tenant.as_str()).collect();
     let rows = client
         .query(

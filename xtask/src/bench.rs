@@ -11,13 +11,14 @@ pub fn run_bench(which: &str) -> Result<()> {
         "db" => db(),
         "serve" => crate::bench_serve::serve(),
         "kube" => kube(),
-        other => bail!("unknown benchmark {other:?}; available: validate, db, serve, kube"),
+        "status" | "rollout" => crate::bench_status::status(),
+        other => bail!("unknown benchmark {other:?}; available: validate, db, serve, kube, status"),
     }
 }
 
 pub fn run(args: &[&str]) -> Result<()> {
     if args.is_empty() {
-        bail!("usage: cargo xtask bench <validate|db|serve|kube>");
+        bail!("usage: cargo xtask bench <validate|db|serve|kube|status>");
     }
     for a in args {
         run_bench(a)?;
@@ -326,17 +327,17 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
 
 /// A throwaway PostgreSQL cluster from the machine's server binaries (the recipe of
 /// `.ci/postgres.sh`), stopped and removed on drop.
-struct Postgres {
+pub struct Postgres {
     root: std::path::PathBuf,
     bin: std::path::PathBuf,
     as_postgres: bool,
-    url: String,
+    pub url: String,
 }
 
 impl Postgres {
-    fn start() -> Result<Postgres> {
+    pub fn start() -> Result<Postgres> {
         let bin = pg_bindir()?;
-        let port = 54351;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let root = tempfile_dir("db-pg")?;
         std::fs::create_dir_all(root.join("data"))?;
         std::fs::create_dir_all(root.join("sock"))?;

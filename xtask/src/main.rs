@@ -9,6 +9,7 @@ use std::time::Instant;
 
 mod bench;
 mod bench_serve;
+mod bench_status;
 mod chart;
 
 fn main() -> Result<()> {
@@ -38,7 +39,11 @@ Tasks:
   bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart
   bench serve        the portal server with all 396 NRW communes (starter catalogue each) under wrk load,
                      compared with nginx serving a static copy of one home page
-                     (needs PORTALCTL_TEST_DATABASE_URL, e.g. from `source .ci/postgres.sh`; wrk and nginx from apt)";
+                     (needs PORTALCTL_TEST_DATABASE_URL, e.g. from `source .ci/postgres.sh`; wrk and nginx from apt)
+  bench status       roll all 396 NRW communes out from empty against the Kubernetes test stand-in with a simulated
+                     readiness delay (wall time, working vs waiting), then time `portalctl status` of the group with
+                     every source live (stand-in, PostgreSQL, dnsmasq, portal server). Tunables: BENCH_READINESS_DELAY_MS
+                     (1000), BENCH_ROLLOUT_CONCURRENCY (8,32), BENCH_STATUS_RUNS (5)";
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
