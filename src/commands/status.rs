@@ -50,6 +50,9 @@ pub struct StatusArgs {
     /// Refresh the table in place every interval until interrupted.
     #[arg(long, value_name = "DURATION", num_args = 0..=1, default_missing_value = "5s", value_parser = super::kube::parse_duration)]
     pub watch: Option<Duration>,
+    /// Print how long each source took to stderr (to find what makes a status slow).
+    #[arg(long)]
+    pub timings: bool,
     /// Write the report (-o markdown|html) to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
@@ -91,6 +94,15 @@ fn emit(args: &StatusArgs, text: &str) -> anyhow::Result<()> {
 }
 
 async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)> {
+    let started = std::time::Instant::now();
+    let mut timings: Vec<(&str, Duration)> = Vec::new();
+    let mut lap = {
+        let mut last = started;
+        move |what: &'static str, timings: &mut Vec<(&str, Duration)>| {
+            timings.push((what, last.elapsed()));
+            last = std::time::Instant::now();
+        }
+    };
     let catalog = ctx.catalog()?;
     let tenants = select(&catalog, &args.selector)?;
     let db = match args.db.database_url.as_deref().filter(|u| !u.is_empty()) {
@@ -111,6 +123,7 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         concurrency: args.concurrency,
     };
     // The cluster: one LIST per kind and group.
+    lap("tenant files", &mut timings);
     let mut facts: HashMap<String, ClusterFacts> = HashMap::new();
     let mut cluster_problem: Option<String> = None;
     if args.no_cluster {
@@ -126,7 +139,9 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
             }
         }
     }
-    let observations = probe::observe(&tenants, &sources, Some(&facts), cluster_problem.as_deref()).await;
+    lap("cluster (one LIST per kind)", &mut timings);
+    let (observations, observed) = probe::observe(&tenants, &sources, Some(&facts), cluster_problem.as_deref()).await;
+    lap("database, DNS and portals", &mut timings);
     let statuses: Vec<TenantStatus> = tenants.iter().zip(observations).map(|(t, o)| assess(t, o)).collect();
     let summaries = summarize(&catalog, &statuses);
     let history: Vec<HistoryEntry> = match &db_opts {
@@ -136,6 +151,20 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         }),
         None => Vec::new(),
     };
+    lap("phase history", &mut timings);
+    if args.timings {
+        for (what, d) in &timings {
+            eprintln!("timing: {what:<28} {:>8.1} ms", d.as_secs_f64() * 1e3);
+        }
+        eprintln!("timing:   of which database        {:>8.1} ms", observed.database.as_secs_f64() * 1e3);
+        eprintln!("timing:   of which DNS and portals {:>8.1} ms", observed.dns_and_portal.as_secs_f64() * 1e3);
+        eprintln!(
+            "timing: {:<28} {:>8.1} ms ({} tenants)",
+            "total",
+            started.elapsed().as_secs_f64() * 1e3,
+            tenants.len()
+        );
+    }
     let text = match ctx.output {
         OutputFormat::Table => table_text(&summaries, &statuses),
         OutputFormat::Markdown => report::markdown(&summaries, &statuses),

@@ -53,6 +53,15 @@ pub struct Identity {
     pub tenant: String,
 }
 
+/// How long the sources of one [`observe`] took (wall time).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timings {
+    /// Every tenant's database checks.
+    pub database: Duration,
+    /// DNS and portal checks of every tenant.
+    pub dns_and_portal: Duration,
+}
+
 /// Observe every tenant. `cluster` is `None` when no cluster was asked (then `deployed` is unknown, and with it every
 /// rung above it).
 pub async fn observe(
@@ -60,7 +69,8 @@ pub async fn observe(
     sources: &Sources,
     cluster: Option<&HashMap<String, ClusterFacts>>,
     cluster_problem: Option<&str>,
-) -> Vec<Observation> {
+) -> (Vec<Observation>, Timings) {
+    let started = std::time::Instant::now();
     // Database: one connection, every schema; the queries of many tenants pipelined on it.
     let db_facts: HashMap<String, Result<db::status::TenantStatus, String>> = match &sources.db {
         None => HashMap::new(),
@@ -84,9 +94,11 @@ pub async fn observe(
             }
         },
     };
+    let database = started.elapsed();
+    let started = std::time::Instant::now();
     let resolver = dns::resolver(&sources.nameservers).ok();
     let http = reqwest::Client::builder().timeout(sources.timeout).redirect(reqwest::redirect::Policy::none()).build();
-    stream::iter(tenants.iter().copied())
+    let observations = stream::iter(tenants.iter().copied())
         .map(|t| {
             let db = db_facts.get(&t.slug);
             let resolver = resolver.as_ref();
@@ -142,7 +154,8 @@ pub async fn observe(
         })
         .buffered(sources.concurrency.max(1))
         .collect()
-        .await
+        .await;
+    (observations, Timings { database, dns_and_portal: started.elapsed() })
 }
 
 async fn reachable(
