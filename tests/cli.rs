@@ -50,6 +50,15 @@ fn broken_corpus_yields_precise_errors() {
         "missing-group",
         "secret-ref",
         "servicekonto-oidc",
+        "missing-field",
+        "dachportal-ags",
+        "dachportal-parent",
+        "duplicate-dachportal",
+        "member-self",
+        "unknown-member",
+        "duplicate-member",
+        "no-members",
+        "members-not-dachportal",
     ] {
         assert!(codes.contains(code), "no {code} finding; got {codes:?}");
     }
@@ -79,7 +88,7 @@ fn validate_prints_locations_and_hints_for_people() {
         run.stderr
     );
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
-    assert!(run.stderr.contains("24 error(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("34 error(s)"), "{}", run.stderr);
 }
 
 #[test]

@@ -23,7 +23,8 @@ pub fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<Exit> {
                             x.group.clone(),
                             x.wave.clone(),
                             x.kind.as_str().to_string(),
-                            x.ags.clone(),
+                            // A Dachportal stands for the region and has no AGS.
+                            x.ags.clone().unwrap_or_else(|| "-".into()),
                             x.primary_hostname().to_string(),
                             x.schema.clone(),
                             if x.published { "yes".into() } else { "no".into() },
