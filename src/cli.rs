@@ -210,6 +210,13 @@ pub struct GroupNewArgs {
     /// The IT service provider that operates the group.
     #[arg(long)]
     pub operator: Option<String>,
+    /// Add the group's regional umbrella portal ("Dachportal") with this display name; its slug is derived from
+    /// the name, and it links to every other tenant of the group.
+    #[arg(long, value_name = "DISPLAY NAME")]
+    pub dachportal: Option<String>,
+    /// Hostname of the Dachportal (default: service.<group>.de).
+    #[arg(long, value_name = "HOSTNAME", requires = "dachportal")]
+    pub dachportal_hostname: Option<String>,
     /// Print what would be written instead of writing it.
     #[arg(long)]
     pub dry_run: bool,
