@@ -259,19 +259,28 @@ pub fn draft_dachportal(
 pub fn dachportal_yaml(d: &DachportalDraft, group: &str, wave: &str, command: &str) -> String {
     let (primary, accent) = palette_for(&d.slug);
     let mut s = String::new();
-    s.push_str(&format!("# {} — Dachportal (regional umbrella portal) of rollout group {group}.
-", d.display_name));
-    s.push_str(&format!("# Scaffolded with: {command}
-"));
-    s.push_str("# It links to every other portal of the group (set spec.members to choose).
-");
+    s.push_str(&format!(
+        "# {} — Dachportal (regional umbrella portal) of rollout group {group}.
+",
+        d.display_name
+    ));
+    s.push_str(&format!(
+        "# Scaffolded with: {command}
+"
+    ));
+    s.push_str(
+        "# It links to every other portal of the group (set spec.members to choose).
+",
+    );
     s.push_str(&format!(
         "# The hostname {} is a placeholder until the operator confirms the region's address.
 ",
         d.hostname
     ));
-    s.push_str("# Theme colours are placeholders until the region's corporate design is supplied.
-");
+    s.push_str(
+        "# Theme colours are placeholders until the region's corporate design is supplied.
+",
+    );
     s.push_str(&format!("apiVersion: {API_VERSION}\nkind: Tenant\nmetadata:\n  name: {}\nspec:\n", d.slug));
     s.push_str(&format!("  displayName: {}\n  kind: {}\n", q(&d.display_name), MunicipalityKind::Dachportal.as_str()));
     s.push_str(&format!("  wave: {wave}\n  hostnames:\n    - {}\n", d.hostname));
@@ -406,10 +415,7 @@ mod tests {
         let taken: HashSet<String> = ["lage".to_string()].into();
         assert!(matches!(draft_dachportal("g", "Lage", None, &taken, &none), Err(DachportalError::SlugTaken { .. })));
         assert!(matches!(draft_dachportal("g", "–", None, &none, &none), Err(DachportalError::EmptySlug(_))));
-        assert!(matches!(
-            draft_dachportal("g", "R", Some("a..de"), &none, &none),
-            Err(DachportalError::Hostname(_))
-        ));
+        assert!(matches!(draft_dachportal("g", "R", Some("a..de"), &none, &none), Err(DachportalError::Hostname(_))));
         let text = dachportal_yaml(&draft_dachportal("g", "R", None, &none, &none).unwrap(), "g", "main", "x");
         assert!(text.contains("kind: dachportal") && !text.contains("ags:") && text.contains("placeholder"));
     }

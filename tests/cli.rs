@@ -273,7 +273,10 @@ fn the_dachportal_is_listed_without_ags_and_links_to_its_group() {
     assert!(members.contains(&"dorsten") && members.contains(&"kreis-recklinghausen"), "{members:?}");
     assert!(!members.contains(&"serviceportal-emscher-lippe"));
     let dorsten = json["members"].as_array().unwrap().iter().find(|m| m["slug"] == "dorsten").unwrap();
-    assert_eq!((dorsten["displayName"].as_str(), dorsten["hostname"].as_str()), (Some("Stadt Dorsten"), Some("service.dorsten.de")));
+    assert_eq!(
+        (dorsten["displayName"].as_str(), dorsten["hostname"].as_str()),
+        (Some("Stadt Dorsten"), Some("service.dorsten.de"))
+    );
     // Municipalities keep their AGS in the same listing.
     let dorsten = env.run(&["tenant", "show", "dorsten", "-o", "json"]).ok().to_string();
     assert!(dorsten.contains("\"ags\": \"05562012\"") && !dorsten.contains("\"members\""), "{dorsten}");

@@ -125,9 +125,8 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
                 .flat_map(|t| t.hostnames.iter().cloned())
                 .chain(drafts.iter().map(|d| d.hostname.clone()))
                 .collect();
-            let d =
-                scaffold::draft_dachportal(&args.name, name, args.dachportal_hostname.as_deref(), &slugs, &hosts)
-                    .context("--dachportal")?;
+            let d = scaffold::draft_dachportal(&args.name, name, args.dachportal_hostname.as_deref(), &slugs, &hosts)
+                .context("--dachportal")?;
             if let Some(note) = &d.note {
                 ctx.info(format!("note: {note}"));
             }

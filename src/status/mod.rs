@@ -337,10 +337,16 @@ mod tests {
         assert_eq!(statuses.len(), 14);
         let sums = summarize(&c, &statuses);
         let el = &sums[0];
-        let rows: Vec<(&str, usize, usize)> = el.by_kreis.iter().map(|k| (k.name.as_str(), k.tenants, k.online)).collect();
+        let rows: Vec<(&str, usize, usize)> =
+            el.by_kreis.iter().map(|k| (k.name.as_str(), k.tenants, k.online)).collect();
         assert_eq!(
             rows,
-            [("Kreis Recklinghausen", 11, 0), ("Stadt Bottrop", 1, 0), ("Stadt Gelsenkirchen", 1, 0), (REGION_ROW, 1, 1)]
+            [
+                ("Kreis Recklinghausen", 11, 0),
+                ("Stadt Bottrop", 1, 0),
+                ("Stadt Gelsenkirchen", 1, 0),
+                (REGION_ROW, 1, 1)
+            ]
         );
         assert!(el.by_kreis.iter().all(|k| !k.name.is_empty()), "no nameless Kreis row");
         assert_eq!(el.total.headline(), "14 of 14 installed, 1 online (7 %)");

@@ -252,8 +252,10 @@ mod tests {
         use crate::status::{assess, summarize, Observation, REGION_ROW};
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
         let catalog = crate::tenant::load_dir(&dir).unwrap().catalog;
-        let statuses: Vec<TenantStatus> =
-            catalog.tenants_of("emscher-lippe").map(|t| assess(t, Observation::unknown("database: not asked"))).collect();
+        let statuses: Vec<TenantStatus> = catalog
+            .tenants_of("emscher-lippe")
+            .map(|t| assess(t, Observation::unknown("database: not asked")))
+            .collect();
         let sums = summarize(&catalog, &statuses);
         let md = markdown(&sums, &statuses);
         assert!(md.contains(&format!("| {REGION_ROW} | 1 | 0 | 0 (0 %) |")), "{md}");

@@ -492,8 +492,15 @@ fn check_dachportal_identity(cx: &mut Ctx, s: &TenantSpec) {
         );
     }
     if let Some(p) = &s.parent {
-        cx.error_at("dachportal-parent", p, "spec.parent", format!("a Dachportal has no parent Kreis, found {:?}", p.value))
-            .with_hint("remove spec.parent; the Dachportal's members are listed under spec.members (default: the whole group)");
+        cx.error_at(
+            "dachportal-parent",
+            p,
+            "spec.parent",
+            format!("a Dachportal has no parent Kreis, found {:?}", p.value),
+        )
+        .with_hint(
+            "remove spec.parent; the Dachportal's members are listed under spec.members (default: the whole group)",
+        );
     }
 }
 
@@ -539,10 +546,15 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
                 (Some(ags.value.clone()), kreis)
             }
             None => {
-                cx.error_at("missing-field", &s.kind, "spec.ags", format!("a tenant of kind {} needs its AGS", kind.as_str()))
-                    .with_hint(
-                        "add the Amtlicher Gemeindeschlüssel, e.g. ags: \"05770008\"; only kind: dachportal has none",
-                    );
+                cx.error_at(
+                    "missing-field",
+                    &s.kind,
+                    "spec.ags",
+                    format!("a tenant of kind {} needs its AGS", kind.as_str()),
+                )
+                .with_hint(
+                    "add the Amtlicher Gemeindeschlüssel, e.g. ags: \"05770008\"; only kind: dachportal has none",
+                );
                 (None, s.parent.as_ref().map(|p| p.value.clone()))
             }
         }
@@ -951,12 +963,9 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
                 Some(_) => None,
             };
             match (problem, found) {
-                (Some((code, message, hint)), _) => diags.push(
-                    Diagnostic::error(code, pos, message)
-                        .field(field)
-                        .tenant(t.slug.clone())
-                        .hint(hint),
-                ),
+                (Some((code, message, hint)), _) => {
+                    diags.push(Diagnostic::error(code, pos, message).field(field).tenant(t.slug.clone()).hint(hint))
+                }
                 (None, Some((_, _, m))) => members.push(m.clone()),
                 (None, None) => {}
             }
