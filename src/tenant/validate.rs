@@ -912,7 +912,8 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
             }
         }
     }
-    let public: Vec<(String, String, MemberPortal)> = tenants
+    // What a Dachportal may show of a tenant, with the tenant's group.
+    let public: Vec<(String, MemberPortal)> = tenants
         .iter()
         .map(|(t, _)| {
             let m = MemberPortal {
@@ -921,20 +922,20 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
                 hostname: t.hostnames.first().cloned().unwrap_or_default(),
                 published: t.published,
             };
-            (t.group.clone(), t.kind.as_str().to_string(), m)
+            (t.group.clone(), m)
         })
         .collect();
     for (t, f) in tenants.iter_mut().filter(|(t, _)| t.is_dachportal()) {
-        let same_group = || public.iter().filter(|(g, _, m)| *g == t.group && m.slug != t.slug);
+        let same_group = || public.iter().filter(|(g, m)| *g == t.group && m.slug != t.slug).map(|(_, m)| m);
         let Some(listed) = &f.spec.members else {
-            t.members = same_group().map(|(_, _, m)| m.clone()).collect();
+            t.members = same_group().cloned().collect();
             continue;
         };
         let mut members: Vec<MemberPortal> = Vec::new();
         for (i, slug) in listed.value.iter().enumerate() {
             let pos = Position::at(&t.source, slug.referenced);
             let field = format!("spec.members[{i}]");
-            let found = public.iter().find(|(_, _, m)| m.slug == slug.value);
+            let found = public.iter().find(|(_, m)| m.slug == slug.value);
             let problem = match found {
                 _ if slug.value == t.slug => Some((
                     "member-self",
@@ -947,10 +948,10 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
                     format!(
                         "members are slugs of tenants of group {}: {}",
                         t.group,
-                        same_group().map(|(_, _, m)| m.slug.as_str()).collect::<Vec<_>>().join(", ")
+                        same_group().map(|m| m.slug.as_str()).collect::<Vec<_>>().join(", ")
                     ),
                 )),
-                Some((g, _, _)) if *g != t.group => Some((
+                Some((g, _)) if *g != t.group => Some((
                     "unknown-member",
                     format!("member {:?} belongs to group {g}, not {}", slug.value, t.group),
                     "a Dachportal links only to tenants of its own group".to_string(),
@@ -966,8 +967,8 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
                 (Some((code, message, hint)), _) => {
                     diags.push(Diagnostic::error(code, pos, message).field(field).tenant(t.slug.clone()).hint(hint))
                 }
-                (None, Some((_, _, m))) => members.push(m.clone()),
-                (None, None) => {}
+                (None, Some((_, m))) => members.push(m.clone()),
+                (None, None) => unreachable!("a slug that is no tenant is reported above"),
             }
         }
         if listed.value.is_empty() {
