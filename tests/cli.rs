@@ -319,6 +319,30 @@ fn group_new_with_a_dachportal_scaffolds_it_and_rejects_clashes() {
 }
 
 #[test]
+fn tenant_new_adds_a_dachportal_to_an_existing_group_once() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let run = env.run(&["tenant", "new", "--dachportal", "Serviceportale im krz-Verbandsgebiet", "--group", "krz"]);
+    run.code(0);
+    let text = env.read("tenants/krz/serviceportale-im-krz-verbandsgebiet.yaml");
+    assert!(text.contains("kind: dachportal") && text.contains("    - service.krz.de"), "{text}");
+    assert!(text.contains("tenant new --dachportal \"Serviceportale im krz-Verbandsgebiet\" --group krz"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(env.run(&["tenant", "show", "serviceportale-im-krz-verbandsgebiet", "-o", "json"]).ok())
+            .unwrap();
+    assert_eq!(json["members"].as_array().unwrap().len(), 39, "every other krz tenant");
+    // One per group: refused, for krz now and for emscher-lippe from the start.
+    for group in ["krz", "emscher-lippe"] {
+        let r = env.run(&["tenant", "new", "--dachportal", "Noch eins", "--group", group]);
+        r.code(1);
+        assert!(r.stderr.contains("already has a Dachportal"), "{}", r.stderr);
+    }
+    assert!(!env.path().join("tenants/krz/noch-eins.yaml").exists());
+    // Neither --ags nor --dachportal, or both: a usage error.
+    env.run(&["tenant", "new", "--group", "heinsberg"]).code(2);
+    env.run(&["tenant", "new", "--group", "heinsberg", "--ags", "05370004", "--dachportal", "X"]).code(2);
+}
+
+#[test]
 fn malformed_yaml_is_reported_with_its_position_and_blocks_other_commands() {
     let env = TestEnv::with_tenants(&repo().join("tenants"));
     env.write(
