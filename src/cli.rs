@@ -163,8 +163,12 @@ pub enum TenantCommand {
 #[derive(Debug, Args)]
 pub struct TenantNewArgs {
     /// AGS of the municipality (8 digits) or of a Kreis (5 digits) for the Kreis's own portal.
-    #[arg(long)]
-    pub ags: String,
+    #[arg(long, required_unless_present = "dachportal")]
+    pub ags: Option<String>,
+    /// Instead of a municipality: the group's regional umbrella portal ("Dachportal") with this display name,
+    /// linking to every other tenant of the group.
+    #[arg(long, value_name = "DISPLAY NAME", conflicts_with = "ags")]
+    pub dachportal: Option<String>,
     /// The rollout group to add the tenant to (its directory must exist).
     #[arg(long, short = 'g')]
     pub group: String,
@@ -210,6 +214,13 @@ pub struct GroupNewArgs {
     /// The IT service provider that operates the group.
     #[arg(long)]
     pub operator: Option<String>,
+    /// Add the group's regional umbrella portal ("Dachportal") with this display name; its slug is derived from
+    /// the name, and it links to every other tenant of the group.
+    #[arg(long, value_name = "DISPLAY NAME")]
+    pub dachportal: Option<String>,
+    /// Hostname of the Dachportal (default: service.<group>.de).
+    #[arg(long, value_name = "HOSTNAME", requires = "dachportal")]
+    pub dachportal_hostname: Option<String>,
     /// Print what would be written instead of writing it.
     #[arg(long)]
     pub dry_run: bool,

@@ -184,6 +184,134 @@ pub fn tenant_yaml(d: &Draft, group: &str, wave: &str, command: &str) -> String 
     s
 }
 
+/// What a group's Dachportal (regional umbrella portal) is made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DachportalDraft {
+    pub slug: String,
+    pub display_name: String,
+    pub hostname: String,
+    /// Why the hostname is not the default, if it is not (never silent).
+    pub note: Option<String>,
+}
+
+/// Errors of drafting a Dachportal.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DachportalError {
+    #[error("Dachportal name {0:?} yields no slug; use letters or digits")]
+    EmptySlug(String),
+    #[error("Dachportal slug {slug:?} (from {name:?}) is already a tenant's slug; choose another display name")]
+    SlugTaken { slug: String, name: String },
+    #[error("Dachportal {0}")]
+    Slug(#[source] names::NameError),
+    #[error("Dachportal hostname: {0}")]
+    Hostname(#[source] names::NameError),
+    #[error("Dachportal hostname {0} is already a tenant's hostname")]
+    HostnameTaken(String),
+}
+
+/// Draft the Dachportal of group `group`: the slug is the transliterated display name (`Serviceportal
+/// Emscher-Lippe` → `serviceportal-emscher-lippe`); the hostname is `service.<group>.de` unless given, or
+/// `service.<slug>.de` when a tenant in `taken_hosts` already has that (a note says so). Refuses a slug that
+/// `taken_slugs` (the group's new tenants and every existing tenant) holds, and a given hostname that is taken,
+/// rather than renaming silently.
+pub fn draft_dachportal(
+    group: &str,
+    display_name: &str,
+    hostname: Option<&str>,
+    taken_slugs: &HashSet<String>,
+    taken_hosts: &HashSet<String>,
+) -> Result<DachportalDraft, DachportalError> {
+    let slug = slugify(display_name.trim());
+    if slug.is_empty() {
+        return Err(DachportalError::EmptySlug(display_name.to_string()));
+    }
+    names::check_slug(&slug).map_err(DachportalError::Slug)?;
+    if taken_slugs.contains(&slug) {
+        return Err(DachportalError::SlugTaken { slug, name: display_name.to_string() });
+    }
+    let mut note = None;
+    let hostname = match hostname {
+        Some(h) => {
+            let h = names::parse_hostname(h).map_err(DachportalError::Hostname)?.ascii;
+            if taken_hosts.contains(&h) {
+                return Err(DachportalError::HostnameTaken(h));
+            }
+            h
+        }
+        None => {
+            let by_group = format!("service.{group}.de");
+            if taken_hosts.contains(&by_group) {
+                let h = format!("service.{slug}.de");
+                note = Some(format!(
+                    "{by_group} is a member's hostname; the Dachportal gets {h} (pass --dachportal-hostname to choose)"
+                ));
+                h
+            } else {
+                by_group
+            }
+        }
+    };
+    names::parse_hostname(&hostname).map_err(DachportalError::Hostname)?;
+    Ok(DachportalDraft { slug, display_name: display_name.trim().to_string(), hostname, note })
+}
+
+/// The text of a Dachportal's tenant file: no AGS, no parent; members default to the whole group.
+pub fn dachportal_yaml(d: &DachportalDraft, group: &str, wave: &str, command: &str) -> String {
+    let (primary, accent) = palette_for(&d.slug);
+    let mut s = String::new();
+    s.push_str(&format!(
+        "# {} — Dachportal (regional umbrella portal) of rollout group {group}.
+",
+        d.display_name
+    ));
+    s.push_str(&format!(
+        "# Scaffolded with: {command}
+"
+    ));
+    s.push_str(
+        "# It links to every other portal of the group (set spec.members to choose).
+",
+    );
+    s.push_str(&format!(
+        "# The hostname {} is a placeholder until the operator confirms the region's address.
+",
+        d.hostname
+    ));
+    s.push_str(
+        "# Theme colours are placeholders until the region's corporate design is supplied.
+",
+    );
+    s.push_str(&format!("apiVersion: {API_VERSION}\nkind: Tenant\nmetadata:\n  name: {}\nspec:\n", d.slug));
+    s.push_str(&format!("  displayName: {}\n  kind: {}\n", q(&d.display_name), MunicipalityKind::Dachportal.as_str()));
+    s.push_str(&format!("  wave: {wave}\n  hostnames:\n    - {}\n", d.hostname));
+    s.push_str(&format!("  theme:\n    primaryColor: {}\n    accentColor: {}\n", q(primary), q(accent)));
+    s.push_str(&format!(
+        "  servicekonto:\n    trustLevel: substantiell\n    credentials:\n      secretKeyRef:\n        name: {}-servicekonto\n",
+        d.slug
+    ));
+    s.push_str(&format!("  database:\n    schema: {}\n", names::default_schema(&d.slug)));
+    s.push_str("  goLive:\n    published: false\n");
+    s
+}
+
+/// Quote a command-line argument the way a POSIX shell reads it back (bare when that is safe).
+pub fn shell_quote(arg: &str) -> String {
+    let safe = !arg.is_empty()
+        && arg.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/' | ':' | '=' | ','));
+    if safe {
+        return arg.to_string();
+    }
+    let mut s = String::from("\"");
+    for c in arg.chars() {
+        if matches!(c, '"' | '\\' | '$' | '`') {
+            s.push('\\');
+        }
+        s.push(c);
+    }
+    s.push('"');
+    s
+}
+
 /// What a new group is made from.
 #[derive(Debug, Clone)]
 pub struct GroupDraft {
@@ -268,6 +396,36 @@ mod tests {
             assert!(d.note.as_ref().unwrap().contains("11 municipalities here"), "{:?}", d.note);
             assert_eq!(d.hostname, format!("service.{}.de", d.slug));
         }
+    }
+
+    #[test]
+    fn a_dachportal_takes_its_slug_from_its_name_and_never_a_taken_one() {
+        let none = HashSet::new();
+        let d = draft_dachportal("emscher-lippe", " Serviceportal Emscher-Lippe ", None, &none, &none).unwrap();
+        assert_eq!(
+            (d.slug.as_str(), d.display_name.as_str(), d.hostname.as_str(), d.note.as_deref()),
+            ("serviceportal-emscher-lippe", "Serviceportal Emscher-Lippe", "service.emscher-lippe.de", None)
+        );
+        let hosts: HashSet<String> = ["service.emscher-lippe.de".to_string()].into();
+        let d = draft_dachportal("emscher-lippe", "Region", None, &none, &hosts).unwrap();
+        assert_eq!(d.hostname, "service.region.de");
+        assert!(d.note.unwrap().contains("service.emscher-lippe.de"));
+        let d = draft_dachportal("g", "Münsterland", Some("portal.münsterland.de"), &none, &none).unwrap();
+        assert_eq!((d.slug.as_str(), d.hostname.as_str()), ("muensterland", "portal.xn--mnsterland-9db.de"));
+        let taken: HashSet<String> = ["lage".to_string()].into();
+        assert!(matches!(draft_dachportal("g", "Lage", None, &taken, &none), Err(DachportalError::SlugTaken { .. })));
+        assert!(matches!(draft_dachportal("g", "–", None, &none, &none), Err(DachportalError::EmptySlug(_))));
+        assert!(matches!(draft_dachportal("g", "R", Some("a..de"), &none, &none), Err(DachportalError::Hostname(_))));
+        let text = dachportal_yaml(&draft_dachportal("g", "R", None, &none, &none).unwrap(), "g", "main", "x");
+        assert!(text.contains("kind: dachportal") && !text.contains("ags:") && text.contains("placeholder"));
+    }
+
+    #[test]
+    fn recorded_arguments_are_quoted_for_a_shell() {
+        assert_eq!(shell_quote("emscher-lippe"), "emscher-lippe");
+        assert_eq!(shell_quote("Serviceportal Emscher-Lippe"), "\"Serviceportal Emscher-Lippe\"");
+        assert_eq!(shell_quote("a\"b$c"), "\"a\\\"b\\$c\"");
+        assert_eq!(shell_quote(""), "\"\"");
     }
 
     #[test]

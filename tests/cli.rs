@@ -14,7 +14,7 @@ fn bundled_tenants_validate() {
     assert_eq!(report["valid"], true);
     assert_eq!(report["errors"], 0);
     assert_eq!(report["groups"], 3);
-    assert_eq!(report["tenants"], 63);
+    assert_eq!(report["tenants"], 64);
 }
 
 #[test]
@@ -50,6 +50,15 @@ fn broken_corpus_yields_precise_errors() {
         "missing-group",
         "secret-ref",
         "servicekonto-oidc",
+        "missing-field",
+        "dachportal-ags",
+        "dachportal-parent",
+        "duplicate-dachportal",
+        "member-self",
+        "unknown-member",
+        "duplicate-member",
+        "no-members",
+        "members-not-dachportal",
     ] {
         assert!(codes.contains(code), "no {code} finding; got {codes:?}");
     }
@@ -79,7 +88,7 @@ fn validate_prints_locations_and_hints_for_people() {
         run.stderr
     );
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
-    assert!(run.stderr.contains("24 error(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("34 error(s)"), "{}", run.stderr);
 }
 
 #[test]
@@ -92,13 +101,41 @@ fn secrets_in_files_are_never_echoed() {
     }
 }
 
+/// Split a recorded command line the way a POSIX shell does for bare words and double quotes.
+fn shell_words(line: &str) -> Vec<String> {
+    let (mut words, mut word, mut quoted, mut in_word) = (Vec::new(), String::new(), false, false);
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => (quoted, in_word) = (!quoted, true),
+            '\\' if quoted => word.extend(chars.next()),
+            c if c.is_whitespace() && !quoted => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                }
+                in_word = false;
+            }
+            c => {
+                word.push(c);
+                in_word = true;
+            }
+        }
+    }
+    assert!(!quoted, "unbalanced quotes in {line:?}");
+    if in_word {
+        words.push(word);
+    }
+    words
+}
+
 /// `group new` with the arguments recorded in each bundled group.yaml reproduces its tenant set.
 #[test]
 fn group_new_reproduces_the_bundled_groups() {
     for group in ["krz", "heinsberg", "emscher-lippe"] {
         let bundled = std::fs::read_to_string(repo().join(format!("tenants/{group}/group.yaml"))).unwrap();
         let command = bundled.lines().next().unwrap().split("scaffolded with: ").nth(1).unwrap().to_string();
-        let args: Vec<&str> = command.split_whitespace().skip(1).collect();
+        let words = shell_words(&command);
+        let args: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
         let env = TestEnv::new();
         env.run(&args).ok();
         let mut want: Vec<String> = std::fs::read_dir(repo().join("tenants").join(group))
@@ -211,13 +248,98 @@ fn tenant_list_and_show_in_every_format() {
         assert!(table.contains(pilot), "{table}");
     }
     let json: serde_json::Value = serde_json::from_str(env.run(&["tenant", "list", "-o", "json"]).ok()).unwrap();
-    assert_eq!(json.as_array().unwrap().len(), 63);
+    assert_eq!(json.as_array().unwrap().len(), 64);
     let yaml = env.run(&["tenant", "show", "preussisch-oldendorf", "-o", "yaml"]).ok().to_string();
     assert!(yaml.contains("displayName: Stadt Preußisch Oldendorf"), "{yaml}");
     assert!(yaml.contains("service.preussisch-oldendorf.de"), "{yaml}");
     let r = env.run(&["tenant", "list", "--group", "krz", "--wave", "welle-9"]);
     r.code(1);
     assert!(r.stderr.contains("no wave \"welle-9\""), "{}", r.stderr);
+}
+
+#[test]
+fn the_dachportal_is_listed_without_ags_and_links_to_its_group() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let table = env.run(&["tenant", "list", "--group", "emscher-lippe"]).ok().to_string();
+    let row = table.lines().find(|l| l.contains("serviceportal-emscher-lippe")).expect("dachportal listed");
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[..5], ["serviceportal-emscher-lippe", "emscher-lippe", "main", "dachportal", "-"], "{row}");
+    let json: serde_json::Value =
+        serde_json::from_str(env.run(&["tenant", "show", "serviceportal-emscher-lippe", "-o", "json"]).ok()).unwrap();
+    assert_eq!(json["kind"], "dachportal");
+    assert!(json.get("ags").is_none() && json.get("kreis").is_none(), "{json}");
+    let members: Vec<&str> = json["members"].as_array().unwrap().iter().map(|m| m["slug"].as_str().unwrap()).collect();
+    assert_eq!(members.len(), 13, "the 13 local portals: {members:?}");
+    assert!(members.contains(&"dorsten") && members.contains(&"kreis-recklinghausen"), "{members:?}");
+    assert!(!members.contains(&"serviceportal-emscher-lippe"));
+    let dorsten = json["members"].as_array().unwrap().iter().find(|m| m["slug"] == "dorsten").unwrap();
+    assert_eq!(
+        (dorsten["displayName"].as_str(), dorsten["hostname"].as_str()),
+        (Some("Stadt Dorsten"), Some("service.dorsten.de"))
+    );
+    // Municipalities keep their AGS in the same listing.
+    let dorsten = env.run(&["tenant", "show", "dorsten", "-o", "json"]).ok().to_string();
+    assert!(dorsten.contains("\"ags\": \"05562012\"") && !dorsten.contains("\"members\""), "{dorsten}");
+}
+
+#[test]
+fn group_new_with_a_dachportal_scaffolds_it_and_rejects_clashes() {
+    let env = TestEnv::new();
+    let args = ["group", "new", "hoexter", "--kreis", "05762", "--dachportal", "Kulturland Kreis Höxter"];
+    let run = env.run(&args);
+    run.code(0);
+    assert!(run.stderr.contains("note: service.hoexter.de is a member's hostname"), "{}", run.stderr);
+    let text = env.read("tenants/hoexter/kulturland-kreis-hoexter.yaml");
+    assert!(text.contains("kind: dachportal") && !text.contains("ags:") && !text.contains("parent:"), "{text}");
+    // service.<group>.de is the city Höxter's: the Dachportal falls back to its own slug, and says so.
+    assert!(text.contains("    - service.kulturland-kreis-hoexter.de"), "{text}");
+    assert!(text.contains("placeholder"), "{text}");
+    let group = env.read("tenants/hoexter/group.yaml");
+    assert!(group.lines().next().unwrap().ends_with("--dachportal \"Kulturland Kreis Höxter\""), "{group}");
+    env.run(&["validate"]).ok();
+    // The slug of an existing tenant, an invalid hostname, a hostname of a member: refused, nothing written.
+    for (name, host, why) in [
+        ("Lage", None, "already a tenant's slug"),
+        ("Regionalportal", Some("service..de"), "hostname"),
+        ("Regionalportal", Some("service.detmold.de"), "service.detmold.de is already a tenant's hostname"),
+        ("Regionalportal", Some("service.brakel.de"), "service.brakel.de is already a tenant's hostname"),
+        ("!!!", None, "yields no slug"),
+    ] {
+        let mut a = vec!["group", "new", "lippe", "--kreis", "05766", "--dachportal", name];
+        if let Some(h) = host {
+            a.extend(["--dachportal-hostname", h]);
+        }
+        let r = env.run(&a);
+        r.code(1);
+        assert!(r.stderr.contains(why), "{name}: {}", r.stderr);
+        assert!(!env.path().join("tenants/lippe").exists(), "{name}: nothing written");
+    }
+    let r = env.run(&["group", "new", "lippe", "--kreis", "05766", "--dachportal-hostname", "service.lippe.de"]);
+    r.code(2);
+}
+
+#[test]
+fn tenant_new_adds_a_dachportal_to_an_existing_group_once() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let run = env.run(&["tenant", "new", "--dachportal", "Serviceportale im krz-Verbandsgebiet", "--group", "krz"]);
+    run.code(0);
+    let text = env.read("tenants/krz/serviceportale-im-krz-verbandsgebiet.yaml");
+    assert!(text.contains("kind: dachportal") && text.contains("    - service.krz.de"), "{text}");
+    assert!(text.contains("tenant new --dachportal \"Serviceportale im krz-Verbandsgebiet\" --group krz"), "{text}");
+    let json: serde_json::Value =
+        serde_json::from_str(env.run(&["tenant", "show", "serviceportale-im-krz-verbandsgebiet", "-o", "json"]).ok())
+            .unwrap();
+    assert_eq!(json["members"].as_array().unwrap().len(), 39, "every other krz tenant");
+    // One per group: refused, for krz now and for emscher-lippe from the start.
+    for group in ["krz", "emscher-lippe"] {
+        let r = env.run(&["tenant", "new", "--dachportal", "Noch eins", "--group", group]);
+        r.code(1);
+        assert!(r.stderr.contains("already has a Dachportal"), "{}", r.stderr);
+    }
+    assert!(!env.path().join("tenants/krz/noch-eins.yaml").exists());
+    // Neither --ags nor --dachportal, or both: a usage error.
+    env.run(&["tenant", "new", "--group", "heinsberg"]).code(2);
+    env.run(&["tenant", "new", "--group", "heinsberg", "--ags", "05370004", "--dachportal", "X"]).code(2);
 }
 
 #[test]

@@ -6,7 +6,7 @@ use crate::exit_codes::Exit;
 use crate::municipality::Registry;
 use crate::output::{print_structured, render_table, table, OutputFormat};
 use crate::scaffold::{self, Draft, GroupDraft};
-use crate::tenant::SourceFile;
+use crate::tenant::{MunicipalityKind, SourceFile};
 use anyhow::{bail, Context as _};
 use serde::Serialize;
 
@@ -115,6 +115,25 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
             bail!("--pilot {p:?} is not one of the group's tenants: {}", slugs.join(", "));
         }
     }
+    let dachportal = match &args.dachportal {
+        Some(name) => {
+            let mut slugs = taken.clone();
+            slugs.extend(drafts.iter().map(|d| d.slug.clone()));
+            let hosts: std::collections::HashSet<String> = existing
+                .tenants
+                .iter()
+                .flat_map(|t| t.hostnames.iter().cloned())
+                .chain(drafts.iter().map(|d| d.hostname.clone()))
+                .collect();
+            let d = scaffold::draft_dachportal(&args.name, name, args.dachportal_hostname.as_deref(), &slugs, &hosts)
+                .context("--dachportal")?;
+            if let Some(note) = &d.note {
+                ctx.info(format!("note: {note}"));
+            }
+            Some(d)
+        }
+        None => None,
+    };
     let waves: Vec<String> =
         if args.pilots.is_empty() { vec!["main".into()] } else { vec!["pilot".into(), "main".into()] };
     let mut command = format!("portalctl group new {}", args.name);
@@ -126,6 +145,12 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
     }
     if args.no_kreis_tenants {
         command.push_str(" --no-kreis-tenants");
+    }
+    if let Some(name) = &args.dachportal {
+        command.push_str(&format!(" --dachportal {}", scaffold::shell_quote(name)));
+    }
+    if let Some(h) = &args.dachportal_hostname {
+        command.push_str(&format!(" --dachportal-hostname {}", scaffold::shell_quote(h)));
     }
     let r = Registry::official();
     let display_name = args.display_name.clone().unwrap_or_else(|| {
@@ -147,6 +172,16 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
             group_dir: args.name.clone(),
             stem: d.slug.clone(),
             text: scaffold::tenant_yaml(d, &args.name, wave, &tenant_cmd),
+        });
+    }
+    if let Some(d) = &dachportal {
+        let name = args.dachportal.as_deref().unwrap_or_default();
+        let tenant_cmd = format!("portalctl group new {} --dachportal {}", args.name, scaffold::shell_quote(name));
+        files.push(SourceFile {
+            path: dir.join(format!("{}.yaml", d.slug)).display().to_string(),
+            group_dir: args.name.clone(),
+            stem: d.slug.clone(),
+            text: scaffold::dachportal_yaml(d, &args.name, "main", &tenant_cmd),
         });
     }
     for d in &drafts {
@@ -190,18 +225,29 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
                     d.hostname.clone(),
                 ]);
             }
+            if let Some(d) = &dachportal {
+                t.add_row(vec![
+                    d.slug.clone(),
+                    "main".to_string(),
+                    MunicipalityKind::Dachportal.as_str().to_string(),
+                    "-".to_string(),
+                    d.hostname.clone(),
+                ]);
+            }
             if !ctx.quiet {
                 print!("{}", render_table(&t));
             }
         }
         _ => {
-            let slugs: Vec<&str> = drafts.iter().map(|d| d.slug.as_str()).collect();
+            let slugs: Vec<&str> =
+                drafts.iter().map(|d| d.slug.as_str()).chain(dachportal.as_ref().map(|d| d.slug.as_str())).collect();
             print_structured(
                 &serde_json::json!({"group": args.name, "directory": dir.display().to_string(), "tenants": slugs}),
                 ctx.output,
             )?;
         }
     }
-    ctx.info(format!("created group {} in {} with {} tenant(s)", args.name, dir.display(), drafts.len()));
+    let count = drafts.len() + usize::from(dachportal.is_some());
+    ctx.info(format!("created group {} in {} with {count} tenant(s)", args.name, dir.display()));
     Ok(Exit::Success)
 }

@@ -23,7 +23,8 @@ pub fn run(ctx: &Context, cmd: TenantCommand) -> anyhow::Result<Exit> {
                             x.group.clone(),
                             x.wave.clone(),
                             x.kind.as_str().to_string(),
-                            x.ags.clone(),
+                            // A Dachportal stands for the region and has no AGS.
+                            x.ags.clone().unwrap_or_else(|| "-".into()),
                             x.primary_hostname().to_string(),
                             x.schema.clone(),
                             if x.published { "yes".into() } else { "no".into() },
@@ -80,8 +81,21 @@ fn new(ctx: &Context, args: &TenantNewArgs) -> anyhow::Result<Exit> {
             ctx.tenants_dir.display()
         );
     };
-    let Some(mut draft) = scaffold::draft_by_ags(&args.ags) else {
-        bail!("AGS {:?} is neither a municipality (8 digits) nor a Kreis (5 digits) of the official list; try `portalctl municipality <name>`", args.ags);
+    let wave = match &args.wave {
+        Some(w) if group.wave_index(w).is_none() => {
+            let known: Vec<&str> = group.waves.iter().map(|w| w.name.as_str()).collect();
+            bail!("group {} has no wave {w:?}; waves: {}", group.name, known.join(", "));
+        }
+        Some(w) => w.clone(),
+        None => group.waves.last().map(|w| w.name.clone()).unwrap_or_default(),
+    };
+    let ags = match (&args.ags, &args.dachportal) {
+        (_, Some(name)) => return new_dachportal(ctx, args, &catalog, name, &wave),
+        (Some(ags), None) => ags,
+        (None, None) => bail!("give --ags (a municipality or Kreis) or --dachportal (the group's umbrella portal)"),
+    };
+    let Some(mut draft) = scaffold::draft_by_ags(ags) else {
+        bail!("AGS {ags:?} is neither a municipality (8 digits) nor a Kreis (5 digits) of the official list; try `portalctl municipality <name>`");
     };
     if args.slug.is_none() {
         let taken = catalog.tenants.iter().map(|t| t.slug.clone()).collect();
@@ -98,15 +112,7 @@ fn new(ctx: &Context, args: &TenantNewArgs) -> anyhow::Result<Exit> {
     if let Some(h) = &args.hostname {
         draft.hostname = crate::names::parse_hostname(h)?.ascii;
     }
-    let wave = match &args.wave {
-        Some(w) if group.wave_index(w).is_none() => {
-            let known: Vec<&str> = group.waves.iter().map(|w| w.name.as_str()).collect();
-            bail!("group {} has no wave {w:?}; waves: {}", group.name, known.join(", "));
-        }
-        Some(w) => w.clone(),
-        None => group.waves.last().map(|w| w.name.clone()).unwrap_or_default(),
-    };
-    let mut command = format!("portalctl tenant new --ags {} --group {}", args.ags, args.group);
+    let mut command = format!("portalctl tenant new --ags {ags} --group {}", args.group);
     if let Some(s) = &args.slug {
         command.push_str(&format!(" --slug {s}"));
     }
@@ -118,18 +124,64 @@ fn new(ctx: &Context, args: &TenantNewArgs) -> anyhow::Result<Exit> {
         print!("{text}");
         return Ok(Exit::Success);
     }
-    let path = ctx.tenants_dir.join(&group.name).join(format!("{}.yaml", draft.slug));
+    let path = write_new(ctx, &group.name, &draft.slug, &text)?;
+    ctx.info(format!("created {} ({}, {})", path.display(), draft.display_name, draft.hostname));
+    Ok(Exit::Success)
+}
+
+/// Validate a new tenant file together with the existing ones, then write it; refuses to overwrite.
+fn write_new(ctx: &Context, group: &str, slug: &str, text: &str) -> anyhow::Result<std::path::PathBuf> {
+    let path = ctx.tenants_dir.join(group).join(format!("{slug}.yaml"));
     if path.exists() {
         bail!("{} already exists; nothing was written", path.display());
     }
     let file = SourceFile {
         path: path.display().to_string(),
-        group_dir: group.name.clone(),
-        stem: draft.slug.clone(),
-        text: text.clone(),
+        group_dir: group.to_string(),
+        stem: slug.to_string(),
+        text: text.to_string(),
     };
     check_with(ctx, &[file])?;
-    write_atomic(&path, &text)?;
-    ctx.info(format!("created {} ({}, {})", path.display(), draft.display_name, draft.hostname));
+    write_atomic(&path, text)?;
+    Ok(path)
+}
+
+/// `tenant new --dachportal NAME`: the group's regional umbrella portal, added to an existing group.
+fn new_dachportal(
+    ctx: &Context,
+    args: &TenantNewArgs,
+    catalog: &tenant::Catalog,
+    name: &str,
+    wave: &str,
+) -> anyhow::Result<Exit> {
+    if let Some(existing) = catalog.dachportal_of(&args.group) {
+        bail!("group {} already has a Dachportal: {} ({})", args.group, existing.slug, existing.source);
+    }
+    let slugs = catalog.tenants.iter().map(|t| t.slug.clone()).collect();
+    let hosts = catalog.tenants.iter().flat_map(|t| t.hostnames.iter().cloned()).collect();
+    let mut draft = scaffold::draft_dachportal(&args.group, name, args.hostname.as_deref(), &slugs, &hosts)
+        .context("--dachportal")?;
+    if let Some(slug) = &args.slug {
+        crate::names::check_slug(slug)?;
+        draft.slug.clone_from(slug);
+    }
+    if let Some(note) = &draft.note {
+        ctx.info(format!("note: {note}"));
+    }
+    let mut command =
+        format!("portalctl tenant new --dachportal {} --group {}", scaffold::shell_quote(name), args.group);
+    if let Some(s) = &args.slug {
+        command.push_str(&format!(" --slug {s}"));
+    }
+    if let Some(h) = &args.hostname {
+        command.push_str(&format!(" --hostname {}", scaffold::shell_quote(h)));
+    }
+    let text = scaffold::dachportal_yaml(&draft, &args.group, wave, &command);
+    if args.dry_run {
+        print!("{text}");
+        return Ok(Exit::Success);
+    }
+    write_new(ctx, &args.group, &draft.slug, &text)?;
+    ctx.info(format!("created the Dachportal {} of group {} ({})", draft.slug, args.group, draft.hostname));
     Ok(Exit::Success)
 }

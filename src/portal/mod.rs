@@ -7,6 +7,7 @@
 //! Host header, or gets a plain 404 naming no tenant. There is no default tenant.
 
 pub mod error;
+pub mod members;
 pub mod metrics;
 pub mod ops;
 pub mod pages;
@@ -313,6 +314,9 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| Error::Listen { addr: config.listen.clone(), source })?;
+    if let Ok(addr) = listener.local_addr() {
+        registry.set_local_port(addr.port());
+    }
     let mut sk = ServicekontoState::new(config.secrets_dir.clone(), registry.clone());
     if config.insecure_http_cookies {
         let port = listener.local_addr().map(|a| a.port()).map_err(Error::Serve)?;

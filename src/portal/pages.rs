@@ -125,6 +125,8 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
     let mut c = base(&ctx);
     c.insert("categories", &categories);
     c.insert("lebenslagen", &lebenslagen);
+    // A Dachportal's member portals, from public configuration (no query).
+    c.insert("members", &super::members::links(&ctx.site, state.registry().local_port()));
     let html = state.tera().render("home.html", &c)?;
     if ctx.user.is_none() {
         state.store_home(&ctx.site, &html);

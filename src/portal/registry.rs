@@ -81,6 +81,8 @@ pub fn normalize_host(raw: &str) -> Option<String> {
 pub struct Registry {
     current: ArcSwap<Snapshot>,
     local_hostnames: bool,
+    /// The listening port in local mode (0: not known yet), for links between tenants' local hostnames.
+    local_port: std::sync::atomic::AtomicU16,
 }
 
 impl Registry {
@@ -91,6 +93,17 @@ impl Registry {
     /// A registry that additionally serves every tenant on `<slug>.localhost` (local mode).
     pub fn with_local_hostnames() -> Registry {
         Registry { local_hostnames: true, ..Registry::default() }
+    }
+
+    /// Record the port a local-mode server listens on (ignored outside local mode).
+    pub fn set_local_port(&self, port: u16) {
+        self.local_port.store(port, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// In local mode, once known: the port on which every tenant answers as `<slug>.localhost`.
+    pub fn local_port(&self) -> Option<u16> {
+        let port = self.local_port.load(std::sync::atomic::Ordering::Relaxed);
+        (self.local_hostnames && port != 0).then_some(port)
     }
 
     /// Replace all tenants at once; returns problems found while building the host map.
@@ -149,6 +162,7 @@ mod tests {
             schema: format!("t_{slug}"),
             published: true,
             links: Links::default(),
+            members: Vec::new(),
             tenant: Default::default(),
         }
     }

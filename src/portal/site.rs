@@ -22,6 +22,9 @@ pub struct Site {
     pub published: bool,
     #[serde(default)]
     pub links: Links,
+    /// A Dachportal's member portals (public configuration only); empty for every other tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<crate::tenant::MemberPortal>,
     /// The full resolved tenant when it came from tenant files (the Servicekonto login needs
     /// its binding); not part of `tenant.json`.
     #[serde(skip)]
@@ -103,6 +106,7 @@ impl Site {
             schema: t.schema.clone(),
             published: t.published,
             links: Links::from(&t.links),
+            members: t.members.clone(),
             tenant: TenantRef(Some(std::sync::Arc::new(t.clone()))),
         }
     }
@@ -132,6 +136,13 @@ impl Site {
             let parsed = crate::names::parse_hostname(h).map_err(|e| format!("tenant {who}: {e}"))?;
             if parsed.ascii != *h {
                 return Err(format!("tenant {who}: hostname {h:?} is not in ASCII form"));
+            }
+        }
+        for m in &self.members {
+            crate::names::check_slug(&m.slug).map_err(|e| format!("tenant {who}: member {e}"))?;
+            let parsed = crate::names::parse_hostname(&m.hostname).map_err(|e| format!("tenant {who}: member {e}"))?;
+            if parsed.ascii != m.hostname {
+                return Err(format!("tenant {who}: member hostname {:?} is not in ASCII form", m.hostname));
             }
         }
         let t = &self.theme;
@@ -208,8 +219,13 @@ mod tests {
         let mut bad = good.clone();
         bad["theme"]["primaryColor"] = "red;background:url(x)".into();
         assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("primaryColor"));
-        let mut bad = good;
+        let mut bad = good.clone();
         bad["hostnames"] = serde_json::json!([]);
         assert!(Site::from_json(&bad.to_string()).is_err());
+        let mut bad = good;
+        bad["members"] = serde_json::json!([
+            { "slug": "x", "displayName": "X", "hostname": "evil.de\"><script>", "published": true }
+        ]);
+        assert!(Site::from_json(&bad.to_string()).unwrap_err().contains("member"));
     }
 }

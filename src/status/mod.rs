@@ -202,7 +202,12 @@ impl Tally {
     }
 }
 
-/// A group's summary: in sum, per Kreis, per wave (in the group's wave order).
+/// The row of [`GroupSummary::by_kreis`] that counts a group's Dachportal, which stands for the whole region and
+/// lies in no Kreis. Always the last row.
+pub const REGION_ROW: &str = "Region";
+
+/// A group's summary: in sum, per Kreis (plus the [`REGION_ROW`] for a Dachportal), per wave (in the group's wave
+/// order).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupSummary {
@@ -224,13 +229,19 @@ pub fn summarize(catalog: &Catalog, statuses: &[TenantStatus]) -> Vec<GroupSumma
         }
         let mut total = Tally { name: group.name.clone(), ..Tally::default() };
         let mut by_kreis: BTreeMap<String, Tally> = BTreeMap::new();
+        let mut region: Option<Tally> = None;
         let mut by_wave: Vec<Tally> =
             group.waves.iter().map(|w| Tally { name: w.name.clone(), ..Tally::default() }).collect();
         for s in &of_group {
             total.add(s);
-            let kreis_ags = s.kreis.clone().unwrap_or_default();
-            let name = registry.kreis(&kreis_ags).map(|k| k.name.clone()).unwrap_or(kreis_ags);
-            by_kreis.entry(name.clone()).or_insert_with(|| Tally { name, ..Tally::default() }).add(s);
+            match &s.kreis {
+                Some(kreis_ags) => {
+                    let name = registry.kreis(kreis_ags).map(|k| k.name.clone()).unwrap_or_else(|| kreis_ags.clone());
+                    by_kreis.entry(name.clone()).or_insert_with(|| Tally { name, ..Tally::default() }).add(s);
+                }
+                // Only a Dachportal has no Kreis: it is counted for the region, not under a made-up Kreis.
+                None => region.get_or_insert_with(|| Tally { name: REGION_ROW.into(), ..Tally::default() }).add(s),
+            }
             if let Some(w) = by_wave.iter_mut().find(|w| w.name == s.wave) {
                 w.add(s);
             }
@@ -239,7 +250,7 @@ pub fn summarize(catalog: &Catalog, statuses: &[TenantStatus]) -> Vec<GroupSumma
             group: group.name.clone(),
             display_name: group.display_name.clone(),
             total,
-            by_kreis: by_kreis.into_values().collect(),
+            by_kreis: by_kreis.into_values().chain(region).collect(),
             by_wave,
         });
     }
@@ -314,6 +325,34 @@ mod tests {
         assert_eq!(krz.by_kreis.iter().map(|k| k.tenants).sum::<usize>(), 39);
         assert_eq!(krz.by_wave.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["pilot", "main"]);
         assert_eq!(krz.by_wave[0].tenants, 3);
+    }
+
+    #[test]
+    fn the_dachportal_counts_for_the_region_not_for_a_kreis() {
+        let c = catalog();
+        let statuses: Vec<TenantStatus> = c
+            .tenants_of("emscher-lippe")
+            .map(|t| assess(t, if t.is_dachportal() { obs(5, "") } else { obs(2, "DNS: no record") }))
+            .collect();
+        assert_eq!(statuses.len(), 14);
+        let sums = summarize(&c, &statuses);
+        let el = &sums[0];
+        let rows: Vec<(&str, usize, usize)> =
+            el.by_kreis.iter().map(|k| (k.name.as_str(), k.tenants, k.online)).collect();
+        assert_eq!(
+            rows,
+            [
+                ("Kreis Recklinghausen", 11, 0),
+                ("Stadt Bottrop", 1, 0),
+                ("Stadt Gelsenkirchen", 1, 0),
+                (REGION_ROW, 1, 1)
+            ]
+        );
+        assert!(el.by_kreis.iter().all(|k| !k.name.is_empty()), "no nameless Kreis row");
+        assert_eq!(el.total.headline(), "14 of 14 installed, 1 online (7 %)");
+        // A group without a Dachportal has no Region row.
+        let krz: Vec<TenantStatus> = c.tenants_of("krz").map(|t| assess(t, obs(5, ""))).collect();
+        assert!(summarize(&c, &krz)[0].by_kreis.iter().all(|k| k.name != REGION_ROW));
     }
 
     #[test]

@@ -246,4 +246,23 @@ mod tests {
             "{md}"
         );
     }
+
+    #[test]
+    fn the_dachportal_appears_under_region_in_both_reports() {
+        use crate::status::{assess, summarize, Observation, REGION_ROW};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let catalog = crate::tenant::load_dir(&dir).unwrap().catalog;
+        let statuses: Vec<TenantStatus> = catalog
+            .tenants_of("emscher-lippe")
+            .map(|t| assess(t, Observation::unknown("database: not asked")))
+            .collect();
+        let sums = summarize(&catalog, &statuses);
+        let md = markdown(&sums, &statuses);
+        assert!(md.contains(&format!("| {REGION_ROW} | 1 | 0 | 0 (0 %) |")), "{md}");
+        assert!(md.contains("| Serviceportal Emscher-Lippe | declared | database: not asked |"), "{md}");
+        assert!(!md.contains("|  |"), "no nameless row: {md}");
+        let page = html(&sums, &statuses, &[], "2026-11-23T12:00:00Z").unwrap();
+        assert!(page.contains(&format!("<th scope=\"row\">{REGION_ROW}</th>")), "{page}");
+        assert!(!page.contains("<th scope=\"row\"></th>"), "no nameless row");
+    }
 }

@@ -80,11 +80,17 @@ pub struct Tenant {
     pub slug: String,
     pub group: String,
     pub display_name: String,
-    pub ags: String,
+    /// The official AGS (8 digits); `None` for a Dachportal only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ags: Option<String>,
     pub kind: MunicipalityKind,
-    /// AGS of the Kreis (5 digits).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// AGS of the Kreis (5 digits); `None` for a Dachportal only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kreis: Option<String>,
+    /// A Dachportal's member portals (public configuration of tenants of the same group), in slug order; empty for
+    /// every other kind.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<MemberPortal>,
     pub wave: String,
     /// First is canonical; the rest are aliases. ASCII (punycode) forms.
     pub hostnames: Vec<String>,
@@ -113,6 +119,24 @@ impl Tenant {
     pub fn primary_hostname(&self) -> &str {
         &self.hostnames[0]
     }
+
+    /// The group's regional umbrella portal (kind `dachportal`).
+    pub fn is_dachportal(&self) -> bool {
+        self.kind.is_dachportal()
+    }
+}
+
+/// A portal a Dachportal links to: only what is public anyway (name, address, whether it is online). Never anything
+/// from the member's database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MemberPortal {
+    pub slug: String,
+    pub display_name: String,
+    /// The member's canonical hostname (ASCII).
+    pub hostname: String,
+    /// The member is published ("online").
+    pub published: bool,
 }
 
 /// A tenant's resolved Servicekonto binding.
@@ -155,6 +179,11 @@ impl Catalog {
 
     pub fn tenants_of<'a>(&'a self, group: &'a str) -> impl Iterator<Item = &'a Tenant> + 'a {
         self.tenants.iter().filter(move |t| t.group == group)
+    }
+
+    /// The group's Dachportal, if it has one (validation allows at most one).
+    pub fn dachportal_of(&self, group: &str) -> Option<&Tenant> {
+        self.tenants.iter().find(|t| t.group == group && t.is_dachportal())
     }
 }
 

@@ -95,12 +95,17 @@ pub struct TenantFile {
 pub struct TenantSpec {
     /// Official name, e.g. "Stadt Espelkamp".
     pub display_name: S<String>,
-    /// Amtlicher Gemeindeschlüssel, 8 digits (a Kreis: its 5 digits + `000`).
-    pub ags: S<String>,
-    pub kind: MunicipalityKind,
+    /// Amtlicher Gemeindeschlüssel, 8 digits (a Kreis: its 5 digits + `000`). Required for every kind except
+    /// `dachportal`, which stands for a region and has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ags: Option<S<String>>,
+    pub kind: S<MunicipalityKind>,
     /// AGS of the Kreis (5 digits); a kreisfreie Stadt names itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<S<String>>,
+    /// `dachportal` only: slugs of the group's tenants it links to (default: every other tenant of the group).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub members: Option<S<Vec<S<String>>>>,
     /// Rollout wave; must be one of the group's waves (default: the group's last wave).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave: Option<S<String>>,
@@ -130,6 +135,9 @@ pub enum MunicipalityKind {
     Stadt,
     Kreis,
     KreisfreieStadt,
+    /// A rollout group's regional umbrella portal ("Dachportal"): no AGS, no Kreis; it links to the group's
+    /// local portals.
+    Dachportal,
 }
 
 impl MunicipalityKind {
@@ -139,7 +147,13 @@ impl MunicipalityKind {
             MunicipalityKind::Stadt => "stadt",
             MunicipalityKind::Kreis => "kreis",
             MunicipalityKind::KreisfreieStadt => "kreisfreie-stadt",
+            MunicipalityKind::Dachportal => "dachportal",
         }
+    }
+
+    /// The regional umbrella portal of a group, the one kind without an AGS.
+    pub fn is_dachportal(self) -> bool {
+        self == MunicipalityKind::Dachportal
     }
 }
 

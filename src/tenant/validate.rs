@@ -394,6 +394,116 @@ fn is_digits(s: &str, n: usize) -> bool {
     s.len() == n && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// The AGS of a municipality or Kreis and its parent Kreis; returns the Kreis (5 digits) if known.
+fn check_ags(cx: &mut Ctx, s: &TenantSpec, ags_spanned: &S<String>, kind: MunicipalityKind) -> Option<String> {
+    let file_path = cx.file.path.clone();
+    let registry = Registry::official();
+    let ags = &ags_spanned.value;
+    let mut kreis = s.parent.as_ref().map(|p| p.value.clone());
+    if !is_digits(ags, 8) {
+        cx.error_at("invalid-ags", ags_spanned, "spec.ags", format!("AGS {ags:?} is not 8 digits")).with_hint(
+            "the Amtlicher Gemeindeschlüssel has 8 digits, e.g. \"05770008\"; quote it so that leading zeros stay",
+        );
+    } else {
+        if let Some(p) = &s.parent {
+            if !is_digits(&p.value, 5) {
+                cx.error_at(
+                    "invalid-parent",
+                    p,
+                    "spec.parent",
+                    format!("parent {:?} is not a 5-digit Kreis AGS", p.value),
+                )
+                .with_hint("the parent is the Kreis's AGS, the first five digits of a member's AGS");
+            } else if !ags.starts_with(&p.value) {
+                cx.error_at(
+                    "ags-parent-mismatch",
+                    ags_spanned,
+                    "spec.ags",
+                    format!("AGS {ags} does not lie in Kreis {}", p.value),
+                )
+                .with_hint(format!(
+                    "a municipality's AGS starts with its Kreis's AGS; Kreis of {ags} is {}",
+                    &ags[..5]
+                ));
+            } else if registry.kreis(&p.value).is_none() {
+                cx.warn_at(
+                    "unknown-kreis",
+                    p,
+                    "spec.parent",
+                    format!("{} is not in the official list of Kreise", p.value),
+                );
+            }
+        } else {
+            kreis = Some(ags[..5].to_string());
+        }
+        match kind {
+            MunicipalityKind::Kreis => {
+                if !ags.ends_with("000") || registry.kreis(&ags[..5]).is_none() {
+                    cx.error_at("invalid-ags", ags_spanned, "spec.ags", format!("{ags} is not the AGS of a Kreis"))
+                        .with_hint("a Kreis tenant's AGS is the Kreis's 5 digits followed by 000, e.g. \"05370000\"");
+                }
+            }
+            _ => match registry.municipality(ags) {
+                None => {
+                    cx.warn_at(
+                        "unknown-ags",
+                        ags_spanned,
+                        "spec.ags",
+                        format!("AGS {ags} is not in the official municipality list"),
+                    )
+                    .with_hint("check the number; scaffold with `portalctl tenant new --ags` to take it from the list");
+                }
+                Some(m) => {
+                    let official_kind = if m.is_kreisfrei() {
+                        MunicipalityKind::KreisfreieStadt
+                    } else if m.typ == "gemeinde" || m.typ == "mitgliedsgemeinde" {
+                        MunicipalityKind::Gemeinde
+                    } else {
+                        MunicipalityKind::Stadt
+                    };
+                    if official_kind != kind {
+                        cx.push(
+                            Diagnostic::warning(
+                                "kind-mismatch",
+                                Position::at(&file_path, ags_spanned.referenced),
+                                format!(
+                                    "{} is officially a {}, declared as {}",
+                                    m.name,
+                                    official_kind.as_str(),
+                                    kind.as_str()
+                                ),
+                            )
+                            .field("spec.kind"),
+                        );
+                    }
+                }
+            },
+        }
+    }
+
+    kreis
+}
+
+/// A Dachportal stands for the region: it has neither an AGS nor a parent Kreis.
+fn check_dachportal_identity(cx: &mut Ctx, s: &TenantSpec) {
+    if let Some(a) = &s.ags {
+        cx.error_at("dachportal-ags", a, "spec.ags", format!("a Dachportal has no AGS, found {:?}", a.value)).with_hint(
+            "a Dachportal stands for the whole region, not one municipality: remove spec.ags (the member portals keep theirs)",
+        );
+    }
+    if let Some(p) = &s.parent {
+        cx.error_at(
+            "dachportal-parent",
+            p,
+            "spec.parent",
+            format!("a Dachportal has no parent Kreis, found {:?}", p.value),
+        )
+        .with_hint(
+            "remove spec.parent; the Dachportal's members are listed under spec.members (default: the whole group)",
+        );
+    }
+}
+
 fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, cx: &mut Ctx) -> Option<Tenant> {
     let slug = &t.metadata.name;
     cx.name = Some(slug.value.clone());
@@ -415,90 +525,40 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
         cx.error_at("empty-field", &s.display_name, "spec.displayName", "display name is empty");
     }
 
-    // AGS and parent Kreis.
-    let registry = Registry::official();
-    let ags = &s.ags.value;
-    let mut kreis = s.parent.as_ref().map(|p| p.value.clone());
-    if !is_digits(ags, 8) {
-        cx.error_at("invalid-ags", &s.ags, "spec.ags", format!("AGS {ags:?} is not 8 digits")).with_hint(
-            "the Amtlicher Gemeindeschlüssel has 8 digits, e.g. \"05770008\"; quote it so that leading zeros stay",
-        );
+    // AGS and parent Kreis (none for a Dachportal).
+    let kind = s.kind.value;
+    let (ags, kreis) = if kind.is_dachportal() {
+        check_dachportal_identity(cx, s);
+        (None, None)
     } else {
-        if let Some(p) = &s.parent {
-            if !is_digits(&p.value, 5) {
+        if let Some(m) = &s.members {
+            cx.error_at(
+                "members-not-dachportal",
+                m,
+                "spec.members",
+                format!("a tenant of kind {} lists no member portals", kind.as_str()),
+            )
+            .with_hint("only the group's Dachportal (kind: dachportal) links to member portals; remove spec.members");
+        }
+        match &s.ags {
+            Some(ags) => {
+                let kreis = check_ags(cx, s, ags, kind);
+                (Some(ags.value.clone()), kreis)
+            }
+            None => {
                 cx.error_at(
-                    "invalid-parent",
-                    p,
-                    "spec.parent",
-                    format!("parent {:?} is not a 5-digit Kreis AGS", p.value),
-                )
-                .with_hint("the parent is the Kreis's AGS, the first five digits of a member's AGS");
-            } else if !ags.starts_with(&p.value) {
-                cx.error_at(
-                    "ags-parent-mismatch",
-                    &s.ags,
+                    "missing-field",
+                    &s.kind,
                     "spec.ags",
-                    format!("AGS {ags} does not lie in Kreis {}", p.value),
+                    format!("a tenant of kind {} needs its AGS", kind.as_str()),
                 )
-                .with_hint(format!(
-                    "a municipality's AGS starts with its Kreis's AGS; Kreis of {ags} is {}",
-                    &ags[..5]
-                ));
-            } else if registry.kreis(&p.value).is_none() {
-                cx.warn_at(
-                    "unknown-kreis",
-                    p,
-                    "spec.parent",
-                    format!("{} is not in the official list of Kreise", p.value),
+                .with_hint(
+                    "add the Amtlicher Gemeindeschlüssel, e.g. ags: \"05770008\"; only kind: dachportal has none",
                 );
+                (None, s.parent.as_ref().map(|p| p.value.clone()))
             }
-        } else {
-            kreis = Some(ags[..5].to_string());
         }
-        match s.kind {
-            MunicipalityKind::Kreis => {
-                if !ags.ends_with("000") || registry.kreis(&ags[..5]).is_none() {
-                    cx.error_at("invalid-ags", &s.ags, "spec.ags", format!("{ags} is not the AGS of a Kreis"))
-                        .with_hint("a Kreis tenant's AGS is the Kreis's 5 digits followed by 000, e.g. \"05370000\"");
-                }
-            }
-            _ => match registry.municipality(ags) {
-                None => {
-                    cx.warn_at(
-                        "unknown-ags",
-                        &s.ags,
-                        "spec.ags",
-                        format!("AGS {ags} is not in the official municipality list"),
-                    )
-                    .with_hint("check the number; scaffold with `portalctl tenant new --ags` to take it from the list");
-                }
-                Some(m) => {
-                    let official_kind = if m.is_kreisfrei() {
-                        MunicipalityKind::KreisfreieStadt
-                    } else if m.typ == "gemeinde" || m.typ == "mitgliedsgemeinde" {
-                        MunicipalityKind::Gemeinde
-                    } else {
-                        MunicipalityKind::Stadt
-                    };
-                    if official_kind != s.kind {
-                        cx.push(
-                            Diagnostic::warning(
-                                "kind-mismatch",
-                                Position::at(&file.path, s.ags.referenced),
-                                format!(
-                                    "{} is officially a {}, declared as {}",
-                                    m.name,
-                                    official_kind.as_str(),
-                                    s.kind.as_str()
-                                ),
-                            )
-                            .field("spec.kind"),
-                        );
-                    }
-                }
-            },
-        }
-    }
+    };
 
     // Wave.
     let wave = match (&s.wave, group) {
@@ -665,9 +725,11 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
         slug: slug.value.clone(),
         group: g.group.name.clone(),
         display_name: s.display_name.value.clone(),
-        ags: ags.clone(),
-        kind: s.kind,
+        ags,
+        kind,
         kreis,
+        // Resolved across files, once every tenant of the group is known.
+        members: Vec::new(),
         wave,
         hostnames,
         hostnames_unicode,
@@ -777,9 +839,11 @@ pub(super) fn build(files: &[SourceFile]) -> Built {
             .map(|(i, h)| (h.clone(), format!("spec.hostnames[{i}]"), f.spec.hostnames.get(i).map(|s| s.referenced)))
             .collect()
     });
-    check_unique(&mut diagnostics, &tenants, "duplicate-ags", "AGS", |t, f| {
-        vec![(t.ags.clone(), "spec.ags".to_string(), Some(f.spec.ags.referenced))]
+    check_unique(&mut diagnostics, &tenants, "duplicate-ags", "AGS", |t, f| match (&t.ags, &f.spec.ags) {
+        (Some(ags), Some(at)) => vec![(ags.clone(), "spec.ags".to_string(), Some(at.referenced))],
+        _ => Vec::new(),
     });
+    resolve_dachportals(&mut diagnostics, &mut tenants);
     check_unique(&mut diagnostics, &tenants, "duplicate-schema", "database schema", |t, f| {
         let at = f.spec.database.as_ref().and_then(|d| d.schema.as_ref()).map(|s| s.referenced);
         vec![(t.schema.clone(), "spec.database.schema".to_string(), at)]
@@ -822,5 +886,103 @@ fn check_unique(
                 }
             }
         }
+    }
+}
+
+/// Across the files of each group: at most one Dachportal, and its members (given or defaulted) resolved to the
+/// public configuration of tenants of the same group.
+fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, TenantFile)]) {
+    let mut first_of_group: BTreeMap<String, (String, Position)> = BTreeMap::new();
+    for (t, f) in tenants.iter().filter(|(t, _)| t.is_dachportal()) {
+        let pos = Position::at(&t.source, f.spec.kind.referenced);
+        match first_of_group.get(&t.group) {
+            Some((other, other_pos)) => diags.push(
+                Diagnostic::error(
+                    "duplicate-dachportal",
+                    pos,
+                    format!("group {} already has a Dachportal: {other}", t.group),
+                )
+                .field("spec.kind")
+                .tenant(t.slug.clone())
+                .related(other_pos.clone())
+                .hint("a group has at most one regional umbrella portal; make this one a member or move it to its own group"),
+            ),
+            None => {
+                first_of_group.insert(t.group.clone(), (t.slug.clone(), pos));
+            }
+        }
+    }
+    // What a Dachportal may show of a tenant, with the tenant's group.
+    let public: Vec<(String, MemberPortal)> = tenants
+        .iter()
+        .map(|(t, _)| {
+            let m = MemberPortal {
+                slug: t.slug.clone(),
+                display_name: t.display_name.clone(),
+                hostname: t.hostnames.first().cloned().unwrap_or_default(),
+                published: t.published,
+            };
+            (t.group.clone(), m)
+        })
+        .collect();
+    for (t, f) in tenants.iter_mut().filter(|(t, _)| t.is_dachportal()) {
+        let same_group = || public.iter().filter(|(g, m)| *g == t.group && m.slug != t.slug).map(|(_, m)| m);
+        let Some(listed) = &f.spec.members else {
+            t.members = same_group().cloned().collect();
+            continue;
+        };
+        let mut members: Vec<MemberPortal> = Vec::new();
+        for (i, slug) in listed.value.iter().enumerate() {
+            let pos = Position::at(&t.source, slug.referenced);
+            let field = format!("spec.members[{i}]");
+            let found = public.iter().find(|(_, m)| m.slug == slug.value);
+            let problem = match found {
+                _ if slug.value == t.slug => Some((
+                    "member-self",
+                    format!("the Dachportal {} lists itself as a member", t.slug),
+                    "list the group's local portals only; the Dachportal is the page that links to them".to_string(),
+                )),
+                None => Some((
+                    "unknown-member",
+                    format!("member {:?} is not a tenant", slug.value),
+                    format!(
+                        "members are slugs of tenants of group {}: {}",
+                        t.group,
+                        same_group().map(|m| m.slug.as_str()).collect::<Vec<_>>().join(", ")
+                    ),
+                )),
+                Some((g, _)) if *g != t.group => Some((
+                    "unknown-member",
+                    format!("member {:?} belongs to group {g}, not {}", slug.value, t.group),
+                    "a Dachportal links only to tenants of its own group".to_string(),
+                )),
+                Some(_) if members.iter().any(|m| m.slug == slug.value) => Some((
+                    "duplicate-member",
+                    format!("member {:?} is listed twice", slug.value),
+                    "list every member once".to_string(),
+                )),
+                Some(_) => None,
+            };
+            match (problem, found) {
+                (Some((code, message, hint)), _) => {
+                    diags.push(Diagnostic::error(code, pos, message).field(field).tenant(t.slug.clone()).hint(hint))
+                }
+                (None, Some((_, m))) => members.push(m.clone()),
+                (None, None) => unreachable!("a slug that is no tenant is reported above"),
+            }
+        }
+        if listed.value.is_empty() {
+            diags.push(
+                Diagnostic::error(
+                    "no-members",
+                    Position::at(&t.source, listed.referenced),
+                    "the Dachportal lists no member portals",
+                )
+                .field("spec.members")
+                .tenant(t.slug.clone())
+                .hint("name the group's tenants it links to, or remove spec.members to link to all of them"),
+            );
+        }
+        t.members = members;
     }
 }
