@@ -700,3 +700,52 @@ async fn kubernetes_mode_applies_secrets_server_side_and_offboard_deletes_them()
     assert!(!api.secrets.lock().unwrap().contains_key(&(ns.clone(), "espelkamp-db".to_string())));
     assert!(api.secrets.lock().unwrap().contains_key(&(ns, "portal-db".to_string())), "the group's Secret stays");
 }
+
+/// The batched status of many tenants (what `portalctl status` uses) says exactly what the per-tenant status says,
+/// in every state a tenant can be in: no schema, a schema without migrations, a role missing, migrated with content.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_batched_status_agrees_with_the_per_tenant_status() {
+    let Some(db) = TestDb::create("batch").await else { return };
+    db.scaffold("05758"); // Kreis Herford: nine communes and the Kreis
+    assert_ok(&db.db(&["provision"]), "provision");
+    assert_ok(&db.db(&["migrate"]), "migrate");
+    let client = db.client().await;
+    let slugs = db.slugs();
+    let tenant = |slug: &str| db::TenantDb {
+        slug: slug.to_string(),
+        group: db.group(),
+        schema: db.schema(slug),
+        namespace: format!("portal-{}", db.group()),
+        cluster_context: None,
+    };
+    // Vary the states: one schema gone, one without its migrations table, one role gone, content in one.
+    let (gone, bare, roleless, full) = (&slugs[0], &slugs[1], &slugs[2], &slugs[3]);
+    client.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote::ident(&db.schema(gone)))).await.unwrap();
+    client
+        .batch_execute(&format!("DROP TABLE {}.schema_migrations", quote::ident(&db.schema(bare))))
+        .await
+        .unwrap();
+    let role = quote::ident(&db.schema(roleless));
+    client.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).await.unwrap();
+    let url = db.url.clone();
+    assert_ok(&db.run(&["content", "import", "--tenant", full, "--starter", "--database-url", &url]), "import");
+    assert_ok(&db.run(&["content", "publish", "--tenant", full, "--all", "--database-url", &url]), "publish");
+    // And one tenant that was never provisioned at all.
+    let mut tenants: Vec<db::TenantDb> = slugs.iter().map(|s| tenant(s)).collect();
+    tenants.push(db::TenantDb { schema: format!("t_{}_nowhere", db.stem), ..tenant("nowhere") });
+
+    let batched = db::status::tenants_status(&client, &tenants, 4).await.unwrap();
+    assert_eq!(batched.len(), tenants.len());
+    for (t, b) in tenants.iter().zip(&batched) {
+        let one = db::status::tenant_status(&client, t).await.unwrap();
+        let b = b.as_ref().unwrap_or_else(|e| panic!("{}: {e}", t.slug));
+        assert_eq!(serde_json::to_value(b).unwrap(), serde_json::to_value(&one).unwrap(), "{}", t.slug);
+    }
+    let by = |slug: &str| batched.iter().flatten().find(|s| s.tenant == slug).unwrap();
+    assert!(!by(gone).schema_exists);
+    assert_eq!(by(bare).version, Some(0));
+    assert!(!by(roleless).role_exists && !by(roleless).current);
+    assert!(by(full).published.unwrap().services >= 40, "{:?}", by(full).published);
+    assert!(by(&slugs[4]).current && by(&slugs[4]).published.unwrap().services == 0);
+    assert!(!by("nowhere").schema_exists && !by("nowhere").role_exists);
+}

@@ -142,6 +142,9 @@ struct Real {
     state: DesiredState,
     secrets: BTreeMap<ObjectKey, Vec<u8>>,
     db: Option<(db::connect::Resolved, db::credentials::Store)>,
+    /// Database connections between tenants (at most one per tenant in flight), so that a rollout connects
+    /// `--concurrency` times, not once per tenant.
+    idle: std::sync::Mutex<Vec<tokio_postgres::Client>>,
     shared_db: OnceCell<Result<(), String>>,
     platform: OnceCell<Result<(), String>>,
     timeout: Duration,
@@ -192,7 +195,11 @@ impl Real {
 impl Executor for Real {
     async fn provision(&self, t: &Tenant) -> Result<(), String> {
         let Some((conn, store)) = &self.db else { return Ok(()) };
-        let client = conn.connect().await.map_err(|e| format!("database: {e}"))?;
+        let idle = self.idle.lock().unwrap().pop().filter(|c| !c.is_closed());
+        let client = match idle {
+            Some(c) => c,
+            None => conn.connect().await.map_err(|e| format!("database: {e}"))?,
+        };
         let tdb = TenantDb::from_tenant(t).map_err(|e| e.to_string())?;
         self.shared_db
             .get_or_init(|| async {
@@ -209,6 +216,8 @@ impl Executor for Real {
             .await
             .map_err(|e| format!("database: {e}"))?;
         db::migrations::migrate(&client, &tdb.schema).await.map_err(|e| format!("database: {e}"))?;
+        // Only a connection whose work succeeded goes back (a failed one may be mid-transaction).
+        self.idle.lock().unwrap().push(client);
         Ok(())
     }
 
@@ -289,6 +298,7 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         state,
         secrets,
         db,
+        idle: Default::default(),
         shared_db: OnceCell::new(),
         platform: OnceCell::new(),
         timeout: args.timeout,

@@ -4,6 +4,7 @@
 use super::migrations::{current_version, LATEST};
 use super::quote::ident;
 use super::{Error, Result, TenantDb};
+use futures::stream::{self, StreamExt};
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -65,6 +66,87 @@ pub async fn tenant_status(client: &Client, t: &TenantDb) -> Result<TenantStatus
         tenant: t.slug.clone(),
         group: t.group.clone(),
         schema: schema.clone(),
+        schema_exists: version.is_some(),
+        role_exists,
+        version,
+        latest: LATEST,
+        current: role_exists && version == Some(LATEST),
+        published,
+    })
+}
+
+/// Many tenants at once, with the same results as [`tenant_status`] for each: one query finds which schemas, roles,
+/// migration tables and content tables exist, then one query per existing schema reads its version and published
+/// counts, `pipeline` of them in flight on the one connection. The outer error is a failure of the first query.
+pub async fn tenants_status(
+    client: &Client,
+    tenants: &[TenantDb],
+    pipeline: usize,
+) -> Result<Vec<Result<TenantStatus>>> {
+    let valid: Vec<&TenantDb> = tenants.iter().filter(|t| t.check().is_ok()).collect();
+    let schemas: Vec<&str> = valid.iter().map(|t| t.schema.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT s,
+                    EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = s),
+                    to_regclass(quote_ident(s) || '.schema_migrations') IS NOT NULL,
+                    to_regclass(quote_ident(s) || '.service') IS NOT NULL
+                      AND to_regclass(quote_ident(s) || '.facility') IS NOT NULL
+                      AND to_regclass(quote_ident(s) || '.staff') IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s)
+             FROM unnest($1::text[]) AS u(s)",
+            &[&schemas],
+        )
+        .await
+        .map_err(Error::query(format!("looking up the schemas and roles of {} tenants", schemas.len())))?;
+    let found: std::collections::HashMap<String, (bool, bool, bool, bool)> =
+        rows.iter().map(|r| (r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4)))).collect();
+    let statuses = stream::iter(tenants)
+        .map(|t| status_of(client, t, found.get(&t.schema).copied().unwrap_or_default()))
+        .buffered(pipeline.max(1))
+        .collect()
+        .await;
+    Ok(statuses)
+}
+
+/// One tenant's status, given what exists: (schema, migrations table, content tables, role).
+async fn status_of(client: &Client, t: &TenantDb, found: (bool, bool, bool, bool)) -> Result<TenantStatus> {
+    t.check()?;
+    let (exists, has_migrations, has_content, role_exists) = found;
+    let q = ident(&t.schema);
+    let (version, published) = match (exists, has_migrations, has_content) {
+        (false, _, _) => (None, None),
+        (true, false, _) => (Some(0), None),
+        (true, true, false) => {
+            let row = client
+                .query_one(&format!("SELECT coalesce(max(version), 0) FROM {q}.schema_migrations"), &[])
+                .await
+                .map_err(Error::query(format!("schema {}: reading its version", t.schema)))?;
+            (Some(row.get::<_, i32>(0)), None)
+        }
+        (true, true, true) => {
+            let row = client
+                .query_one(
+                    &format!(
+                        "SELECT (SELECT coalesce(max(version), 0) FROM {q}.schema_migrations),
+                                (SELECT count(*) FROM {q}.service WHERE published),
+                                (SELECT count(*) FROM {q}.facility WHERE published),
+                                (SELECT count(*) FROM {q}.staff WHERE published)"
+                    ),
+                    &[],
+                )
+                .await
+                .map_err(Error::query(format!("tenant {}: reading version and published content", t.slug)))?;
+            let version: i32 = row.get(0);
+            let published =
+                (version >= 1).then(|| Published { services: row.get(1), facilities: row.get(2), staff: row.get(3) });
+            (Some(version), published)
+        }
+    };
+    Ok(TenantStatus {
+        tenant: t.slug.clone(),
+        group: t.group.clone(),
+        schema: t.schema.clone(),
         schema_exists: version.is_some(),
         role_exists,
         version,

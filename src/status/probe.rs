@@ -70,92 +70,117 @@ pub async fn observe(
     cluster: Option<&HashMap<String, ClusterFacts>>,
     cluster_problem: Option<&str>,
 ) -> (Vec<Observation>, Timings) {
+    // The database and the DNS/portal checks do not depend on each other: both at once.
+    let ((db_facts, database), (reached, dns_and_portal)) =
+        tokio::join!(database_facts(tenants, sources), reachability(tenants, sources, cluster));
+    let observations = tenants
+        .iter()
+        .zip(reached)
+        .map(|(t, reachable)| {
+            let db = db_facts.get(&t.slug);
+            let mut o = Observation::unknown("");
+            // provisioned
+            o.provisioned = match db {
+                None => Check::Unknown("database: not asked (no --database-url)".into()),
+                Some(Err(e)) => Check::Unknown(e.clone()),
+                Some(Ok(s)) if !s.schema_exists => Check::Fail(format!("database: schema {} does not exist", s.schema)),
+                Some(Ok(s)) if !s.role_exists => Check::Fail(format!("database: role {} does not exist", s.schema)),
+                Some(Ok(s)) if !s.current => Check::Fail(format!(
+                    "database: schema {} at migration {} of {}",
+                    s.schema,
+                    s.version.unwrap_or(0),
+                    s.latest
+                )),
+                Some(Ok(_)) => Check::Pass,
+            };
+            let published =
+                db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).map(|p| p.services.max(0) as u64);
+            o.published_services = published;
+            // deployed
+            o.deployed = match (cluster.and_then(|c| c.get(&t.slug)), cluster_problem) {
+                (Some(f), _) => f.deployed.clone(),
+                (None, Some(p)) => Check::Unknown(p.to_string()),
+                (None, None) => Check::Unknown("cluster: not asked".into()),
+            };
+            // reachable: DNS to the ingress, then the portal answers as this tenant
+            o.reachable = reachable;
+            // content-ready
+            o.content_ready = match published {
+                None => Check::Unknown("content: database not asked".into()),
+                Some(n) if n >= u64::from(t.content_threshold) => Check::Pass,
+                Some(n) => Check::Fail(format!("content: {n} of {} services published", t.content_threshold)),
+            };
+            // live
+            o.live = if t.published {
+                Check::Pass
+            } else {
+                Check::Fail("go-live: not published yet (goLive.published in the tenant file)".into())
+            };
+            o
+        })
+        .collect();
+    (observations, Timings { database, dns_and_portal })
+}
+
+/// Every tenant's database state: one connection, one query for what exists, the rest pipelined.
+async fn database_facts(
+    tenants: &[&Tenant],
+    sources: &Sources,
+) -> (HashMap<String, Result<db::status::TenantStatus, String>>, Duration) {
     let started = std::time::Instant::now();
-    // Database: one connection, every schema; the queries of many tenants pipelined on it.
-    let db_facts: HashMap<String, Result<db::status::TenantStatus, String>> = match &sources.db {
+    let facts = match &sources.db {
         None => HashMap::new(),
         Some(opts) => match opts.connect().await {
             Err(e) => tenants.iter().map(|t| (t.slug.clone(), Err(format!("database: {e}")))).collect(),
             Ok(client) => {
-                let client = &client;
-                stream::iter(tenants.iter().copied())
-                    .map(|t| async move {
-                        let r = match TenantDb::from_tenant(t) {
-                            Ok(tdb) => {
-                                db::status::tenant_status(client, &tdb).await.map_err(|e| format!("database: {e}"))
-                            }
-                            Err(e) => Err(format!("database: {e}")),
-                        };
-                        (t.slug.clone(), r)
-                    })
-                    .buffer_unordered(DB_PIPELINE)
-                    .collect()
-                    .await
+                let dbs: Vec<Result<TenantDb, String>> =
+                    tenants.iter().map(|t| TenantDb::from_tenant(t).map_err(|e| format!("database: {e}"))).collect();
+                let valid: Vec<TenantDb> = dbs.iter().filter_map(|d| d.as_ref().ok().cloned()).collect();
+                let mut by_slug: HashMap<String, Result<db::status::TenantStatus, String>> =
+                    match db::status::tenants_status(&client, &valid, DB_PIPELINE).await {
+                        Ok(all) => valid
+                            .iter()
+                            .zip(all)
+                            .map(|(t, r)| (t.slug.clone(), r.map_err(|e| format!("database: {e}"))))
+                            .collect(),
+                        Err(e) => valid.iter().map(|t| (t.slug.clone(), Err(format!("database: {e}")))).collect(),
+                    };
+                for (t, d) in tenants.iter().zip(dbs) {
+                    if let Err(e) = d {
+                        by_slug.insert(t.slug.clone(), Err(e));
+                    }
+                }
+                by_slug
             }
         },
     };
-    let database = started.elapsed();
+    (facts, started.elapsed())
+}
+
+/// Every tenant's `reachable` check (DNS to the ingress, then the portal's identity), bounded-concurrent, in order.
+async fn reachability(
+    tenants: &[&Tenant],
+    sources: &Sources,
+    cluster: Option<&HashMap<String, ClusterFacts>>,
+) -> (Vec<Check>, Duration) {
     let started = std::time::Instant::now();
     let resolver = dns::resolver(&sources.nameservers).ok();
     let http = reqwest::Client::builder().timeout(sources.timeout).redirect(reqwest::redirect::Policy::none()).build();
-    let observations = stream::iter(tenants.iter().copied())
+    let checks = stream::iter(tenants.iter().copied())
         .map(|t| {
-            let db = db_facts.get(&t.slug);
+            let target = cluster
+                .and_then(|c| c.get(&t.slug))
+                .and_then(|f| f.ingress_address.as_deref())
+                .and_then(|a| Target::parse(a).ok())
+                .or_else(|| sources.ingress.clone());
             let resolver = resolver.as_ref();
             let http = http.as_ref().ok();
-            async move {
-                let mut o = Observation::unknown("");
-                // provisioned
-                o.provisioned = match db {
-                    None => Check::Unknown("database: not asked (no --database-url)".into()),
-                    Some(Err(e)) => Check::Unknown(e.clone()),
-                    Some(Ok(s)) if !s.schema_exists => {
-                        Check::Fail(format!("database: schema {} does not exist", s.schema))
-                    }
-                    Some(Ok(s)) if !s.role_exists => Check::Fail(format!("database: role {} does not exist", s.schema)),
-                    Some(Ok(s)) if !s.current => Check::Fail(format!(
-                        "database: schema {} at migration {} of {}",
-                        s.schema,
-                        s.version.unwrap_or(0),
-                        s.latest
-                    )),
-                    Some(Ok(_)) => Check::Pass,
-                };
-                let published =
-                    db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).map(|p| p.services.max(0) as u64);
-                o.published_services = published;
-                // deployed
-                let facts = cluster.and_then(|c| c.get(&t.slug));
-                o.deployed = match (facts, cluster_problem) {
-                    (Some(f), _) => f.deployed.clone(),
-                    (None, Some(p)) => Check::Unknown(p.to_string()),
-                    (None, None) => Check::Unknown("cluster: not asked".into()),
-                };
-                // reachable: DNS to the ingress, then the portal answers as this tenant
-                let target = facts
-                    .and_then(|f| f.ingress_address.as_deref())
-                    .and_then(|a| Target::parse(a).ok())
-                    .or_else(|| sources.ingress.clone());
-                o.reachable = reachable(t, target.as_ref(), resolver, http, &sources.portal).await;
-                // content-ready
-                o.content_ready = match published {
-                    None => Check::Unknown("content: database not asked".into()),
-                    Some(n) if n >= u64::from(t.content_threshold) => Check::Pass,
-                    Some(n) => Check::Fail(format!("content: {n} of {} services published", t.content_threshold)),
-                };
-                // live
-                o.live = if t.published {
-                    Check::Pass
-                } else {
-                    Check::Fail("go-live: not published yet (goLive.published in the tenant file)".into())
-                };
-                o
-            }
+            async move { reachable(t, target.as_ref(), resolver, http, &sources.portal).await }
         })
         .buffered(sources.concurrency.max(1))
         .collect()
         .await;
-    (observations, Timings { database, dns_and_portal: started.elapsed() })
+    (checks, started.elapsed())
 }
 
 async fn reachable(
