@@ -25,7 +25,7 @@ async fn env() -> Option<TestEnv> {
 const WHO: &str = "SELECT current_user::text, current_setting('search_path'),
         (SELECT string_agg(id, ',' ORDER BY id) FROM service)";
 
-async fn who(pool: &portal::Pool, schema: &str) -> (String, String, String) {
+async fn who(pool: &portal::Pools, schema: &str) -> (String, String, String) {
     let rows = db::read(pool, schema, &[Stmt::plain(WHO)]).await.expect("read as tenant");
     let r = &rows[0][0];
     (r.get(0), r.get(1), r.get::<_, Option<String>>(2).unwrap_or_default())
@@ -34,8 +34,8 @@ async fn who(pool: &portal::Pool, schema: &str) -> (String, String, String) {
 /// The pool's (only) connection, checked outside any tenant transaction: the group role, the
 /// default search_path, and no transaction left open (in autocommit, a statement's
 /// transaction starts with the statement).
-async fn assert_clean(pool: &portal::Pool, env: &TestEnv) {
-    let conn = pool.get().await.unwrap();
+async fn assert_clean(pool: &portal::Pools, env: &TestEnv) {
+    let conn = pool.get("").await.unwrap();
     // Simple query protocol: the first statement of a transaction has statement_timestamp()
     // equal to transaction_timestamp().
     let msgs = conn
@@ -155,4 +155,17 @@ async fn a_failed_request_for_one_tenant_is_followed_by_clean_requests_for_anoth
         assert!(!body.contains("Bootsliegeplatz") && !body.contains("/leistungen/boot"), "{body}");
         assert_clean(&pool, &env).await;
     }
+}
+
+/// Connections are sharded by tenant; a tenant whose shard is busy borrows from another
+/// shard instead of waiting, and that connection is just as clean.
+#[tokio::test]
+async fn a_busy_shard_lends_from_another() {
+    let Some(env) = env().await else { return };
+    let a = env.tenant("espelkamp").schema.clone();
+    let pools = portal::pool(&env.portal_url, 4).unwrap();
+    assert_eq!(pools.shards(), 2);
+    let _held = (pools.get(&a).await.unwrap(), pools.get(&a).await.unwrap());
+    let (user, _, _) = tokio::time::timeout(Duration::from_secs(2), who(&pools, &a)).await.expect("no waiting");
+    assert_eq!(user, a);
 }

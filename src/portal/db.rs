@@ -22,8 +22,10 @@
 //! open transaction back. `tests/portal_isolation.rs` checks both paths.
 
 use crate::content::store::quote_ident;
-use deadpool_postgres::{Object, Pool, PoolError};
+use deadpool_postgres::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use futures::future::join_all;
+use std::sync::Arc;
+use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
 
@@ -39,6 +41,56 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Connections per shard of [`Pools`].
+pub const SHARD_SIZE: usize = 2;
+
+/// The server's database connections, in shards of [`SHARD_SIZE`]. A tenant's reads take a
+/// connection from the tenant's own shard when one is free there, else from the next shard
+/// with a free one, else wait for its own. Each PostgreSQL backend thus serves a fraction of
+/// the tenants and keeps only their tables and indexes in its catalog caches: the first
+/// statement on a table in a backend costs milliseconds of catalog lookups (measured 5–27 ms
+/// planning for the search with 396 tenant schemas, 0.5–0.8 ms once warm), and with every
+/// connection serving every tenant each backend pays that for every tenant.
+#[derive(Clone)]
+pub struct Pools {
+    shards: Arc<[Pool]>,
+}
+
+impl Pools {
+    /// `max_size` connections in all: `max_size / SHARD_SIZE` shards (at least one).
+    pub fn new(mut make: impl FnMut(usize) -> Result<Pool, String>, max_size: usize) -> Result<Pools, String> {
+        let max_size = max_size.max(1);
+        let n = (max_size / SHARD_SIZE).max(1);
+        let shards =
+            (0..n).map(|i| make(max_size / n + usize::from(i < max_size % n))).collect::<Result<Vec<_>, _>>()?;
+        Ok(Pools { shards: shards.into() })
+    }
+
+    pub fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The shard a tenant (by schema name) belongs to: FNV-1a, stable across restarts.
+    pub fn shard_of(&self, key: &str) -> usize {
+        let h = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
+        (h % self.shards.len() as u64) as usize
+    }
+
+    /// A connection for tenant `key`, preferring its own shard.
+    pub async fn get(&self, key: &str) -> Result<Object, PoolError> {
+        let n = self.shards.len();
+        let home = self.shard_of(key);
+        let no_wait = Timeouts { wait: Some(Duration::ZERO), create: Some(Duration::from_secs(5)), recycle: None };
+        for i in 0..n {
+            match self.shards[(home + i) % n].timeout_get(&no_wait).await {
+                Err(PoolError::Timeout(TimeoutType::Wait)) => continue,
+                other => return other,
+            }
+        }
+        self.shards[home].get().await
+    }
+}
 
 /// One statement of a read: SQL with its bound parameters and their types (the types are
 /// given so that no separate prepare round trip is needed).
@@ -96,8 +148,8 @@ pub fn setup_sql(schema: &str) -> String {
 
 /// Run `stmts` as tenant `schema` (its role and search_path) in one read-only transaction, in
 /// one round trip; the rows of each statement, in order.
-pub async fn read(pool: &Pool, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
-    let lease = Lease::new(pool.get().await?);
+pub async fn read(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
+    let lease = Lease::new(pools.get(schema).await?);
     let rows = pipeline(lease.client(), schema, stmts).await?;
     lease.release();
     Ok(rows)
@@ -121,6 +173,24 @@ pub async fn pipeline(client: &tokio_postgres::Client, schema: &str, stmts: &[St
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn shards_split_the_connections_and_tenants_stay_put() {
+        let sizes = std::cell::RefCell::new(Vec::new());
+        let make = |n: usize| {
+            sizes.borrow_mut().push(n);
+            let cfg: tokio_postgres::Config = "postgres://x@127.0.0.1/x".parse().unwrap();
+            let mgr = deadpool_postgres::Manager::new(cfg, tokio_postgres::NoTls);
+            deadpool_postgres::Pool::builder(mgr).max_size(n).build().map_err(|e| e.to_string())
+        };
+        let pools = super::Pools::new(make, 17).unwrap();
+        assert_eq!(pools.shards(), 8);
+        assert_eq!(sizes.borrow().iter().sum::<usize>(), 17);
+        assert_eq!(super::Pools::new(make, 1).unwrap().shards(), 1);
+        assert_eq!(pools.shard_of("t_aachen"), pools.shard_of("t_aachen"));
+        let used: std::collections::HashSet<usize> = (0..100).map(|i| pools.shard_of(&format!("t_{i}"))).collect();
+        assert_eq!(used.len(), 8, "tenants spread over all shards");
+    }
+
     #[test]
     fn setup_quotes_the_schema() {
         assert_eq!(

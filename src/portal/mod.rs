@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use deadpool_postgres::Pool;
+pub use db::Pools;
 
 /// Errors of setting the server up (request errors are [`AppError`]).
 #[derive(Debug, thiserror::Error)]
@@ -55,21 +55,25 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A pool for the group role (`portal_<group>`), which is a member of every tenant role.
-pub fn pool(database_url: &str, max_size: usize) -> Result<Pool> {
+/// `max_size` connections for the group role (`portal_<group>`), which is a member of every
+/// tenant role, sharded by tenant (see [`Pools`]).
+pub fn pool(database_url: &str, max_size: usize) -> Result<Pools> {
     let cfg: tokio_postgres::Config = database_url.parse().map_err(Error::DatabaseUrl)?;
-    let mgr = deadpool_postgres::Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
-    );
-    Pool::builder(mgr)
-        .max_size(max_size)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(5)))
-        .build()
-        .map_err(|e| Error::Pool(e.to_string()))
+    let make = |size: usize| {
+        let mgr = deadpool_postgres::Manager::from_config(
+            cfg.clone(),
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+        );
+        deadpool_postgres::Pool::builder(mgr)
+            .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    Pools::new(make, max_size).map_err(Error::Pool)
 }
 
 /// A rendered anonymous home page, ready to be sent: when and for which tenant configuration
@@ -120,7 +124,7 @@ impl CachedPage {
 
 struct Inner {
     registry: Arc<Registry>,
-    pool: Pool,
+    pool: Pools,
     tera: tera::Tera,
     metrics: metrics::Metrics,
     home_ttl: Duration,
@@ -151,7 +155,7 @@ impl Default for Options {
 
 impl AppState {
     /// With the Servicekonto login reading keys from the default secrets directory.
-    pub fn new(registry: Arc<Registry>, pool: Pool, options: Options) -> AppState {
+    pub fn new(registry: Arc<Registry>, pool: Pools, options: Options) -> AppState {
         let sk = ServicekontoState::new(crate::servicekonto::DEFAULT_SECRETS_DIR.into(), registry.clone());
         AppState::with_servicekonto(registry, pool, options, sk)
     }
@@ -159,7 +163,7 @@ impl AppState {
     /// With a given Servicekonto configuration (its tenant lookup should be `registry`).
     pub fn with_servicekonto(
         registry: Arc<Registry>,
-        pool: Pool,
+        pool: Pools,
         options: Options,
         servicekonto: ServicekontoState,
     ) -> AppState {
@@ -182,7 +186,7 @@ impl AppState {
         &self.0.registry
     }
 
-    pub fn pool(&self) -> &Pool {
+    pub fn pool(&self) -> &Pools {
         &self.0.pool
     }
 

@@ -26,7 +26,7 @@ async fn healthz() -> &'static str {
 /// Ready when the database answers and at least one tenant is loaded.
 async fn readyz(State(state): State<AppState>) -> Response {
     let tenants = state.registry().len();
-    let db = match state.pool().get().await {
+    let db = match state.pool().get("").await {
         Ok(c) => c.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };

@@ -84,7 +84,7 @@ ORDER BY rank DESC, title
 LIMIT $2";
 
 /// Run a (cleaned, non-empty) query as tenant `schema` (see [`super::db::read`]).
-pub async fn search(pool: &deadpool_postgres::Pool, schema: &str, query: &str) -> super::db::Result<Vec<Hit>> {
+pub async fn search(pool: &super::db::Pools, schema: &str, query: &str) -> super::db::Result<Vec<Hit>> {
     let params: &[(&(dyn ToSql + Sync), Type)] = &[(&query, Type::TEXT), (&MAX_RESULTS, Type::INT8)];
     let rows = super::db::read(pool, schema, &[super::db::Stmt::with(SQL, params)]).await?.pop().unwrap_or_default();
     Ok(rows

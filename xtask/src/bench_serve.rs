@@ -356,7 +356,7 @@ fn set_up_tenants(bin: &Path, admin: &str, tenants: &Path, url: &str, role: &str
     // 1. The 396 communes of NRW as one group.
     let kreise = std::fs::read_to_string(root().join("data/kreise-de.csv"))?;
     let mut cmd = Command::new(bin);
-    cmd.arg("--tenants").arg(&tenants).args(["group", "new", GROUP, "--no-kreis-tenants", "-q"]);
+    cmd.arg("--tenants").arg(tenants).args(["group", "new", GROUP, "--no-kreis-tenants", "-q"]);
     for line in kreise.lines().skip(1).filter(|l| l.starts_with("05")) {
         cmd.arg("--kreis").arg(line.split(',').next().unwrap_or_default());
     }
