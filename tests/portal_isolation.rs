@@ -169,3 +169,52 @@ async fn a_busy_shard_lends_from_another() {
     let (user, _, _) = tokio::time::timeout(Duration::from_secs(2), who(&pools, &a)).await.expect("no waiting");
     assert_eq!(user, a);
 }
+
+/// The home page cache is per tenant, answers `If-None-Match` with 304, and never serves a
+/// page older than twice its TTL: an unpublished service disappears from the home page.
+#[tokio::test]
+async fn home_cache_is_per_tenant_revalidates_and_expires() {
+    let Some(env) = env().await else { return };
+    let registry = Arc::new(Registry::new());
+    registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap());
+    let pool = portal::pool(&env.portal_url, 2).unwrap();
+    let ttl = Duration::from_millis(300);
+    let state = AppState::new(registry, pool, Options { home_cache_ttl: ttl });
+    let get = |host: String, etag: Option<String>| {
+        let app = portal::app(state.clone());
+        async move {
+            let mut req = Request::builder().uri("/").header("host", host);
+            if let Some(e) = etag {
+                req = req.header("if-none-match", e);
+            }
+            let res = app.oneshot(req.body(Body::empty()).unwrap()).await.unwrap();
+            let status = res.status();
+            let etag = res.headers().get("etag").map(|v| v.to_str().unwrap().to_string());
+            let body = axum::body::to_bytes(res.into_body(), 10 << 20).await.unwrap();
+            (status, etag, String::from_utf8(body.to_vec()).unwrap())
+        }
+    };
+    let host_a = env.tenant("espelkamp").hostnames[0].clone();
+    let host_b = env.tenant("detmold").hostnames[0].clone();
+    let (s, etag_a, home_a) = get(host_a.clone(), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(home_a.contains("Steuern und Zoll") && !home_a.contains("Wassersport"), "{home_a}");
+    let (_, etag_b, home_b) = get(host_b.clone(), None).await;
+    assert!(home_b.contains("Wassersport") && !home_b.contains("Steuern und Zoll"), "{home_b}");
+    assert_ne!(etag_a, etag_b);
+    // A's ETag revalidates A's page only.
+    let (s, _, body) = get(host_a.clone(), etag_a.clone()).await;
+    assert!(s == StatusCode::NOT_MODIFIED && body.is_empty(), "{s}");
+    let (s, _, body) = get(host_b.clone(), etag_a.clone()).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(body.contains("Wassersport"));
+
+    let admin = support::connect(&env.url).await;
+    let a = &env.tenant("espelkamp").schema;
+    admin.batch_execute(&format!("UPDATE {a}.service SET published = false")).await.unwrap();
+    tokio::time::sleep(2 * ttl + Duration::from_millis(50)).await;
+    let (s, etag, home) = get(host_a.clone(), etag_a.clone()).await;
+    assert_eq!(s, StatusCode::OK, "a page older than twice the TTL was revalidated");
+    assert!(!home.contains("Steuern und Zoll"), "unpublished service still on the home page: {home}");
+    assert_ne!(etag, etag_a);
+}
