@@ -497,7 +497,8 @@ pub struct ServeArgs {
     /// Database connections in the pool.
     #[arg(long, default_value_t = 16)]
     pub pool_size: usize,
-    /// Milliseconds a rendered home page may be reused (0: render every time).
+    /// Milliseconds a rendered home page is reused as it is; an older one is re-rendered in the
+    /// background and one older than twice this is never served (0: render every time).
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub home_cache_ms: u64,
     /// Log format.

@@ -721,10 +721,7 @@ async fn the_batched_status_agrees_with_the_per_tenant_status() {
     // Vary the states: one schema gone, one without its migrations table, one role gone, content in one.
     let (gone, bare, roleless, full) = (&slugs[0], &slugs[1], &slugs[2], &slugs[3]);
     client.batch_execute(&format!("DROP SCHEMA {} CASCADE", quote::ident(&db.schema(gone)))).await.unwrap();
-    client
-        .batch_execute(&format!("DROP TABLE {}.schema_migrations", quote::ident(&db.schema(bare))))
-        .await
-        .unwrap();
+    client.batch_execute(&format!("DROP TABLE {}.schema_migrations", quote::ident(&db.schema(bare)))).await.unwrap();
     let role = quote::ident(&db.schema(roleless));
     client.batch_execute(&format!("DROP OWNED BY {role}; DROP ROLE {role}")).await.unwrap();
     let url = db.url.clone();

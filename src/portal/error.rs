@@ -15,6 +15,8 @@ pub enum AppError {
     Template(#[from] tera::Error),
     #[error("content: {0}")]
     Content(#[from] crate::content::Error),
+    #[error(transparent)]
+    Read(#[from] super::db::Error),
 }
 
 /// The error and all its sources on one line.

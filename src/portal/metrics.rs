@@ -12,7 +12,8 @@ pub const BUCKETS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25
 
 #[derive(Debug, Default)]
 pub struct Metrics {
-    requests: Mutex<HashMap<(String, u16), u64>>,
+    /// Responses by tenant, then status (looked up by `&str`: no allocation per request).
+    requests: Mutex<HashMap<String, HashMap<u16, u64>>>,
     buckets: [AtomicU64; 11],
     count: AtomicU64,
     sum_micros: AtomicU64,
@@ -22,10 +23,10 @@ impl Metrics {
     pub fn record(&self, tenant: &str, status: u16, elapsed: Duration) {
         {
             let mut m = self.requests.lock().unwrap_or_else(|e| e.into_inner());
-            match m.get_mut(&(tenant.to_string(), status)) {
-                Some(n) => *n += 1,
+            match m.get_mut(tenant) {
+                Some(by_status) => *by_status.entry(status).or_insert(0) += 1,
                 None => {
-                    m.insert((tenant.to_string(), status), 1);
+                    m.insert(tenant.to_string(), HashMap::from([(status, 1)]));
                 }
             }
         }
@@ -44,8 +45,13 @@ impl Metrics {
         let mut out = String::new();
         out.push_str("# HELP portal_requests_total HTTP requests by tenant and status.\n");
         out.push_str("# TYPE portal_requests_total counter\n");
-        let mut rows: Vec<((String, u16), u64)> =
-            self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|(k, v)| (k.clone(), *v)).collect();
+        let mut rows: Vec<((String, u16), u64)> = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .flat_map(|(t, by_status)| by_status.iter().map(|(s, n)| ((t.clone(), *s), *n)))
+            .collect();
         rows.sort();
         for ((tenant, status), n) in rows {
             let _ = writeln!(out, "portal_requests_total{{tenant=\"{tenant}\",status=\"{status}\"}} {n}");

@@ -6,6 +6,7 @@
 //! **Architecture invariant:** a request is served for exactly one tenant resolved from its
 //! Host header, or gets a plain 404 naming no tenant. There is no default tenant.
 
+pub mod db;
 pub mod error;
 pub mod members;
 pub mod metrics;
@@ -18,9 +19,10 @@ pub mod source;
 pub mod templates;
 
 use crate::servicekonto::ServicekontoState;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRef, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderName, StatusCode};
+use axum::http::{header, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Router;
@@ -29,12 +31,13 @@ use registry::Registry;
 use site::{CurrentUser, Site};
 use source::TenantSource as _;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-pub use deadpool_postgres::Pool;
+pub use db::Pools;
 
 /// Errors of setting the server up (request errors are [`AppError`]).
 #[derive(Debug, thiserror::Error)]
@@ -53,33 +56,80 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// A pool for the group role (`portal_<group>`), which is a member of every tenant role.
-pub fn pool(database_url: &str, max_size: usize) -> Result<Pool> {
+/// `max_size` connections for the group role (`portal_<group>`), which is a member of every
+/// tenant role, sharded by tenant (see [`Pools`]).
+pub fn pool(database_url: &str, max_size: usize) -> Result<Pools> {
     let cfg: tokio_postgres::Config = database_url.parse().map_err(Error::DatabaseUrl)?;
-    let mgr = deadpool_postgres::Manager::from_config(
-        cfg,
-        tokio_postgres::NoTls,
-        deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
-    );
-    Pool::builder(mgr)
-        .max_size(max_size)
-        .runtime(deadpool_postgres::Runtime::Tokio1)
-        .wait_timeout(Some(Duration::from_secs(10)))
-        .create_timeout(Some(Duration::from_secs(5)))
-        .build()
-        .map_err(|e| Error::Pool(e.to_string()))
+    let make = |size: usize| {
+        let mgr = deadpool_postgres::Manager::from_config(
+            cfg.clone(),
+            tokio_postgres::NoTls,
+            deadpool_postgres::ManagerConfig { recycling_method: deadpool_postgres::RecyclingMethod::Fast },
+        );
+        deadpool_postgres::Pool::builder(mgr)
+            .max_size(size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_secs(10)))
+            .create_timeout(Some(Duration::from_secs(5)))
+            .build()
+            .map_err(|e| e.to_string())
+    };
+    Pools::new(make, max_size).map_err(Error::Pool)
 }
 
-/// A rendered page: when, for which tenant configuration, the HTML.
-type CachedPage = (Instant, Arc<Site>, Arc<str>);
+/// A rendered anonymous home page, ready to be sent: when and for which tenant configuration
+/// it was rendered, the bytes, their ETag.
+pub struct CachedPage {
+    rendered_at: Instant,
+    site: Arc<Site>,
+    body: Bytes,
+    etag: HeaderValue,
+    /// A request is rendering its successor in the background.
+    refreshing: AtomicBool,
+}
+
+impl CachedPage {
+    fn new(site: Arc<Site>, html: String) -> CachedPage {
+        use std::hash::{Hash as _, Hasher as _};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        html.hash(&mut h);
+        let etag = HeaderValue::from_str(&format!("\"{:016x}\"", h.finish())).expect("hex is a valid header value");
+        CachedPage {
+            rendered_at: Instant::now(),
+            site,
+            body: Bytes::from(html),
+            etag,
+            refreshing: AtomicBool::new(false),
+        }
+    }
+
+    /// 200 with the page, or 304 when `if_none_match` names its ETag.
+    pub fn response(&self, if_none_match: Option<&HeaderValue>) -> Response {
+        let not_modified = if_none_match.and_then(|v| v.to_str().ok()).is_some_and(|v| {
+            v.split(',').map(str::trim).any(|t| t == "*" || t.strip_prefix("W/").unwrap_or(t) == self.etag)
+        });
+        let (status, body) = if not_modified {
+            (StatusCode::NOT_MODIFIED, Body::empty())
+        } else {
+            (StatusCode::OK, Body::from(self.body.clone()))
+        };
+        let mut res = Response::new(body);
+        *res.status_mut() = status;
+        let h = res.headers_mut();
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert(header::ETAG, self.etag.clone());
+        res
+    }
+}
 
 struct Inner {
     registry: Arc<Registry>,
-    pool: Pool,
+    pool: Pools,
     tera: tera::Tera,
     metrics: metrics::Metrics,
     home_ttl: Duration,
-    home_cache: RwLock<HashMap<String, CachedPage>>,
+    home_cache: RwLock<HashMap<String, Arc<CachedPage>>>,
     servicekonto: ServicekontoState,
 }
 
@@ -90,7 +140,11 @@ pub struct AppState(Arc<Inner>);
 /// Tunables of the server.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// How long a rendered home page may be reused (zero: never).
+    /// How long a rendered home page is reused as it is (zero: never). A page older than this
+    /// is re-rendered in the background by the next request, which (like any other request
+    /// until the new page is ready) still gets the old page; a page older than twice this is
+    /// never served. A published change therefore shows on the home page at the latest
+    /// 2 × TTL after it was made, under steady traffic about TTL after.
     pub home_cache_ttl: Duration,
 }
 
@@ -102,7 +156,7 @@ impl Default for Options {
 
 impl AppState {
     /// With the Servicekonto login reading keys from the default secrets directory.
-    pub fn new(registry: Arc<Registry>, pool: Pool, options: Options) -> AppState {
+    pub fn new(registry: Arc<Registry>, pool: Pools, options: Options) -> AppState {
         let sk = ServicekontoState::new(crate::servicekonto::DEFAULT_SECRETS_DIR.into(), registry.clone());
         AppState::with_servicekonto(registry, pool, options, sk)
     }
@@ -110,7 +164,7 @@ impl AppState {
     /// With a given Servicekonto configuration (its tenant lookup should be `registry`).
     pub fn with_servicekonto(
         registry: Arc<Registry>,
-        pool: Pool,
+        pool: Pools,
         options: Options,
         servicekonto: ServicekontoState,
     ) -> AppState {
@@ -133,7 +187,7 @@ impl AppState {
         &self.0.registry
     }
 
-    pub fn pool(&self) -> &Pool {
+    pub fn pool(&self) -> &Pools {
         &self.0.pool
     }
 
@@ -145,22 +199,55 @@ impl AppState {
         &self.0.metrics
     }
 
-    /// A home page rendered less than the TTL ago for this very tenant configuration.
-    fn cached_home(&self, site: &Arc<Site>) -> Option<String> {
-        if self.0.home_ttl.is_zero() {
-            return None;
-        }
-        let cache = self.0.home_cache.read().unwrap_or_else(|e| e.into_inner());
-        let (at, for_site, html) = cache.get(&site.slug)?;
-        (Arc::ptr_eq(for_site, site) && at.elapsed() < self.0.home_ttl).then(|| html.to_string())
+    /// Read as the request's tenant: see [`db::read`].
+    pub async fn read(&self, site: &Site, stmts: &[db::Stmt<'_>]) -> Result<Vec<Vec<tokio_postgres::Row>>, AppError> {
+        Ok(db::read(&self.0.pool, &site.schema, stmts).await?)
     }
 
-    fn store_home(&self, site: &Arc<Site>, html: &str) {
-        if self.0.home_ttl.is_zero() {
-            return;
+    /// The rows of a single statement, read as the request's tenant.
+    pub async fn read_one(&self, site: &Site, stmt: db::Stmt<'_>) -> Result<Vec<tokio_postgres::Row>, AppError> {
+        Ok(self.read(site, &[stmt]).await?.pop().unwrap_or_default())
+    }
+
+    /// The anonymous home page of the request's tenant: from the cache (keyed by tenant slug,
+    /// and only for this very tenant configuration), refreshed in the background once older
+    /// than the TTL, rendered now when missing or older than twice the TTL.
+    pub async fn home_page(&self, ctx: &TenantCtx) -> Result<Arc<CachedPage>, AppError> {
+        let ttl = self.0.home_ttl;
+        if ttl.is_zero() {
+            return Ok(Arc::new(CachedPage::new(ctx.site.clone(), pages::render_home(self, ctx).await?)));
         }
+        let cached = {
+            let cache = self.0.home_cache.read().unwrap_or_else(|e| e.into_inner());
+            cache.get(ctx.site.slug.as_str()).filter(|p| Arc::ptr_eq(&p.site, &ctx.site)).cloned()
+        };
+        if let Some(page) = cached {
+            let age = page.rendered_at.elapsed();
+            if age < ttl {
+                return Ok(page);
+            }
+            if age < 2 * ttl {
+                if !page.refreshing.swap(true, Ordering::AcqRel) {
+                    let (state, site, old) = (self.clone(), ctx.site.clone(), page.clone());
+                    tokio::spawn(async move {
+                        let ctx = TenantCtx { site, user: None };
+                        if let Err(e) = state.render_and_store_home(&ctx).await {
+                            tracing::warn!(tenant = %ctx.site.slug, error = %error::chain(&e), "home page refresh failed");
+                            old.refreshing.store(false, Ordering::Release);
+                        }
+                    });
+                }
+                return Ok(page);
+            }
+        }
+        self.render_and_store_home(ctx).await
+    }
+
+    async fn render_and_store_home(&self, ctx: &TenantCtx) -> Result<Arc<CachedPage>, AppError> {
+        let page = Arc::new(CachedPage::new(ctx.site.clone(), pages::render_home(self, ctx).await?));
         let mut cache = self.0.home_cache.write().unwrap_or_else(|e| e.into_inner());
-        cache.insert(site.slug.clone(), (Instant::now(), site.clone(), Arc::from(html)));
+        cache.insert(ctx.site.slug.clone(), page.clone());
+        Ok(page)
     }
 }
 
@@ -173,7 +260,10 @@ impl FromRef<AppState> for ServicekontoState {
 /// Put the logged-in citizen (a valid Servicekonto session of this very tenant) into the
 /// request's extensions, where [`TenantCtx`] picks it up for the layout.
 async fn current_user(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let site = req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| state.registry().resolve(h));
+    let site = match req.extensions().get::<Resolved>() {
+        Some(Resolved(site)) => site.clone(),
+        None => req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| state.registry().resolve(h)),
+    };
     if let Some(site) = site {
         if let Some(s) = crate::servicekonto::web::session_for(state.servicekonto(), req.headers(), &site.slug) {
             let trust_level = crate::servicekonto::trust::name(s.trust_level).to_string();
@@ -202,29 +292,25 @@ pub struct TenantCtx {
     pub user: Option<CurrentUser>,
 }
 
-impl TenantCtx {
-    /// Begin the request's transaction as the tenant: `SET LOCAL ROLE <schema>` and
-    /// `SET LOCAL search_path = <schema>, portalctl_ext`.
-    pub async fn begin<'a>(
-        &self,
-        conn: &'a mut deadpool_postgres::Object,
-    ) -> Result<deadpool_postgres::Transaction<'a>, AppError> {
-        let tx = conn.transaction().await?;
-        crate::content::store::enter_tenant(&tx, &self.site.schema, Some(&self.site.schema)).await?;
-        Ok(tx)
-    }
-}
-
 /// Host header of a request (or the URI's authority, for HTTP/2).
 fn host_of(parts: &Parts) -> Option<&str> {
     parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| parts.uri.host())
 }
 
+/// The tenant a request's Host header names (or none), looked up once per request by the
+/// outermost middleware and kept in the request's extensions.
+#[derive(Clone)]
+struct Resolved(Option<Arc<Site>>);
+
 impl FromRequestParts<AppState> for TenantCtx {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let site = host_of(parts).and_then(|h| state.registry().resolve(h)).ok_or_else(unknown_host)?;
+        let site = match parts.extensions.get::<Resolved>() {
+            Some(Resolved(site)) => site.clone(),
+            None => host_of(parts).and_then(|h| state.registry().resolve(h)),
+        };
+        let site = site.ok_or_else(unknown_host)?;
         let user = parts.extensions.get::<CurrentUser>().cloned();
         Ok(TenantCtx { site, user })
     }
@@ -234,19 +320,21 @@ async fn fallback(State(state): State<AppState>, ctx: TenantCtx) -> Response {
     pages::not_found(&state, &ctx.site, ctx.user.as_ref())
 }
 
-/// Count every response by tenant and status, and time it.
-async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Resolve the request's tenant once (for everything after), count every response by tenant
+/// and status, and time it.
+async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let tenant = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .and_then(|h| state.registry().resolve(h))
-        .map(|s| s.slug.clone());
+    let site = host_of_request(&req).and_then(|h| state.registry().resolve(h));
+    req.extensions_mut().insert(Resolved(site.clone()));
     let res = next.run(req).await;
-    let tenant = tenant.as_deref().unwrap_or("");
+    let tenant = site.as_ref().map(|s| s.slug.as_str()).unwrap_or("");
     state.metrics().record(tenant, res.status().as_u16(), start.elapsed());
     res
+}
+
+/// As [`host_of`], for a whole request.
+fn host_of_request(req: &Request) -> Option<&str> {
+    req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host())
 }
 
 /// The whole application: operations endpoints, pages, and the Servicekonto login routes

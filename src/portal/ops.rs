@@ -1,6 +1,7 @@
 //! Operations endpoints: liveness, readiness, Prometheus metrics, and the identity endpoint
 //! `portalctl status` uses to verify that a hostname serves the right tenant.
 
+use super::db::Stmt;
 use super::error::AppError;
 use super::{AppState, TenantCtx};
 use axum::extract::State;
@@ -25,7 +26,7 @@ async fn healthz() -> &'static str {
 /// Ready when the database answers and at least one tenant is loaded.
 async fn readyz(State(state): State<AppState>) -> Response {
     let tenants = state.registry().len();
-    let db = match state.pool().get().await {
+    let db = match state.pool().get("").await {
         Ok(c) => c.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
@@ -62,21 +63,24 @@ struct Published {
 }
 
 async fn identity(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let counts = tx
-        .query_one(
-            "SELECT (SELECT count(*) FROM service WHERE published), (SELECT count(*) FROM facility WHERE published),
-                    (SELECT count(*) FROM staff WHERE published), to_regclass('schema_migrations') IS NOT NULL",
-            &[],
+    let counts = state
+        .read_one(
+            &ctx.site,
+            Stmt::plain(
+                "SELECT (SELECT count(*) FROM service WHERE published), (SELECT count(*) FROM facility WHERE published),
+                        (SELECT count(*) FROM staff WHERE published), to_regclass('schema_migrations') IS NOT NULL",
+            ),
         )
         .await?;
+    let Some(counts) = counts.first() else { return Err(AppError::Read(super::db::Error::NoRow)) };
     let migration_version: i32 = if counts.get::<_, bool>(3) {
-        tx.query_one("SELECT coalesce(max(version), 0)::int FROM schema_migrations", &[]).await?.get(0)
+        let v = state
+            .read_one(&ctx.site, Stmt::plain("SELECT coalesce(max(version), 0)::int FROM schema_migrations"))
+            .await?;
+        v.first().map(|r| r.get(0)).unwrap_or(0)
     } else {
         0
     };
-    tx.commit().await?;
     let id = Identity {
         tenant: ctx.site.slug.clone(),
         group: ctx.site.group.clone(),

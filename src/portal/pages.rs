@@ -2,16 +2,18 @@
 //! Lebenslage lists, service page, facilities, staff contacts, search. Only published
 //! content is shown; every query runs in the tenant's own transaction.
 
+use super::db::Stmt;
 use super::error::AppError;
 use super::site::{CurrentUser, Site};
 use super::{search, AppState, TenantCtx};
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use tokio_postgres::types::Type;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -66,24 +68,31 @@ fn initial(title: &str) -> String {
     title.chars().next().map(|c| c.to_uppercase().collect()).unwrap_or_default()
 }
 
-async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response, AppError> {
-    if let Some(html) = state.cached_home(&ctx.site) {
-        if ctx.user.is_none() {
-            return Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response());
-        }
+const HOME_CATEGORIES: &str = "SELECT c.id, c.title, count(s.id) FROM category c
+   JOIN service s ON s.category_id = c.id AND s.published
+ GROUP BY c.id, c.title, c.position ORDER BY c.position, c.title";
+const HOME_LEBENSLAGEN: &str = "SELECT l.id, l.title, l.description, l.icon, count(s.id) FROM lebenslage l
+   JOIN service_lebenslage sl ON sl.lebenslage_id = l.id
+   JOIN service s ON s.id = sl.service_id AND s.published
+ GROUP BY l.id ORDER BY l.position, l.title";
+
+async fn home(State(state): State<AppState>, ctx: TenantCtx, headers: HeaderMap) -> Result<Response, AppError> {
+    if ctx.user.is_some() {
+        // The layout shows the citizen: never cached.
+        let html = render_home(&state, &ctx).await?;
+        return Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response());
     }
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let stmt = tx
-        .prepare_cached(
-            "SELECT c.id, c.title, count(s.id) FROM category c
-               JOIN service s ON s.category_id = c.id AND s.published
-             GROUP BY c.id, c.title, c.position ORDER BY c.position, c.title",
-        )
-        .await?;
-    let categories: Vec<Tile> = tx
-        .query(&stmt, &[])
-        .await?
+    let page = state.home_page(&ctx).await?;
+    Ok(page.response(headers.get(header::IF_NONE_MATCH)))
+}
+
+/// The home page from the database, rendered.
+pub(super) async fn render_home(state: &AppState, ctx: &TenantCtx) -> Result<String, AppError> {
+    let mut rows =
+        state.read(&ctx.site, &[Stmt::plain(HOME_CATEGORIES), Stmt::plain(HOME_LEBENSLAGEN)]).await?.into_iter();
+    let categories: Vec<Tile> = rows
+        .next()
+        .unwrap_or_default()
         .iter()
         .map(|r| {
             let title: String = r.get(1);
@@ -97,17 +106,9 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
             }
         })
         .collect();
-    let stmt = tx
-        .prepare_cached(
-            "SELECT l.id, l.title, l.description, l.icon, count(s.id) FROM lebenslage l
-               JOIN service_lebenslage sl ON sl.lebenslage_id = l.id
-               JOIN service s ON s.id = sl.service_id AND s.published
-             GROUP BY l.id ORDER BY l.position, l.title",
-        )
-        .await?;
-    let lebenslagen: Vec<Tile> = tx
-        .query(&stmt, &[])
-        .await?
+    let lebenslagen: Vec<Tile> = rows
+        .next()
+        .unwrap_or_default()
         .iter()
         .map(|r| {
             let title: String = r.get(1);
@@ -121,17 +122,12 @@ async fn home(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response,
             }
         })
         .collect();
-    tx.commit().await?;
-    let mut c = base(&ctx);
+    let mut c = base(ctx);
     c.insert("categories", &categories);
     c.insert("lebenslagen", &lebenslagen);
     // A Dachportal's member portals, from public configuration (no query).
     c.insert("members", &super::members::links(&ctx.site, state.registry().local_port()));
-    let html = state.tera().render("home.html", &c)?;
-    if ctx.user.is_none() {
-        state.store_home(&ctx.site, &html);
-    }
-    Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response())
+    Ok(state.tera().render("home.html", &c)?)
 }
 
 #[derive(Serialize)]
@@ -193,23 +189,29 @@ fn items(rows: &[tokio_postgres::Row]) -> Vec<ListItem> {
 }
 
 async fn a_to_z(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let stmt = tx.prepare_cached("SELECT id, title, summary FROM service WHERE published ORDER BY title").await?;
-    let rows = tx.query(&stmt, &[]).await?;
-    tx.commit().await?;
+    let rows = state
+        .read_one(&ctx.site, Stmt::plain("SELECT id, title, summary FROM service WHERE published ORDER BY title"))
+        .await?;
     list_page(&state, &ctx, "Leistungen von A bis Z".into(), String::new(), items(&rows)).await
 }
 
 async fn category(State(state): State<AppState>, ctx: TenantCtx, Path(id): Path<String>) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let head = tx.query_opt("SELECT title FROM category WHERE id = $1", &[&id]).await?;
-    let Some(head) = head else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
-    let rows = tx
-        .query("SELECT id, title, summary FROM service WHERE published AND category_id = $1 ORDER BY title", &[&id])
-        .await?;
-    tx.commit().await?;
+    let params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)] = &[(&id, Type::TEXT)];
+    let mut res = state
+        .read(
+            &ctx.site,
+            &[
+                Stmt::with("SELECT title FROM category WHERE id = $1", params),
+                Stmt::with(
+                    "SELECT id, title, summary FROM service WHERE published AND category_id = $1 ORDER BY title",
+                    params,
+                ),
+            ],
+        )
+        .await?
+        .into_iter();
+    let (head, rows) = (res.next().unwrap_or_default(), res.next().unwrap_or_default());
+    let Some(head) = head.first() else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
     list_page(&state, &ctx, head.get(0), String::new(), items(&rows)).await
 }
 
@@ -218,18 +220,23 @@ async fn lebenslage(
     ctx: TenantCtx,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let head = tx.query_opt("SELECT title, description FROM lebenslage WHERE id = $1", &[&id]).await?;
-    let Some(head) = head else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
-    let rows = tx
-        .query(
-            "SELECT s.id, s.title, s.summary FROM service s JOIN service_lebenslage sl ON sl.service_id = s.id
-             WHERE s.published AND sl.lebenslage_id = $1 ORDER BY s.title",
-            &[&id],
+    let params: &[(&(dyn tokio_postgres::types::ToSql + Sync), Type)] = &[(&id, Type::TEXT)];
+    let mut res = state
+        .read(
+            &ctx.site,
+            &[
+                Stmt::with("SELECT title, description FROM lebenslage WHERE id = $1", params),
+                Stmt::with(
+                    "SELECT s.id, s.title, s.summary FROM service s JOIN service_lebenslage sl ON sl.service_id = s.id
+                     WHERE s.published AND sl.lebenslage_id = $1 ORDER BY s.title",
+                    params,
+                ),
+            ],
         )
-        .await?;
-    tx.commit().await?;
+        .await?
+        .into_iter();
+    let (head, rows) = (res.next().unwrap_or_default(), res.next().unwrap_or_default());
+    let Some(head) = head.first() else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
     list_page(&state, &ctx, head.get(0), head.get(1), items(&rows)).await
 }
 
@@ -263,21 +270,21 @@ pub fn trust_label(level: &str) -> &'static str {
 }
 
 async fn service(State(state): State<AppState>, ctx: TenantCtx, Path(id): Path<String>) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let stmt = tx
-        .prepare_cached(
-            "SELECT s.id, s.title, s.summary, s.description, s.category_id, c.title, s.office, s.facility_id,
-                    f.name, s.costs, s.documents, s.online_url, s.external_portal, s.trust_level, s.origin_tenant
-             FROM service s
-             LEFT JOIN category c ON c.id = s.category_id
-             LEFT JOIN facility f ON f.id = s.facility_id AND f.published
-             WHERE s.id = $1 AND s.published",
+    let rows = state
+        .read_one(
+            &ctx.site,
+            Stmt::with(
+                "SELECT s.id, s.title, s.summary, s.description, s.category_id, c.title, s.office, s.facility_id,
+                        f.name, s.costs, s.documents, s.online_url, s.external_portal, s.trust_level, s.origin_tenant
+                 FROM service s
+                 LEFT JOIN category c ON c.id = s.category_id
+                 LEFT JOIN facility f ON f.id = s.facility_id AND f.published
+                 WHERE s.id = $1 AND s.published",
+                &[(&id, Type::TEXT)],
+            ),
         )
         .await?;
-    let row = tx.query_opt(&stmt, &[&id]).await?;
-    tx.commit().await?;
-    let Some(r) = row else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
+    let Some(r) = rows.first() else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
     let trust_level: String = r.get(13);
     let facility: Option<String> = r.get(8);
     let view = ServiceView {
@@ -315,15 +322,14 @@ struct FacilityView {
 }
 
 async fn facilities(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, name, address, opening_hours, phone, email, url FROM facility WHERE published ORDER BY name",
+    let rows = state
+        .read_one(
+            &ctx.site,
+            Stmt::plain(
+                "SELECT id, name, address, opening_hours, phone, email, url FROM facility WHERE published ORDER BY name",
+            ),
         )
         .await?;
-    let rows = tx.query(&stmt, &[]).await?;
-    tx.commit().await?;
     let list: Vec<FacilityView> = rows
         .iter()
         .map(|r| FacilityView {
@@ -354,17 +360,16 @@ struct StaffView {
 }
 
 async fn staff(State(state): State<AppState>, ctx: TenantCtx) -> Result<Response, AppError> {
-    let mut conn = state.pool().get().await?;
-    let tx = ctx.begin(&mut conn).await?;
-    let stmt = tx
-        .prepare_cached(
-            "SELECT p.id, p.name, p.position_title, p.topics, f.id, f.name, p.phone, p.email
-             FROM staff p LEFT JOIN facility f ON f.id = p.facility_id AND f.published
-             WHERE p.published ORDER BY p.name",
+    let rows = state
+        .read_one(
+            &ctx.site,
+            Stmt::plain(
+                "SELECT p.id, p.name, p.position_title, p.topics, f.id, f.name, p.phone, p.email
+                 FROM staff p LEFT JOIN facility f ON f.id = p.facility_id AND f.published
+                 WHERE p.published ORDER BY p.name",
+            ),
         )
         .await?;
-    let rows = tx.query(&stmt, &[]).await?;
-    tx.commit().await?;
     let list: Vec<StaffView> = rows
         .iter()
         .map(|r| StaffView {
@@ -397,10 +402,7 @@ async fn search_page(
     let query = search::clean_query(&params.q);
     let mut results = Vec::new();
     if !query.is_empty() {
-        let mut conn = state.pool().get().await?;
-        let tx = ctx.begin(&mut conn).await?;
-        results = search::search(&tx, &query).await?;
-        tx.commit().await?;
+        results = search::search(state.pool(), &ctx.site.schema, &query).await?;
     }
     let mut c = base(&ctx);
     c.insert("query", &query);

@@ -5,6 +5,7 @@
 //! The query is always a bound parameter; output is HTML-escaped here.
 
 use serde::Serialize;
+use tokio_postgres::types::{ToSql, Type};
 
 /// Longest query searched, in characters; longer input is cut.
 pub const MAX_QUERY_CHARS: usize = 200;
@@ -82,10 +83,10 @@ SELECT kind, id, title, snippet, rank FROM (
 ORDER BY rank DESC, title
 LIMIT $2";
 
-/// Run a (cleaned, non-empty) query in the tenant's transaction.
-pub async fn search(tx: &deadpool_postgres::Transaction<'_>, query: &str) -> Result<Vec<Hit>, tokio_postgres::Error> {
-    let stmt = tx.prepare_cached(SQL).await?;
-    let rows = tx.query(&stmt, &[&query, &MAX_RESULTS]).await?;
+/// Run a (cleaned, non-empty) query as tenant `schema` (see [`super::db::read`]).
+pub async fn search(pool: &super::db::Pools, schema: &str, query: &str) -> super::db::Result<Vec<Hit>> {
+    let params: &[(&(dyn ToSql + Sync), Type)] = &[(&query, Type::TEXT), (&MAX_RESULTS, Type::INT8)];
+    let rows = super::db::read(pool, schema, &[super::db::Stmt::with(SQL, params)]).await?.pop().unwrap_or_default();
     Ok(rows
         .iter()
         .map(|r| {

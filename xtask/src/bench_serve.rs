@@ -195,6 +195,11 @@ fn urlencode(s: &str) -> String {
     out
 }
 
+/// `uptime` (load average), to print next to the figures: the machine is shared.
+fn uptime() -> String {
+    Command::new("uptime").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
 fn vm_hwm_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
@@ -213,75 +218,46 @@ pub fn serve() -> Result<()> {
     let admin = std::env::var("PORTALCTL_TEST_DATABASE_URL")
         .context("set PORTALCTL_TEST_DATABASE_URL to a superuser URL (e.g. `source .ci/postgres.sh`)")?;
     let bin = release_binary()?;
-    let dir = tempfile_dir("serve")?;
+    // Comparing two builds: BENCH_SERVE_BINARY names the server binary to measure (the setup
+    // steps still use the freshly built one).
+    let server_bin = std::env::var_os("BENCH_SERVE_BINARY").map(std::path::PathBuf::from).unwrap_or(bin.clone());
+    // BENCH_SERVE_REUSE=1 keeps the tenants and the database in target/bench-serve and in
+    // database portalctl_bench_serve between runs, so that runs of two builds back to back
+    // measure the same data without the four minutes of setup.
+    let reuse = std::env::var("BENCH_SERVE_REUSE").is_ok_and(|v| v == "1");
+    let dir = if reuse {
+        let d = root().join("target/bench-serve");
+        std::fs::create_dir_all(&d)?;
+        d
+    } else {
+        tempfile_dir("serve")?
+    };
     let tenants = dir.join("tenants");
-    std::fs::create_dir_all(&tenants)?;
-
-    // 1. The 396 communes of NRW as one group.
-    let kreise = std::fs::read_to_string(root().join("data/kreise-de.csv"))?;
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--tenants").arg(&tenants).args(["group", "new", GROUP, "--no-kreis-tenants", "-q"]);
-    for line in kreise.lines().skip(1).filter(|l| l.starts_with("05")) {
-        cmd.arg("--kreis").arg(line.split(',').next().unwrap_or_default());
+    let ready = dir.join("setup-complete");
+    let url = url_db(&admin, None, DB);
+    let role = format!("portal_{GROUP}");
+    let set_up = reuse && ready.exists() && psql(&url, "SELECT 1;").is_ok();
+    if !set_up {
+        if tenants.exists() {
+            std::fs::remove_dir_all(&tenants)?;
+        }
+        std::fs::create_dir_all(&tenants)?;
+        set_up_tenants(&bin, &admin, &tenants, &url, &role)?;
+        std::fs::write(&ready, "")?;
+    } else {
+        println!("bench serve: reusing {} and database {DB} (BENCH_SERVE_REUSE=1)", tenants.display());
     }
-    crate::run(&mut cmd)?;
     let out = Command::new(&bin).arg("--tenants").arg(&tenants).args(["tenant", "list", "-o", "json"]).output()?;
     let list: serde_json::Value = serde_json::from_slice(&out.stdout).context("tenant list")?;
     let list = list.as_array().context("tenant list")?;
     let slugs: Vec<String> = list.iter().map(|t| t["slug"].as_str().unwrap_or_default().to_string()).collect();
-    let schemas: Vec<String> = list.iter().map(|t| t["schema"].as_str().unwrap_or_default().to_string()).collect();
     let hosts: Vec<String> = list.iter().map(|t| t["hostnames"][0].as_str().unwrap_or_default().to_string()).collect();
     println!("bench serve: {} NRW tenants", slugs.len());
-
-    // 2. Database: schemas, roles, content migration (what `db provision` does).
-    let role = format!("portal_{GROUP}");
-    psql(&admin, &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB};"))?;
-    let url = url_db(&admin, None, DB);
-    let migration = std::fs::read_to_string(root().join("src/db/migrations/0001_content.sql"))?;
-    let mut sql = format!(
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC; CREATE SCHEMA portalctl_ext; CREATE EXTENSION pg_trgm SCHEMA portalctl_ext;\n\
-         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN NOINHERIT; END IF; END $$;\n"
-    );
-    for s in &schemas {
-        let _ = write!(
-            sql,
-            "BEGIN; CREATE SCHEMA {s}; SET LOCAL search_path = {s}, portalctl_ext;\n{migration}\n\
-             CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());\n\
-             INSERT INTO schema_migrations (version, name) VALUES (1, 'content');\n\
-             DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{s}') THEN CREATE ROLE {s} LOGIN; END IF; END $$;\n\
-             GRANT USAGE ON SCHEMA {s} TO {s}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {s};\n\
-             GRANT USAGE ON SCHEMA portalctl_ext TO {s}; GRANT {s} TO {role}; COMMIT;\n"
-        );
-    }
-    let t = Instant::now();
-    psql(&url, &sql)?;
-    println!("bench serve: provisioned {} schemas in {:.1} s", schemas.len(), t.elapsed().as_secs_f64());
-
-    // 3. The starter catalogue, published, in every tenant.
-    let t = Instant::now();
-    for slug in &slugs {
-        for args in [
-            vec!["content", "import", "--tenant", slug, "--starter", "-q"],
-            vec!["content", "publish", "--tenant", slug, "--all", "-q"],
-        ] {
-            let out = Command::new(&bin)
-                .arg("--tenants")
-                .arg(&tenants)
-                .args(&args)
-                .env("PORTALCTL_DATABASE_URL", &url)
-                .output()?;
-            if !out.status.success() {
-                bail!("{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            }
-        }
-    }
-    println!("bench serve: starter catalogue imported and published in {:.1} s", t.elapsed().as_secs_f64());
-    psql(&url, "VACUUM ANALYZE;")?;
-
+    let load_before = uptime();
     // 4. The server.
     let port = free_port()?;
     let log = std::fs::File::create(dir.join("server.log"))?;
-    let server = Command::new(&bin)
+    let server = Command::new(&server_bin)
         .arg("--tenants")
         .arg(&tenants)
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--pool-size", "16"])
@@ -337,8 +313,11 @@ pub fn serve() -> Result<()> {
     let nginx_run = wrk(&home_lua, nport, 64)?;
     drop(guard);
 
+    let load_after = uptime();
     let ratio = home_run.rps / nginx_run.rps;
     println!();
+    println!("bench serve: uptime before the runs: {load_before}");
+    println!("bench serve: uptime after the runs:  {load_after}");
     println!("bench serve: wrk -t2, {DURATION} per run, random tenant per request (Host header), 2-core machine");
     println!("{:<36} {:>10} {:>9} {:>9} {:>8}", "run", "req/s", "p50 ms", "p99 ms", "non-2xx");
     for (name, r) in [
@@ -366,6 +345,69 @@ pub fn serve() -> Result<()> {
     if home_run.errors + az_run.errors + search_run.errors > 0 {
         bail!("the portal answered with errors under load; see {}", dir.join("server.log").display());
     }
-    psql(&admin, &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE);")).ok();
+    if !reuse {
+        psql(&admin, &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE);")).ok();
+    }
+    Ok(())
+}
+
+/// Steps 1–3: the 396 NRW communes as tenants, their schemas, the starter catalogue published.
+fn set_up_tenants(bin: &Path, admin: &str, tenants: &Path, url: &str, role: &str) -> Result<()> {
+    // 1. The 396 communes of NRW as one group.
+    let kreise = std::fs::read_to_string(root().join("data/kreise-de.csv"))?;
+    let mut cmd = Command::new(bin);
+    cmd.arg("--tenants").arg(tenants).args(["group", "new", GROUP, "--no-kreis-tenants", "-q"]);
+    for line in kreise.lines().skip(1).filter(|l| l.starts_with("05")) {
+        cmd.arg("--kreis").arg(line.split(',').next().unwrap_or_default());
+    }
+    crate::run(&mut cmd)?;
+    let out = Command::new(bin).arg("--tenants").arg(tenants).args(["tenant", "list", "-o", "json"]).output()?;
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).context("tenant list")?;
+    let list = list.as_array().context("tenant list")?;
+    let slugs: Vec<String> = list.iter().map(|t| t["slug"].as_str().unwrap_or_default().to_string()).collect();
+    let schemas: Vec<String> = list.iter().map(|t| t["schema"].as_str().unwrap_or_default().to_string()).collect();
+
+    // 2. Database: schemas, roles, content migration (what `db provision` does).
+    psql(admin, &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB};"))?;
+    let migration = std::fs::read_to_string(root().join("src/db/migrations/0001_content.sql"))?;
+    let mut sql = format!(
+        "REVOKE CREATE ON SCHEMA public FROM PUBLIC; CREATE SCHEMA portalctl_ext; CREATE EXTENSION pg_trgm SCHEMA portalctl_ext;\n\
+         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN NOINHERIT; END IF; END $$;\n"
+    );
+    for s in &schemas {
+        let _ = write!(
+            sql,
+            "BEGIN; CREATE SCHEMA {s}; SET LOCAL search_path = {s}, portalctl_ext;\n{migration}\n\
+             CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());\n\
+             INSERT INTO schema_migrations (version, name) VALUES (1, 'content');\n\
+             DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{s}') THEN CREATE ROLE {s} LOGIN; END IF; END $$;\n\
+             GRANT USAGE ON SCHEMA {s} TO {s}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {s};\n\
+             GRANT USAGE ON SCHEMA portalctl_ext TO {s}; GRANT {s} TO {role}; COMMIT;\n"
+        );
+    }
+    let t = Instant::now();
+    psql(url, &sql)?;
+    println!("bench serve: provisioned {} schemas in {:.1} s", schemas.len(), t.elapsed().as_secs_f64());
+
+    // 3. The starter catalogue, published, in every tenant.
+    let t = Instant::now();
+    for slug in &slugs {
+        for args in [
+            vec!["content", "import", "--tenant", slug, "--starter", "-q"],
+            vec!["content", "publish", "--tenant", slug, "--all", "-q"],
+        ] {
+            let out = Command::new(bin)
+                .arg("--tenants")
+                .arg(tenants)
+                .args(&args)
+                .env("PORTALCTL_DATABASE_URL", url)
+                .output()?;
+            if !out.status.success() {
+                bail!("{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            }
+        }
+    }
+    println!("bench serve: starter catalogue imported and published in {:.1} s", t.elapsed().as_secs_f64());
+    psql(url, "VACUUM ANALYZE;")?;
     Ok(())
 }
