@@ -173,14 +173,7 @@ pub fn tenant_yaml(d: &Draft, group: &str, wave: &str, command: &str) -> String 
     if let Some(p) = &d.parent {
         s.push_str(&format!("  parent: {}\n", q(p)));
     }
-    s.push_str(&format!("  wave: {wave}\n  hostnames:\n    - {}\n", d.hostname));
-    s.push_str(&format!("  theme:\n    primaryColor: {}\n    accentColor: {}\n", q(primary), q(accent)));
-    s.push_str(&format!(
-        "  servicekonto:\n    trustLevel: substantiell\n    credentials:\n      secretKeyRef:\n        name: {}-servicekonto\n",
-        d.slug
-    ));
-    s.push_str(&format!("  database:\n    schema: {}\n", names::default_schema(&d.slug)));
-    s.push_str("  goLive:\n    published: false\n");
+    s.push_str(&spec_tail(&d.slug, wave, &d.hostname, primary, accent));
     s
 }
 
@@ -283,14 +276,7 @@ pub fn dachportal_yaml(d: &DachportalDraft, group: &str, wave: &str, command: &s
     );
     s.push_str(&format!("apiVersion: {API_VERSION}\nkind: Tenant\nmetadata:\n  name: {}\nspec:\n", d.slug));
     s.push_str(&format!("  displayName: {}\n  kind: {}\n", q(&d.display_name), MunicipalityKind::Dachportal.as_str()));
-    s.push_str(&format!("  wave: {wave}\n  hostnames:\n    - {}\n", d.hostname));
-    s.push_str(&format!("  theme:\n    primaryColor: {}\n    accentColor: {}\n", q(primary), q(accent)));
-    s.push_str(&format!(
-        "  servicekonto:\n    trustLevel: substantiell\n    credentials:\n      secretKeyRef:\n        name: {}-servicekonto\n",
-        d.slug
-    ));
-    s.push_str(&format!("  database:\n    schema: {}\n", names::default_schema(&d.slug)));
-    s.push_str("  goLive:\n    published: false\n");
+    s.push_str(&spec_tail(&d.slug, wave, &d.hostname, primary, accent));
     s
 }
 
@@ -459,4 +445,17 @@ mod tests {
         }
         assert!(drafts.len() >= 10_790 + 290, "{}", drafts.len());
     }
+}
+
+/// The part of a scaffolded tenant's spec every kind shares: wave, hostname, placeholder theme, Servicekonto binding,
+/// schema, and not yet published.
+fn spec_tail(slug: &str, wave: &str, hostname: &str, primary: &str, accent: &str) -> String {
+    let mut s = format!("  wave: {wave}\n  hostnames:\n    - {hostname}\n");
+    s.push_str(&format!("  theme:\n    primaryColor: {}\n    accentColor: {}\n", q(primary), q(accent)));
+    s.push_str(&format!(
+        "  servicekonto:\n    trustLevel: substantiell\n    credentials:\n      secretKeyRef:\n        name: {slug}-servicekonto\n"
+    ));
+    s.push_str(&format!("  database:\n    schema: {}\n", names::default_schema(slug)));
+    s.push_str("  goLive:\n    published: false\n");
+    s
 }

@@ -26,6 +26,22 @@ pub struct TenantStatus {
     pub published: Option<Published>,
 }
 
+impl TenantStatus {
+    fn new(t: &TenantDb, role_exists: bool, version: Option<i32>, published: Option<Published>) -> TenantStatus {
+        TenantStatus {
+            tenant: t.slug.clone(),
+            group: t.group.clone(),
+            schema: t.schema.clone(),
+            schema_exists: version.is_some(),
+            role_exists,
+            version,
+            latest: LATEST,
+            current: role_exists && version == Some(LATEST),
+            published,
+        }
+    }
+}
+
 /// Counts of published content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct Published {
@@ -62,17 +78,7 @@ pub async fn tenant_status(client: &Client, t: &TenantDb) -> Result<TenantStatus
         }
         _ => None,
     };
-    Ok(TenantStatus {
-        tenant: t.slug.clone(),
-        group: t.group.clone(),
-        schema: schema.clone(),
-        schema_exists: version.is_some(),
-        role_exists,
-        version,
-        latest: LATEST,
-        current: role_exists && version == Some(LATEST),
-        published,
-    })
+    Ok(TenantStatus::new(t, role_exists, version, published))
 }
 
 /// Many tenants at once, with the same results as [`tenant_status`] for each: one query finds which schemas, roles,
@@ -143,15 +149,5 @@ async fn status_of(client: &Client, t: &TenantDb, found: (bool, bool, bool, bool
             (Some(version), published)
         }
     };
-    Ok(TenantStatus {
-        tenant: t.slug.clone(),
-        group: t.group.clone(),
-        schema: t.schema.clone(),
-        schema_exists: version.is_some(),
-        role_exists,
-        version,
-        latest: LATEST,
-        current: role_exists && version == Some(LATEST),
-        published,
-    })
+    Ok(TenantStatus::new(t, role_exists, version, published))
 }
