@@ -334,6 +334,19 @@ pub fn group_yaml(g: &GroupDraft, command: &str) -> String {
     s
 }
 
+/// The part of a scaffolded tenant's spec every kind shares: wave, hostname, placeholder theme, Servicekonto binding,
+/// schema, and not yet published.
+fn spec_tail(slug: &str, wave: &str, hostname: &str, primary: &str, accent: &str) -> String {
+    let mut s = format!("  wave: {wave}\n  hostnames:\n    - {hostname}\n");
+    s.push_str(&format!("  theme:\n    primaryColor: {}\n    accentColor: {}\n", q(primary), q(accent)));
+    s.push_str(&format!(
+        "  servicekonto:\n    trustLevel: substantiell\n    credentials:\n      secretKeyRef:\n        name: {slug}-servicekonto\n"
+    ));
+    s.push_str(&format!("  database:\n    schema: {}\n", names::default_schema(slug)));
+    s.push_str("  goLive:\n    published: false\n");
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -445,17 +458,4 @@ mod tests {
         }
         assert!(drafts.len() >= 10_790 + 290, "{}", drafts.len());
     }
-}
-
-/// The part of a scaffolded tenant's spec every kind shares: wave, hostname, placeholder theme, Servicekonto binding,
-/// schema, and not yet published.
-fn spec_tail(slug: &str, wave: &str, hostname: &str, primary: &str, accent: &str) -> String {
-    let mut s = format!("  wave: {wave}\n  hostnames:\n    - {hostname}\n");
-    s.push_str(&format!("  theme:\n    primaryColor: {}\n    accentColor: {}\n", q(primary), q(accent)));
-    s.push_str(&format!(
-        "  servicekonto:\n    trustLevel: substantiell\n    credentials:\n      secretKeyRef:\n        name: {slug}-servicekonto\n"
-    ));
-    s.push_str(&format!("  database:\n    schema: {}\n", names::default_schema(slug)));
-    s.push_str("  goLive:\n    published: false\n");
-    s
 }
