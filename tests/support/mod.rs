@@ -1,9 +1,6 @@
-//! Test support: a throwaway database per test with tenant schemas set up the way the
-//! provisioning module does it (schema, content migration, tenant role, group role), a
-//! tenants directory, the real binary as a server, and a tiny HTTP client.
-//!
-//! The database part is deliberately small so that it can be swapped for the `db` module's
-//! API once that exists.
+//! Test support: a throwaway database per test with tenant schemas provisioned by portalctl's own `db` module
+//! (shared schemas, group role, schema, tenant role and privileges, embedded migrations), a tenants directory, the
+//! real binary as a server, and a tiny HTTP client.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -11,8 +8,6 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-pub const CONTENT_SQL: &str = include_str!("../../src/db/migrations/0001_content.sql");
 
 /// A short random suffix for names that are global in a PostgreSQL cluster (roles).
 pub fn suffix() -> String {
@@ -123,14 +118,17 @@ impl TestEnv {
         std::fs::write(gdir.join("group.yaml"), group_yaml(&group)).unwrap();
         let mut env = TestEnv { admin_url, db, url, portal_url, group, group_role, tenants: Vec::new(), dir };
         let c = connect(&env.url).await;
-        c.batch_execute(&format!(
-            "REVOKE CREATE ON SCHEMA public FROM PUBLIC;
-             CREATE SCHEMA portalctl_ext; CREATE EXTENSION pg_trgm SCHEMA portalctl_ext;
-             CREATE ROLE {} LOGIN NOINHERIT;",
-            env.group_role
-        ))
+        use portalctl::db::provision;
+        provision::ensure_shared(&c).await.expect("shared schemas");
+        provision::ensure_group_role(
+            &c,
+            &env.group,
+            &provision::group_key(&env.tenant_db("group")),
+            &env.credentials(),
+            &env.target(),
+        )
         .await
-        .expect("shared schema and group role");
+        .expect("group role");
         for (i, slug) in slugs.iter().enumerate() {
             let t = TestTenant {
                 slug: slug.to_string(),
@@ -145,27 +143,35 @@ impl TestEnv {
         Some(env)
     }
 
-    /// Schema, content migration, tenant role with its privileges, membership of the group role.
+    /// What the `db` module needs to know about one of this environment's tenants.
+    pub fn tenant_db(&self, slug: &str) -> portalctl::db::TenantDb {
+        let schema = self.tenants.iter().find(|t| t.slug == slug).map(|t| t.schema.clone()).unwrap_or_default();
+        portalctl::db::TenantDb {
+            slug: slug.to_string(),
+            group: self.group.clone(),
+            schema,
+            namespace: format!("portal-{}", self.group),
+            cluster_context: None,
+        }
+    }
+
+    /// Where provisioning keeps the generated role passwords (a directory of this environment).
+    pub fn credentials(&self) -> portalctl::db::credentials::Store {
+        portalctl::db::credentials::Store::local(self.dir.path().join(".secrets"))
+    }
+
+    fn target(&self) -> portalctl::db::connect::Target {
+        portalctl::db::ConnectOptions::new(&self.url).resolve().expect("test database URL").target()
+    }
+
+    /// Provision a tenant the way `portalctl db provision` and `db migrate` do: schema, tenant role with its
+    /// privileges, membership of the group role, migrations.
     pub async fn provision(&self, c: &tokio_postgres::Client, t: &TestTenant) {
-        let s = &t.schema;
-        c.batch_execute(&format!(
-            "BEGIN;
-             CREATE SCHEMA {s};
-             SET LOCAL search_path = {s}, portalctl_ext;
-             {CONTENT_SQL}
-             CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());
-             INSERT INTO schema_migrations (version, name) VALUES (1, 'content');
-             CREATE ROLE {s} LOGIN;
-             GRANT USAGE ON SCHEMA {s} TO {s};
-             GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {s};
-             GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {s} TO {s};
-             GRANT USAGE ON SCHEMA portalctl_ext TO {s};
-             GRANT {s} TO {};
-             COMMIT;",
-            self.group_role
-        ))
-        .await
-        .unwrap_or_else(|e| panic!("provision {s}: {e}"));
+        let tdb = portalctl::db::TenantDb { schema: t.schema.clone(), ..self.tenant_db(&t.slug) };
+        portalctl::db::provision::provision_tenant(c, &tdb, &self.credentials(), &self.target())
+            .await
+            .unwrap_or_else(|e| panic!("provision {}: {e}", t.schema));
+        portalctl::db::migrations::migrate(c, &t.schema).await.unwrap_or_else(|e| panic!("migrate {}: {e}", t.schema));
     }
 
     pub fn group_dir(&self) -> PathBuf {
