@@ -745,4 +745,14 @@ async fn the_batched_status_agrees_with_the_per_tenant_status() {
     assert!(by(full).published.unwrap().services >= 40, "{:?}", by(full).published);
     assert!(by(&slugs[4]).current && by(&slugs[4]).published.unwrap().services == 0);
     assert!(!by("nowhere").schema_exists && !by("nowhere").role_exists);
+
+    // A migrated schema that lost a content table is an error naming the tenant, not "nothing published".
+    let broken = &slugs[5];
+    client.batch_execute(&format!("DROP TABLE {}.staff CASCADE", quote::ident(&db.schema(broken)))).await.unwrap();
+    let err = db::status::tenant_status(&client, &tenant(broken)).await.unwrap_err().to_string();
+    assert!(err.contains(&format!("tenant {broken}: counting published content")), "{err}");
+    let batched = db::status::tenants_status(&client, &tenants, 4).await.unwrap();
+    let i = slugs.iter().position(|s| s == broken).unwrap();
+    assert!(batched[i].is_err(), "{:?}", batched[i]);
+    assert!(batched[i + 1].is_ok(), "the next tenant is unaffected");
 }
