@@ -122,8 +122,6 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub halted: Option<Halt>,
     pub seconds: f64,
-    /// Time spent re-checking earlier waves at the gates.
-    pub gate_seconds: f64,
     /// Where the time went (filled in at the end of the run).
     pub breakdown: Breakdown,
 }
@@ -141,12 +139,29 @@ impl Report {
     pub fn success(&self) -> bool {
         self.failed() == 0 && self.halted.is_none()
     }
+}
 
-    /// Where the wall time went (pure; from the step timings).
-    pub fn breakdown(&self) -> Breakdown {
-        let mut b = Breakdown { wall: self.seconds, gates: self.gate_seconds, ..Breakdown::default() };
+/// Where a rollout's time went. `working` is the wall time during which at least one tenant was being provisioned or
+/// applied; `waiting` is the rest (only readiness waits, gate checks or nothing in flight). The per-step sums are
+/// tenant-seconds (they overlap when tenants run concurrently).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Breakdown {
+    pub wall: f64,
+    pub working: f64,
+    pub waiting: f64,
+    pub gates: f64,
+    pub provision: f64,
+    pub apply: f64,
+    pub verify: f64,
+}
+
+impl Breakdown {
+    /// Where the wall time went (pure; from the step timings), given the time spent at the gates.
+    pub fn of(results: &[TenantResult], wall: f64, gates: f64) -> Breakdown {
+        let mut b = Breakdown { wall, gates, ..Breakdown::default() };
         let mut work: Vec<(f64, f64)> = Vec::new();
-        for s in self.results.iter().flat_map(|r| &r.steps) {
+        for s in results.iter().flat_map(|r| &r.steps) {
             match s.step {
                 Step::Provision => b.provision += s.seconds,
                 Step::Apply => b.apply += s.seconds,
@@ -176,21 +191,6 @@ impl Report {
         b.waiting = (b.wall - b.working).max(0.0);
         b
     }
-}
-
-/// Where a rollout's time went. `working` is the wall time during which at least one tenant was being provisioned or
-/// applied; `waiting` is the rest (only readiness waits, gate checks or nothing in flight). The per-step sums are
-/// tenant-seconds (they overlap when tenants run concurrently).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Breakdown {
-    pub wall: f64,
-    pub working: f64,
-    pub waiting: f64,
-    pub gates: f64,
-    pub provision: f64,
-    pub apply: f64,
-    pub verify: f64,
 }
 
 /// Progress events, for a progress bar or a plain log.
@@ -227,9 +227,9 @@ pub async fn run<E: Executor>(
         results: Vec::new(),
         halted: None,
         seconds: 0.0,
-        gate_seconds: 0.0,
         breakdown: Breakdown::default(),
     };
+    let mut gates = 0.0;
     let waves = plan(group, tenants);
     let failed = AtomicUsize::new(0);
     for (i, (wave, members)) in waves.iter().enumerate() {
@@ -268,7 +268,7 @@ pub async fn run<E: Executor>(
                 })
                 .collect();
             waiting.sort();
-            report.gate_seconds += gate_started.elapsed().as_secs_f64();
+            gates += gate_started.elapsed().as_secs_f64();
             on_event(Event::GateChecked { wave, open: waiting.is_empty() });
             if !waiting.is_empty() {
                 report.halted = Some(Halt::Gate {
@@ -323,7 +323,7 @@ pub async fn run<E: Executor>(
         }
     }
     report.seconds = started.elapsed().as_secs_f64();
-    report.breakdown = report.breakdown();
+    report.breakdown = Breakdown::of(&report.results, report.seconds, gates);
     report
 }
 
@@ -515,21 +515,14 @@ mod tests {
             seconds: 0.0,
             steps,
         };
-        let report = Report {
-            group: "g".into(),
-            results: vec![
-                // work 0–2 and 1–3 overlap (0–3), then verify 3–9
-                result(vec![step(Step::Provision, 0.0, 2.0), step(Step::Verify, 3.0, 6.0)]),
-                result(vec![step(Step::Apply, 1.0, 2.0), step(Step::Verify, 3.0, 5.0)]),
-                // work 5–6, separate
-                result(vec![step(Step::Apply, 5.0, 1.0)]),
-            ],
-            halted: None,
-            seconds: 10.0,
-            gate_seconds: 0.5,
-            breakdown: Breakdown::default(),
-        };
-        let b = report.breakdown();
+        let results = vec![
+            // work 0–2 and 1–3 overlap (0–3), then verify 3–9
+            result(vec![step(Step::Provision, 0.0, 2.0), step(Step::Verify, 3.0, 6.0)]),
+            result(vec![step(Step::Apply, 1.0, 2.0), step(Step::Verify, 3.0, 5.0)]),
+            // work 5–6, separate
+            result(vec![step(Step::Apply, 5.0, 1.0)]),
+        ];
+        let b = Breakdown::of(&results, 10.0, 0.5);
         assert_eq!(b.working, 4.0);
         assert_eq!(b.waiting, 6.0);
         assert_eq!((b.provision, b.apply, b.verify, b.gates), (2.0, 3.0, 11.0, 0.5));
