@@ -94,15 +94,8 @@ fn emit(args: &StatusArgs, text: &str) -> anyhow::Result<()> {
 }
 
 async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)> {
-    let started = std::time::Instant::now();
-    let mut timings: Vec<(&str, Duration)> = Vec::new();
-    let mut lap = {
-        let mut last = started;
-        move |what: &'static str, timings: &mut Vec<(&str, Duration)>| {
-            timings.push((what, last.elapsed()));
-            last = std::time::Instant::now();
-        }
-    };
+    // When each part ended, for --timings.
+    let mut marks = vec![("", std::time::Instant::now())];
     let catalog = ctx.catalog()?;
     let tenants = select(&catalog, &args.selector)?;
     let db = match args.db.database_url.as_deref().filter(|u| !u.is_empty()) {
@@ -123,7 +116,7 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         concurrency: args.concurrency,
     };
     // The cluster: one LIST per kind and group.
-    lap("tenant files", &mut timings);
+    marks.push(("tenant files", std::time::Instant::now()));
     let mut facts: HashMap<String, ClusterFacts> = HashMap::new();
     let mut cluster_problem: Option<String> = None;
     if args.no_cluster {
@@ -139,9 +132,9 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
             }
         }
     }
-    lap("cluster (one LIST per kind)", &mut timings);
+    marks.push(("cluster (one LIST per kind)", std::time::Instant::now()));
     let (observations, observed) = probe::observe(&tenants, &sources, Some(&facts), cluster_problem.as_deref()).await;
-    lap("database, DNS and portals", &mut timings);
+    marks.push(("database, DNS and portals", std::time::Instant::now()));
     let statuses: Vec<TenantStatus> = tenants.iter().zip(observations).map(|(t, o)| assess(t, o)).collect();
     let summaries = summarize(&catalog, &statuses);
     let history: Vec<HistoryEntry> = match &db_opts {
@@ -151,17 +144,17 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         }),
         None => Vec::new(),
     };
-    lap("phase history", &mut timings);
+    marks.push(("phase history", std::time::Instant::now()));
     if args.timings {
-        for (what, d) in &timings {
-            eprintln!("timing: {what:<28} {:>8.1} ms", d.as_secs_f64() * 1e3);
+        for w in marks.windows(2) {
+            eprintln!("timing: {:<28} {:>8.1} ms", w[1].0, (w[1].1 - w[0].1).as_secs_f64() * 1e3);
         }
         eprintln!("timing:   of which database        {:>8.1} ms", observed.database.as_secs_f64() * 1e3);
         eprintln!("timing:   of which DNS and portals {:>8.1} ms", observed.dns_and_portal.as_secs_f64() * 1e3);
         eprintln!(
             "timing: {:<28} {:>8.1} ms ({} tenants)",
             "total",
-            started.elapsed().as_secs_f64() * 1e3,
+            marks[0].1.elapsed().as_secs_f64() * 1e3,
             tenants.len()
         );
     }
