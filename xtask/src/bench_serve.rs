@@ -37,7 +37,8 @@ const QUERIES: &[&str] = &[
     "Eheschliessung",
 ];
 
-struct Guard(Vec<Child>);
+/// Child processes stopped and reaped on drop.
+pub(crate) struct Guard(pub(crate) Vec<Child>);
 
 impl Drop for Guard {
     /// SIGTERM first (nginx's master then stops its workers; the portal shuts down gracefully),
@@ -113,7 +114,7 @@ fn wait_for(port: u16, host: &str, path: &str) -> Result<()> {
     bail!("nothing answered on port {port}")
 }
 
-fn free_port() -> Result<u16> {
+pub(crate) fn free_port() -> Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 

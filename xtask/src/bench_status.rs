@@ -10,32 +10,18 @@
 //! by every source, the phases as arranged.
 
 use crate::bench::{release_binary, tempfile_dir, Postgres};
+use crate::bench_serve::{free_port, Guard};
 use crate::{cargo, root};
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const GROUP: &str = "nrw";
 /// The pilot wave: the first commune of five Kreise across the Land (real slugs from the official list).
 const PILOTS: [&str; 5] = ["detmold", "espelkamp", "kirchlengern", "heinsberg", "dorsten"];
 const INGRESS: &str = "192.0.2.10";
-
-/// A child process killed (SIGTERM, then SIGKILL) and reaped on drop.
-struct Reaped(Child);
-
-impl Drop for Reaped {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.0.id().to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && matches!(self.0.try_wait(), Ok(None)) {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -48,7 +34,7 @@ fn testcluster_binary() -> Result<PathBuf> {
 }
 
 /// The stand-in on a free port; its kubeconfig written to `kubeconfig`.
-fn start_standin(bin: &Path, kubeconfig: &Path, readiness_delay_ms: u64) -> Result<Reaped> {
+fn start_standin(bin: &Path, kubeconfig: &Path, readiness_delay_ms: u64) -> Result<Guard> {
     let mut child = Command::new(bin)
         .arg("--kubeconfig-out")
         .arg(kubeconfig)
@@ -65,11 +51,11 @@ fn start_standin(bin: &Path, kubeconfig: &Path, readiness_delay_ms: u64) -> Resu
         let _ = child.kill();
         bail!("the stand-in did not start");
     }
-    Ok(Reaped(child))
+    Ok(Guard(vec![child]))
 }
 
 /// dnsmasq answering `records` (name → IPv4) on a free loopback port, authoritative for `.de`.
-fn start_dns(records: &[(String, &str)], dir: &Path) -> Result<(Reaped, String)> {
+fn start_dns(records: &[(String, &str)], dir: &Path) -> Result<(Guard, String)> {
     let bin = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -96,7 +82,7 @@ fn start_dns(records: &[(String, &str)], dir: &Path) -> Result<(Reaped, String)>
         .stderr(Stdio::null())
         .spawn()
         .context("cannot start dnsmasq")?;
-    let guard = Reaped(child);
+    let guard = Guard(vec![child]);
     let addr = format!("127.0.0.1:{port}");
     wait_for_tcp(&addr)?;
     Ok((guard, addr))
@@ -285,18 +271,16 @@ pub fn status() -> Result<()> {
     let s = |k: &str| cred[k].as_str().map(String::from).unwrap_or_else(|| cred[k].to_string());
     let portal_url =
         format!("postgres://{}:{}@{}:{}/{}", s("username"), s("password"), s("host"), s("port"), s("dbname"));
-    let listen = format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port());
-    let _server = Reaped(
-        Command::new(&bin)
-            .arg("--tenants")
-            .arg(&tenants)
-            .args(["serve", "--listen", &listen])
-            .env("DATABASE_URL", &portal_url)
-            .env("PORTALCTL_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?,
-    );
+    let listen = format!("127.0.0.1:{}", free_port()?);
+    let _server = Guard(vec![Command::new(&bin)
+        .arg("--tenants")
+        .arg(&tenants)
+        .args(["serve", "--listen", &listen])
+        .env("DATABASE_URL", &portal_url)
+        .env("PORTALCTL_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?]);
     wait_for_tcp(&listen)?;
 
     let runs: usize = env_or("BENCH_STATUS_RUNS", 5);
