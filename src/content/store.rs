@@ -3,21 +3,17 @@
 //! Every function runs inside the caller's transaction, so a failure leaves nothing half-done.
 
 use super::{Bundle, Error, Known, Result};
+use crate::db::quote::ident;
 use tokio_postgres::Transaction;
-
-/// Quote a PostgreSQL identifier.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
 
 /// Scope the transaction to a tenant: `SET LOCAL search_path = <schema>, portalctl_ext`,
 /// and with `role` also `SET LOCAL ROLE <role>` so that PostgreSQL enforces the tenant's privileges.
 pub async fn enter_tenant(tx: &Transaction<'_>, schema: &str, role: Option<&str>) -> Result<()> {
     let mut sql = String::new();
     if let Some(role) = role {
-        sql.push_str(&format!("SET LOCAL ROLE {};", quote_ident(role)));
+        sql.push_str(&format!("SET LOCAL ROLE {};", ident(role)));
     }
-    sql.push_str(&format!("SET LOCAL search_path = {}, portalctl_ext", quote_ident(schema)));
+    sql.push_str(&format!("SET LOCAL search_path = {}, portalctl_ext", ident(schema)));
     tx.batch_execute(&sql).await?;
     Ok(())
 }

@@ -21,7 +21,7 @@
 //! [`Lease`] detaches the connection from the pool and closes it; PostgreSQL then rolls the
 //! open transaction back. `tests/portal_isolation.rs` checks both paths.
 
-use crate::content::store::quote_ident;
+use crate::db::quote::ident;
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use futures::future::join_all;
 use std::sync::Arc;
@@ -142,7 +142,7 @@ impl Drop for Lease {
 /// The simple-query batch that opens the tenant's transaction. `schema` is a validated
 /// identifier (see `Site::check`) and is quoted anyway.
 pub fn setup_sql(schema: &str) -> String {
-    let q = quote_ident(schema);
+    let q = ident(schema);
     format!("BEGIN READ ONLY; SET LOCAL ROLE {q}; SET LOCAL search_path = {q}, portalctl_ext")
 }
 
