@@ -11,6 +11,7 @@ pub mod db;
 pub mod diagnostics;
 pub mod dns;
 pub mod exit_codes;
+pub mod failpoint;
 pub mod local;
 pub mod municipality;
 pub mod names;

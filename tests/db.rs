@@ -6,6 +6,7 @@ use portalctl::db::migrations::{self, Migration, LATEST};
 use portalctl::db::{self, quote, ConnectOptions, SslMode};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
@@ -755,4 +756,187 @@ async fn the_batched_status_agrees_with_the_per_tenant_status() {
     let i = slugs.iter().position(|s| s == broken).unwrap();
     assert!(batched[i].is_err(), "{:?}", batched[i]);
     assert!(batched[i + 1].is_ok(), "the next tenant is unaffected");
+}
+
+// ---- Credentials are stored only once they are true (crash points, repair) ----
+
+/// Make the server ask these roles for their password over TCP (the test cluster trusts
+/// everyone otherwise): prepend `scram-sha-256` lines for them to pg_hba.conf and reload,
+/// then wait until a wrong password is refused.
+async fn require_passwords(db: &TestDb, roles: &[String]) {
+    let admin = db.client().await;
+    let hba: String = admin.query_one("SHOW hba_file", &[]).await.unwrap().get(0);
+    let old = std::fs::read_to_string(&hba).unwrap();
+    let mut text: String = roles.iter().map(|r| format!("host all {r} 127.0.0.1/32 scram-sha-256\n")).collect();
+    text.push_str(&old);
+    std::fs::write(&hba, text).unwrap();
+    admin.batch_execute("SELECT pg_reload_conf()").await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    for role in roles {
+        loop {
+            if !logs_in(db, role, "certainly-not-the-password").await {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "pg_hba.conf reload did not take effect for {role}");
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+async fn logs_in(db: &TestDb, role: &str, password: &str) -> bool {
+    let mut cfg: tokio_postgres::Config = db.url.parse().unwrap();
+    cfg.user(role).password(password);
+    cfg.connect(NoTls).await.is_ok()
+}
+
+fn stored_password(db: &TestDb, file: &str) -> Option<String> {
+    let path = db.secrets().join(db.group()).join(file);
+    let text = std::fs::read_to_string(path).ok()?;
+    let cred: serde_json::Value = serde_json::from_str(&text).unwrap();
+    cred["password"].as_str().map(String::from)
+}
+
+fn write_stored_password(db: &TestDb, file: &str, password: &str) {
+    let path = db.secrets().join(db.group()).join(file);
+    let mut cred: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    cred["password"] = serde_json::Value::String(password.into());
+    std::fs::write(&path, serde_json::to_string(&cred).unwrap()).unwrap();
+}
+
+/// Poll `pg_locks` until `n` sessions wait for an advisory lock of key space `space`.
+async fn wait_for_lock_waiters(admin: &Client, space: i32, n: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = admin
+            .query_one(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND classid = $1::int::oid",
+                &[&space],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting >= n {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "no {n} waiters for advisory lock space {space:#x}");
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_while_provisioning_never_leaves_a_stored_credential_that_does_not_log_in() {
+    let Some(db) = TestDb::create("credcrash").await else { return };
+    db.scaffold("05770");
+    let slug = "espelkamp";
+    let role = db.schema(slug);
+    let group_role = format!("portal_{}", db.group());
+    assert_ok(&db.db(&["provision", "--tenant", slug]), "first provision");
+    require_passwords(&db, &[role.clone(), group_role.clone()]).await;
+    let file = format!("{slug}.db.json");
+    let first = stored_password(&db, &file).expect("credential stored");
+    assert!(logs_in(&db, &role, &first).await, "the first credential logs in");
+
+    // The observed reproduction: the role's grant on the shared schema and its credential
+    // are gone, another session holds the shared lock, and provisioning is killed while it
+    // waits for that lock — after it chose a new password, before COMMIT.
+    let admin = db.client().await;
+    admin.batch_execute(&format!("REVOKE USAGE ON SCHEMA portalctl_ext FROM {}", quote::ident(&role))).await.unwrap();
+    std::fs::remove_file(db.secrets().join(db.group()).join(&file)).unwrap();
+    let holder = db.client().await;
+    holder.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1886351988, 0)").await.unwrap();
+    let secrets = db.secrets();
+    let mut child = db
+        .command()
+        .args(["db", "provision", "--tenant", slug, "--secrets-dir", secrets.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_lock_waiters(&admin, 1886351988, 1).await;
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    if let Some(pw) = stored_password(&db, &file) {
+        assert!(logs_in(&db, &role, &pw).await, "a credential was stored whose password was never committed");
+    }
+
+    let again = db.db(&["provision", "--tenant", slug]);
+    assert_ok(&again, "provision after the crash");
+    let pw = stored_password(&db, &file).expect("credential stored again");
+    assert!(logs_in(&db, &role, &pw).await, "the repaired credential logs in");
+
+    // A crash between COMMIT and storing the credential (failpoint) on the group role: the
+    // next run sees no stored credential and repairs it.
+    std::fs::remove_file(db.secrets().join(db.group()).join("_portal.db.json")).unwrap();
+    let crashed = db
+        .command()
+        .env("PORTALCTL_FAILPOINTS", "provision-before-store")
+        .args(["db", "provision", "--tenant", slug, "--secrets-dir", secrets.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!crashed.status.success(), "the failpoint aborts the run");
+    assert_eq!(stored_password(&db, "_portal.db.json"), None, "nothing stored before the crash point");
+    assert_ok(&db.db(&["provision", "--tenant", slug]), "provision after the crash after COMMIT");
+    let gpw = stored_password(&db, "_portal.db.json").expect("group credential stored");
+    assert!(logs_in(&db, &group_role, &gpw).await, "the group credential logs in");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stored_credential_that_does_not_log_in_is_reset_for_tenant_and_group_roles() {
+    let Some(db) = TestDb::create("credfix").await else { return };
+    db.scaffold("05770");
+    let slug = "hille";
+    let role = db.schema(slug);
+    let group_role = format!("portal_{}", db.group());
+    assert_ok(&db.db(&["provision", "--tenant", slug]), "first provision");
+    require_passwords(&db, &[role.clone(), group_role.clone()]).await;
+
+    // Someone changed the passwords behind portalctl's back.
+    write_stored_password(&db, &format!("{slug}.db.json"), "stale-password-0000000000000000");
+    write_stored_password(&db, "_portal.db.json", "stale-password-1111111111111111");
+    let out = db.db(&["provision", "--tenant", slug]);
+    assert_ok(&out, "provision repairs");
+    let (o, e) = text(&out);
+    assert!(
+        format!("{o}{e}").matches("the stored credential does not log in").count() == 2,
+        "both repairs are reported:\n{o}\n{e}"
+    );
+    for (r, f) in [(&role, format!("{slug}.db.json")), (&group_role, "_portal.db.json".to_string())] {
+        let pw = stored_password(&db, &f).unwrap();
+        assert!(logs_in(&db, r, &pw).await, "{r} logs in with its repaired credential");
+        assert!(!format!("{o}{e}").contains(&pw), "a password was printed");
+    }
+    // And a correct credential is left alone.
+    let out = db.db(&["provision", "--tenant", slug]);
+    let (o, e) = text(&out);
+    assert!(!format!("{o}{e}").contains("new password"), "{o}\n{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_provisioning_runs_of_a_new_group_at_once_both_succeed() {
+    let Some(db) = TestDb::create("provrace").await else { return };
+    db.scaffold("05770");
+    let group_role = format!("portal_{}", db.group());
+    // Both runs reach the group role at the same moment: hold its provisioning lock until
+    // both wait for it.
+    let holder = db.client().await;
+    holder.execute("SELECT pg_advisory_lock($1, hashtext($2))", &[&0x726f_6c65i32, &group_role]).await.unwrap();
+    let secrets = db.secrets();
+    let spawn = || {
+        db.command()
+            .args(["db", "provision", "--tenant", "hille", "--secrets-dir", secrets.to_str().unwrap()])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn(), spawn());
+    wait_for_lock_waiters(&holder, 0x726f_6c65, 2).await;
+    holder.execute("SELECT pg_advisory_unlock($1, hashtext($2))", &[&0x726f_6c65i32, &group_role]).await.unwrap();
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert_ok(&a, "first concurrent provision");
+    assert_ok(&b, "second concurrent provision");
+    let all = format!("{}{}{}{}", text(&a).0, text(&a).1, text(&b).0, text(&b).1);
+    assert!(!all.contains("23505"), "{all}");
+    assert_eq!(all.matches(&format!("created role {group_role}")).count(), 1, "{all}");
 }

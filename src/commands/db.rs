@@ -2,7 +2,7 @@
 
 use super::{select, Context};
 use crate::cli::{DbCommand, DbConnArgs, DbSslMode, SecretsArgs, SecretsMode, Selector};
-use crate::db::connect::{Resolved, Target};
+use crate::db::connect::Resolved;
 use crate::db::credentials::Store;
 use crate::db::status::TenantStatus;
 use crate::db::{self, ConnectOptions, SslMode, TenantDb};
@@ -195,7 +195,6 @@ async fn provision(
         Ok(r) => r,
         Err(exit) => return Ok(exit),
     };
-    let target: Target = resolved.target();
     let store = Arc::new(store(secrets));
     let client = tri!(resolved.connect().await);
     let shared = tri!(db::provision::ensure_shared(&client).await);
@@ -206,7 +205,7 @@ async fn provision(
     for t in &tenants {
         if seen.insert(t.group.clone()) {
             let key = db::provision::group_key(t);
-            let report = tri!(db::provision::ensure_group_role(&client, &t.group, &key, &store, &target).await);
+            let report = tri!(db::provision::ensure_group_role(&client, &t.group, &key, &store, &resolved).await);
             for c in &report.changes {
                 ctx.info(format!("group {}: {c}", t.group));
             }
@@ -215,7 +214,7 @@ async fn provision(
     drop(client);
     let mut progress = Progress::new(ctx, "provision", tenants.len());
     let work_store = store.clone();
-    let work_target = target.clone();
+    let work_conn = resolved.clone();
     let results = tri!(
         db::for_each(
             &resolved,
@@ -223,8 +222,8 @@ async fn provision(
             concurrency,
             move |client, t: TenantDb| {
                 let store = work_store.clone();
-                let target = work_target.clone();
-                async move { db::provision::provision_tenant(&client, &t, &store, &target).await }
+                let conn = work_conn.clone();
+                async move { db::provision::provision_tenant(&client, &t, &store, &conn).await }
             },
             |t, r| match r {
                 Ok(rep) if rep.changes.is_empty() => progress.finished(&t.slug, "unchanged"),

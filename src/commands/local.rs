@@ -198,26 +198,25 @@ async fn prepare(
     tenants: &[Tenant],
 ) -> anyhow::Result<(usize, usize)> {
     let store = std::sync::Arc::new(Store::local(secrets));
-    let target = resolved.target();
     let client = resolved.connect().await.context("cannot connect to PostgreSQL")?;
     db::provision::ensure_shared(&client).await?;
     let mut seen = std::collections::BTreeSet::new();
     for t in tdbs {
         if seen.insert(t.group.clone()) {
             let key = db::provision::group_key(t);
-            db::provision::ensure_group_role(&client, &t.group, &key, &store, &target).await?;
+            db::provision::ensure_group_role(&client, &t.group, &key, &store, resolved).await?;
         }
     }
     drop(client);
-    let (work_store, work_target) = (store.clone(), target.clone());
+    let (work_store, work_conn) = (store.clone(), resolved.clone());
     let results = db::for_each(
         resolved,
         tdbs.to_vec(),
         4,
         move |client, t: TenantDb| {
-            let (store, target) = (work_store.clone(), work_target.clone());
+            let (store, conn) = (work_store.clone(), work_conn.clone());
             async move {
-                let rep = db::provision::provision_tenant(&client, &t, &store, &target).await?;
+                let rep = db::provision::provision_tenant(&client, &t, &store, &conn).await?;
                 db::migrations::migrate(&client, &t.schema).await?;
                 Ok(!rep.changes.is_empty())
             }

@@ -205,16 +205,14 @@ impl Executor for Real {
             .get_or_init(|| async {
                 db::provision::ensure_shared(&client).await.map_err(|e| format!("database: {e}"))?;
                 let key = db::provision::group_key(&tdb);
-                db::provision::ensure_group_role(&client, &t.group, &key, store, &conn.target())
+                db::provision::ensure_group_role(&client, &t.group, &key, store, conn)
                     .await
                     .map_err(|e| format!("database: {e}"))?;
                 Ok(())
             })
             .await
             .clone()?;
-        db::provision::provision_tenant(&client, &tdb, store, &conn.target())
-            .await
-            .map_err(|e| format!("database: {e}"))?;
+        db::provision::provision_tenant(&client, &tdb, store, conn).await.map_err(|e| format!("database: {e}"))?;
         db::migrations::migrate(&client, &tdb.schema).await.map_err(|e| format!("database: {e}"))?;
         // Only a connection whose work succeeded goes back (a failed one may be mid-transaction).
         self.idle.lock().unwrap().push(client);

@@ -176,6 +176,30 @@ impl Resolved {
         })
     }
 
+    /// Whether `user` can log in with `password` at this server (a full SCRAM handshake, the
+    /// same TLS settings): `Ok(false)` when the server refuses the password or the role,
+    /// an error when the server cannot be asked at all. The password never leaves this call.
+    pub async fn logs_in(&self, user: &str, password: &str) -> Result<bool> {
+        let mut config = self.config.clone();
+        config.user(user).password(password).application_name("portalctl-credential-check");
+        let result = match &self.tls {
+            None => config.connect(NoTls).await.map(|(_, conn)| drop(conn)),
+            Some(tls) => config.connect(tls.clone()).await.map(|(_, conn)| drop(conn)),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(e) if e.as_db_error().is_some_and(|d| matches!(d.code().code(), "28P01" | "28000")) => Ok(false),
+            Err(e) => {
+                let t = self.target();
+                Err(Error::Connect {
+                    host: t.host,
+                    port: t.port,
+                    reason: connect_reason(&e, config.get_connect_timeout()),
+                })
+            }
+        }
+    }
+
     /// The libpq environment (`PGHOST`, `PGPASSWORD`, ...) for tools like pg_dump, so that
     /// the password never appears on a command line.
     pub fn libpq_env(&self) -> Vec<(&'static str, String)> {

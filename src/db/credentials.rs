@@ -109,12 +109,21 @@ impl Store {
 
     /// Whether a usable credential (with a password) is stored.
     pub async fn exists(&self, key: &Key) -> Result<bool> {
+        Ok(self.password(key).await?.is_some())
+    }
+
+    /// The stored password, if a usable credential is stored (for the check that it still
+    /// logs in; never printed).
+    pub async fn password(&self, key: &Key) -> Result<Option<String>> {
         match self {
             Store::Local { dir } => {
                 let path = self.local_path(dir, key);
                 match std::fs::read(&path) {
-                    Ok(bytes) => Ok(serde_json::from_slice::<Credential>(&bytes).is_ok_and(|c| !c.password.is_empty())),
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+                    Ok(bytes) => Ok(serde_json::from_slice::<Credential>(&bytes)
+                        .ok()
+                        .map(|c| c.password)
+                        .filter(|p| !p.is_empty())),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
                     Err(e) => Err(Error::io(&path)(e)),
                 }
             }
@@ -125,7 +134,11 @@ impl Store {
                     what: format!("reading Secret {}/{name}", key.namespace),
                     source: Box::new(e),
                 })?;
-                Ok(found.and_then(|s| s.data).and_then(|d| d.get("password").map(|p| !p.0.is_empty())).unwrap_or(false))
+                Ok(found
+                    .and_then(|s| s.data)
+                    .and_then(|mut d| d.remove("password"))
+                    .and_then(|p| String::from_utf8(p.0).ok())
+                    .filter(|p| !p.is_empty()))
             }
         }
     }

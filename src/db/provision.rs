@@ -5,7 +5,7 @@
 use super::credentials::{generate_password, Credential, Key, Owner, Store};
 use super::quote::{ident, literal};
 use super::{group_role, Error, Result, TenantDb, ADMIN_SCHEMA, EXT_SCHEMA};
-use crate::db::connect::Target;
+use crate::db::connect::{Resolved, Target};
 use serde::Serialize;
 use tokio_postgres::Client;
 
@@ -147,9 +147,21 @@ pub async fn ensure_group_role(
     group: &str,
     key: &Key,
     store: &Store,
-    target: &Target,
+    conn: &Resolved,
 ) -> Result<Report> {
     let role = group_role(group)?;
+    locked(client, &role, ensure_group_role_locked(client, group, &role, key, store, conn)).await
+}
+
+async fn ensure_group_role_locked(
+    client: &Client,
+    group: &str,
+    role: &str,
+    key: &Key,
+    store: &Store,
+    conn: &Resolved,
+) -> Result<Report> {
+    let role = role.to_string();
     let q = ident(&role);
     let state = role_state(client, &role).await?;
     if state.powerful {
@@ -157,7 +169,8 @@ pub async fn ensure_group_role(
             "group {group}: role {role} exists with administrative attributes; portalctl will not adopt it"
         )));
     }
-    let has_cred = store.exists(key).await?;
+    let cred =
+        if state.exists { stored_credential(store, key, conn, &role, state.can_login).await? } else { Cred::Missing };
     let mut changes = Vec::new();
     let mut sql = String::new();
     let mut password = None;
@@ -171,11 +184,11 @@ pub async fn ensure_group_role(
             sql.push_str(&format!("ALTER ROLE {q} LOGIN NOINHERIT;\n"));
             changes.push(format!("set LOGIN NOINHERIT on role {role}"));
         }
-        if !has_cred {
+        if let Some(why) = cred.reset_reason() {
             let pw = generate_password();
             sql.push_str(&format!("ALTER ROLE {q} {};\n", password_clause(&pw)));
             password = Some(pw);
-            changes.push(format!("set a new password for role {role} (no stored credential)"));
+            changes.push(format!("set a new password for role {role} ({why})"));
         }
     }
     if sql.is_empty() {
@@ -183,17 +196,81 @@ pub async fn ensure_group_role(
     }
     let what = format!("group {group}: role {role}");
     client.batch_execute("BEGIN").await.map_err(Error::query(what.clone()))?;
-    let result = async {
-        client.batch_execute(&sql).await.map_err(Error::query(what.clone()))?;
-        if let Some(pw) = password {
-            store.put(key, &credential(&role, pw, target)).await?;
-            changes.push(format!("stored credential in {}", store.describe(key)));
-        }
-        Ok(())
-    }
-    .await;
+    let result = client.batch_execute(&sql).await.map_err(Error::query(what.clone()));
     finish(client, result, &what).await?;
+    if let Some(pw) = password {
+        store_after_commit(store, key, &credential(&role, pw, &conn.target()), &what).await?;
+        changes.push(format!("stored credential in {}", store.describe(key)));
+    }
     Ok(Report { name: role, changes })
+}
+
+/// What is stored for a role that exists.
+enum Cred {
+    /// Stored and accepted by the server.
+    LogsIn,
+    /// Nothing usable stored.
+    Missing,
+    /// Stored, but the server refuses it (a password set by someone else, or a credential
+    /// written for a transaction that never committed).
+    Refused,
+    /// Stored; not checked because the role may not log in yet.
+    Unchecked,
+}
+
+impl Cred {
+    fn reset_reason(&self) -> Option<&'static str> {
+        match self {
+            Cred::LogsIn | Cred::Unchecked => None,
+            Cred::Missing => Some("no stored credential"),
+            Cred::Refused => Some("the stored credential does not log in"),
+        }
+    }
+}
+
+/// Look at the stored credential of an existing role and, if the role may log in, ask the
+/// server whether it still does (one SCRAM handshake).
+async fn stored_credential(store: &Store, key: &Key, conn: &Resolved, role: &str, can_login: bool) -> Result<Cred> {
+    let Some(password) = store.password(key).await? else { return Ok(Cred::Missing) };
+    if !can_login {
+        return Ok(Cred::Unchecked);
+    }
+    Ok(if conn.logs_in(role, &password).await? { Cred::LogsIn } else { Cred::Refused })
+}
+
+/// Store a credential whose password has been committed. A failure here leaves the role
+/// with a password that no stored credential holds, which the next run sees and repairs —
+/// never the reverse (a stored credential the server does not accept).
+async fn store_after_commit(store: &Store, key: &Key, cred: &Credential, what: &str) -> Result<()> {
+    crate::failpoint::hit("provision-before-store");
+    store.put(key, cred).await.map_err(|e| match e {
+        Error::Io { path, source } => {
+            Error::Io { path: format!("{path} ({what}: password set, run again to repair)"), source }
+        }
+        other => other,
+    })
+}
+
+/// Advisory lock (first half of the two-int key) held while one role is provisioned, so that
+/// two provisioning runs at once do not both create it: the second waits, then finds it in
+/// place and reports it unchanged.
+pub(crate) const ROLE_LOCK_SPACE: i32 = 0x726f_6c65;
+
+/// Run `work` under the session-level advisory lock of `role`; the lock is released whatever
+/// `work` returns (and with the connection, if the process dies).
+async fn locked<T>(client: &Client, role: &str, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    client
+        .execute("SELECT pg_advisory_lock($1, hashtext($2))", &[&ROLE_LOCK_SPACE, &role])
+        .await
+        .map_err(Error::query(format!("waiting for the provisioning lock of role {role}")))?;
+    let result = work.await;
+    let unlock = client
+        .execute("SELECT pg_advisory_unlock($1, hashtext($2))", &[&ROLE_LOCK_SPACE, &role])
+        .await
+        .map_err(Error::query(format!("releasing the provisioning lock of role {role}")));
+    let value = result?;
+    unlock?;
+    Ok(value)
 }
 
 /// COMMIT on success, ROLLBACK on failure.
@@ -207,11 +284,17 @@ async fn finish(client: &Client, result: Result<()>, what: &str) -> Result<()> {
     }
 }
 
-/// Provision one tenant: role, password and credential, schema, privileges, group
-/// membership, bookkeeping — each only if missing, all in one transaction (the credential
-/// is stored before COMMIT, so a failure never leaves a role whose password nobody has).
-pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, target: &Target) -> Result<Report> {
+/// Provision one tenant: role, password, schema, privileges, group membership, bookkeeping —
+/// each only if missing, all in one transaction — and then the credential. The credential is
+/// stored only after COMMIT, so that a stored credential is always one the server accepts; a
+/// crash in between leaves a role without a stored credential, which the next run sees and
+/// repairs. A stored credential that the server refuses is repaired the same way.
+pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, conn: &Resolved) -> Result<Report> {
     t.check()?;
+    locked(client, t.role(), provision_tenant_locked(client, t, store, conn)).await
+}
+
+async fn provision_tenant_locked(client: &Client, t: &TenantDb, store: &Store, conn: &Resolved) -> Result<Report> {
     let role = t.role();
     let grole = group_role(&t.group)?;
     let row = client
@@ -267,7 +350,7 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
         cluster_context: t.cluster_context.clone(),
         owner: Owner::Tenant(t.slug.clone()),
     };
-    let has_cred = store.exists(&key).await?;
+    let cred = if role_exists { stored_credential(store, &key, conn, role, can_login).await? } else { Cred::Missing };
 
     let q = ident(role);
     let mut sql = String::new();
@@ -284,11 +367,11 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
             sql.push_str(&format!("ALTER ROLE {q} LOGIN;\n"));
             changes.push(format!("enabled LOGIN for role {role}"));
         }
-        if !has_cred {
+        if let Some(why) = cred.reset_reason() {
             let pw = generate_password();
             sql.push_str(&format!("ALTER ROLE {q} {};\n", password_clause(&pw)));
             password = Some(pw);
-            changes.push(format!("set a new password for role {role} (no stored credential)"));
+            changes.push(format!("set a new password for role {role} ({why})"));
         }
     }
     if !schema_exists {
@@ -353,10 +436,6 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
                 changes.push("recorded as provisioned".into());
             }
         }
-        if let Some(pw) = password {
-            store.put(&key, &credential(role, pw, target)).await?;
-            changes.push(format!("stored credential in {}", store.describe(&key)));
-        }
         if let Some(grant) = &ext_grant {
             client.batch_execute(grant).await.map_err(Error::query(format!("{what}: USAGE on {EXT_SCHEMA}")))?;
         }
@@ -364,6 +443,10 @@ pub async fn provision_tenant(client: &Client, t: &TenantDb, store: &Store, targ
     }
     .await;
     finish(client, result, &what).await?;
+    if let Some(pw) = password {
+        store_after_commit(store, &key, &credential(role, pw, &conn.target()), &what).await?;
+        changes.push(format!("stored credential in {}", store.describe(&key)));
+    }
     Ok(Report { name: t.slug.clone(), changes })
 }
 
