@@ -125,7 +125,7 @@ impl TestEnv {
             &env.group,
             &provision::group_key(&env.tenant_db("group")),
             &env.credentials(),
-            &env.target(),
+            &env.connection(),
         )
         .await
         .expect("group role");
@@ -160,15 +160,15 @@ impl TestEnv {
         portalctl::db::credentials::Store::local(self.dir.path().join(".secrets"))
     }
 
-    fn target(&self) -> portalctl::db::connect::Target {
-        portalctl::db::ConnectOptions::new(&self.url).resolve().expect("test database URL").target()
+    fn connection(&self) -> portalctl::db::connect::Resolved {
+        portalctl::db::ConnectOptions::new(&self.url).resolve().expect("test database URL")
     }
 
     /// Provision a tenant the way `portalctl db provision` and `db migrate` do: schema, tenant role with its
     /// privileges, membership of the group role, migrations.
     pub async fn provision(&self, c: &tokio_postgres::Client, t: &TestTenant) {
         let tdb = portalctl::db::TenantDb { schema: t.schema.clone(), ..self.tenant_db(&t.slug) };
-        portalctl::db::provision::provision_tenant(c, &tdb, &self.credentials(), &self.target())
+        portalctl::db::provision::provision_tenant(c, &tdb, &self.credentials(), &self.connection())
             .await
             .unwrap_or_else(|e| panic!("provision {}: {e}", t.schema));
         portalctl::db::migrations::migrate(c, &t.schema).await.unwrap_or_else(|e| panic!("migrate {}: {e}", t.schema));
