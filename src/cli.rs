@@ -513,6 +513,19 @@ pub struct ServeArgs {
     /// Also serve every tenant on `<slug>.localhost` (local mode).
     #[arg(long)]
     pub local_hostnames: bool,
+    /// The largest share (0–1) of the served tenants that one reload may remove; a larger
+    /// removal (an emptied directory, a namespace being deleted) is refused and logged, and the
+    /// server keeps serving. A restart accepts it.
+    #[arg(long, default_value_t = crate::portal::source::DEFAULT_MAX_REMOVAL, value_name = "SHARE",
+          value_parser = parse_share)]
+    pub reload_max_removal: f64,
+}
+
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a share between 0 and 1")),
+    }
 }
 
 #[derive(Debug, Args)]

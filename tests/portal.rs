@@ -20,7 +20,7 @@ async fn harness() -> Option<Harness> {
     env.import("espelkamp", CONTENT_A).await;
     env.import("detmold", CONTENT_B).await;
     let registry = Arc::new(Registry::new());
-    let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load");
+    let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load").sites;
     assert_eq!(sites.len(), 2);
     assert!(registry.replace(sites).is_empty());
     let pool = portal::pool(&env.portal_url, 4).unwrap();
@@ -264,19 +264,50 @@ async fn registry_follows_directory_changes_and_keeps_last_good_state() {
     let Some(h) = harness().await else { return };
     let mut dir = portal::source::Directory::new(h.env.dir.path());
     let registry = Registry::new();
+    let from = dir.describe();
     let first = dir.poll().await.unwrap().expect("first poll loads");
-    registry.replace(first);
+    assert!(portal::source::apply(&registry, first, &from, portal::source::DEFAULT_MAX_REMOVAL));
     assert!(dir.poll().await.unwrap().is_none(), "unchanged directory reloaded");
     let a = h.env.tenant("espelkamp").clone();
-    assert!(registry.resolve(&a.hostnames[0]).is_some());
+    let b = h.env.tenant("detmold").clone();
+    let espelkamp_before = registry.resolve(&a.hostnames[0]).expect("espelkamp served");
 
-    // Broken edit: an error, the registry keeps serving.
+    // A broken edit of one tenant keeps that tenant on its last good configuration, and does
+    // not hold back an edit of another tenant made at the same time.
     let path = h.env.group_dir().join("espelkamp.yaml");
     std::fs::write(&path, "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata: {name: espelkamp}\nspec: {}\n")
         .unwrap();
-    let err = dir.poll().await.unwrap_err();
-    assert!(err.contains("espelkamp.yaml"), "{err}");
-    assert!(registry.resolve(&a.hostnames[0]).is_some());
+    h.env.write_tenant(&b, "#1b5e20");
+    let sites = dir.poll().await.unwrap().expect("the change is loaded");
+    assert!(portal::source::apply(&registry, sites, &from, portal::source::DEFAULT_MAX_REMOVAL));
+    let espelkamp = registry.resolve(&a.hostnames[0]).expect("espelkamp still served");
+    assert_eq!(*espelkamp, *espelkamp_before, "espelkamp kept its last good configuration");
+    assert_eq!(registry.resolve(&b.hostnames[0]).expect("detmold served").theme.primary_color, "#1b5e20");
+
+    // A server that starts while a file is broken serves the healthy tenants and names the broken one.
+    let mut fresh = portal::source::Directory::new(h.env.dir.path());
+    let loaded = fresh.load().expect("a readable directory loads");
+    assert_eq!(loaded.sites.iter().map(|s| s.slug.as_str()).collect::<Vec<_>>(), ["detmold"]);
+    assert_eq!(loaded.broken.len(), 1, "{:?}", loaded.broken);
+    assert!(
+        loaded.broken[0].contains("espelkamp.yaml") && loaded.broken[0].contains("not served"),
+        "{:?}",
+        loaded.broken
+    );
+
+    // The directory emptied for a moment (a checkout, a moved folder): the reload that would
+    // drop every tenant is refused, and the tenants stay.
+    let group_dir = h.env.group_dir();
+    let moved = h.env.dir.path().join("moved-away");
+    std::fs::rename(&group_dir, &moved).unwrap();
+    let sites = dir.poll().await.unwrap().expect("the change is seen");
+    assert!(sites.is_empty());
+    assert!(
+        !portal::source::apply(&registry, sites, &from, portal::source::DEFAULT_MAX_REMOVAL),
+        "mass removal refused"
+    );
+    assert!(registry.resolve(&a.hostnames[0]).is_some() && registry.resolve(&b.hostnames[0]).is_some());
+    std::fs::rename(&moved, &group_dir).unwrap();
 }
 
 /// A Servicekonto session (as the login creates it) shows the citizen's name and trust level

@@ -98,7 +98,7 @@ fn assert_none(body: &str, words: &[&str], what: &str) {
 async fn the_dachportal_lists_its_members_and_shows_none_of_their_content() {
     let Some((env, region)) = env_with_dachportal().await else { return };
     let registry = Arc::new(Registry::new());
-    let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load");
+    let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load").sites;
     assert_eq!(sites.len(), 3);
     assert!(registry.replace(sites).is_empty());
     let pool = portal::pool(&env.portal_url, 4).unwrap();

@@ -124,7 +124,7 @@ async fn a_read_dropped_half_way_does_not_leak_into_the_next() {
 async fn a_failed_request_for_one_tenant_is_followed_by_clean_requests_for_another() {
     let Some(env) = env().await else { return };
     let registry = Arc::new(Registry::new());
-    registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap());
+    registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap().sites);
     let pool = portal::pool(&env.portal_url, 1).unwrap();
     let state = AppState::new(registry, pool.clone(), Options { home_cache_ttl: Duration::ZERO });
     let get = |host: String, uri: &'static str| {
@@ -176,7 +176,7 @@ async fn a_busy_shard_lends_from_another() {
 async fn home_cache_is_per_tenant_revalidates_and_expires() {
     let Some(env) = env().await else { return };
     let registry = Arc::new(Registry::new());
-    registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap());
+    registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap().sites);
     let pool = portal::pool(&env.portal_url, 2).unwrap();
     let ttl = Duration::from_millis(300);
     let state = AppState::new(registry, pool, Options { home_cache_ttl: ttl });

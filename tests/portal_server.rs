@@ -1,5 +1,5 @@
 //! The real `portalctl serve` process: tenants added, changed and removed while it runs
-//! (no restart), an invalid edit keeping the last good state, graceful shutdown on SIGTERM.
+//! (no restart), an invalid edit keeping that tenant on its last good state, graceful shutdown on SIGTERM.
 
 mod support;
 
@@ -54,7 +54,8 @@ async fn tenants_change_without_restart() {
 
     // Invalid edit: logged, last good state kept.
     std::fs::write(env.group_dir().join("espelkamp.yaml"), "kind: Tenant\nspec: [\n").unwrap();
-    eventually("the error is logged", || server.log_text().contains("tenant discovery failed"));
+    eventually("the error is logged", || server.log_text().contains("invalid tenant file"));
+    assert!(server.log_text().contains("espelkamp.yaml"), "the log names the broken file");
     assert_eq!(server.get(&a, "/").status, 200);
     assert!(server.get(&a, "/").body.contains("--primary: #00695c"));
     assert_eq!(server.get(&k.hostnames[0], "/").status, 200);
@@ -91,4 +92,16 @@ async fn json_logs_and_request_ids() {
     assert_eq!(v["level"], "INFO");
     assert!(text.contains("\"tenants\":1"), "{text}");
     assert!(!text.contains(&env.portal_url), "database URL logged");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_broken_tenant_file_at_start_keeps_only_that_tenant_offline() {
+    let Some(env) = TestEnv::new(&["espelkamp", "detmold"]).await else { return };
+    std::fs::write(env.group_dir().join("detmold.yaml"), "kind: Tenant\nspec: [\n").unwrap();
+    let mut server = env.start_server();
+    assert_eq!(server.get(&env.tenant("espelkamp").hostnames[0], "/").status, 200);
+    assert_eq!(server.get(&env.tenant("detmold").hostnames[0], "/").status, 404);
+    let log = server.log_text();
+    assert!(log.contains("invalid tenant file") && log.contains("detmold.yaml") && log.contains("not served"), "{log}");
+    assert!(server.terminate().success());
 }

@@ -379,6 +379,8 @@ pub struct ServeConfig {
     pub insecure_http_cookies: bool,
     /// Serve every tenant additionally on `<slug>.localhost`.
     pub local_hostnames: bool,
+    /// The largest share of the served tenants one reload may remove ([`source::DEFAULT_MAX_REMOVAL`]).
+    pub max_reload_removal: f64,
 }
 
 /// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests.
@@ -386,17 +388,20 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let registry = Arc::new(if config.local_hostnames { Registry::with_local_hostnames() } else { Registry::new() });
     let mut source: Box<dyn source::TenantSource> = match &config.source {
         SourceKind::Directory(dir) => {
-            let d = source::Directory::new(dir);
-            // The first load must succeed: a server that starts with broken tenant files would
-            // silently serve nobody.
-            let sites = d.load().map_err(Error::Tenants)?;
-            source::apply(&registry, sites, &d.describe());
+            let mut d = source::Directory::new(dir);
+            // Start with the healthy tenants; a broken file keeps only its own tenant offline.
+            // Only an unreadable directory stops the start.
+            let loaded = d.load().map_err(Error::Tenants)?;
+            for b in &loaded.broken {
+                tracing::error!(source = %d.describe(), problem = %b, "invalid tenant file");
+            }
+            source::apply(&registry, loaded.sites, &d.describe(), 1.0);
             Box::new(d)
         }
         SourceKind::Kubernetes => Box::new(source::Kubernetes::connect().await.map_err(Error::Tenants)?),
     };
     if let Ok(Some(sites)) = source.poll().await {
-        source::apply(&registry, sites, &source.describe());
+        source::apply(&registry, sites, &source.describe(), 1.0);
     }
     let pool = pool(&config.database_url, config.pool_size)?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
@@ -412,7 +417,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     }
     let state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let watcher = tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, stop_rx));
+    let watcher =
+        tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, config.max_reload_removal, stop_rx));
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.listen.clone());
     tracing::info!(listen = %addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;

@@ -3,8 +3,9 @@
 
 use super::registry::Registry;
 use super::site::Site;
+use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -19,15 +20,27 @@ pub trait TenantSource: Send {
 }
 
 /// The `--tenants` directory: re-read when any file's mtime or size changes (or a file appears
-/// or disappears); every file must validate, as for `portalctl validate`.
+/// or disappears). Every tenant file is judged on its own, as `portalctl validate` judges it: a
+/// tenant whose file (or group file) has errors keeps its last good configuration, or is not
+/// served if it never had one, and does not hold back the reloads of the others.
 pub struct Directory {
     dir: PathBuf,
     last: Option<Vec<(PathBuf, SystemTime, u64)>>,
+    /// Tenant file → the configuration last loaded from it without errors.
+    last_good: BTreeMap<String, Site>,
+}
+
+/// One load of the directory: the tenants to serve and the files that could not be loaded.
+#[derive(Debug, Default)]
+pub struct Loaded {
+    pub sites: Vec<Site>,
+    /// `file: first error (kept on its last good configuration | not served)`.
+    pub broken: Vec<String>,
 }
 
 impl Directory {
     pub fn new(dir: impl Into<PathBuf>) -> Directory {
-        Directory { dir: dir.into(), last: None }
+        Directory { dir: dir.into(), last: None, last_good: BTreeMap::new() }
     }
 
     fn fingerprint(&self) -> Vec<(PathBuf, SystemTime, u64)> {
@@ -45,20 +58,53 @@ impl Directory {
         out
     }
 
-    /// Load and validate the directory now.
-    pub fn load(&self) -> Result<Vec<Site>, String> {
-        let built = crate::tenant::load_dir(&self.dir).map_err(|e| e.to_string())?;
-        if built.error_count() > 0 {
-            let errors: Vec<String> = built
-                .diagnostics
-                .iter()
-                .filter(|d| d.severity == crate::diagnostics::Severity::Error)
-                .map(|d| d.to_string())
-                .collect();
-            return Err(format!("{} error(s) in {}: {}", errors.len(), self.dir.display(), errors.join("; ")));
+    /// Load and validate the directory now, tenant file by tenant file. Only a directory that
+    /// cannot be read at all is an error.
+    pub fn load(&mut self) -> Result<Loaded, String> {
+        let files = crate::tenant::read_dir(&self.dir).map_err(|e| e.to_string())?;
+        let built = crate::tenant::build(&files);
+        let mut errors: BTreeMap<&str, String> = BTreeMap::new();
+        for d in built.diagnostics.iter().filter(|d| d.severity == crate::diagnostics::Severity::Error) {
+            errors.entry(d.position.file.as_str()).or_insert_with(|| d.to_string());
         }
-        Ok(built.catalog.tenants.iter().map(Site::from_tenant).collect())
+        let group_error = |tenant_file: &str| {
+            let group_file = Path::new(tenant_file).with_file_name("group.yaml");
+            errors.get(group_file.to_string_lossy().as_ref()).cloned()
+        };
+        let healthy: BTreeMap<&str, &crate::tenant::Tenant> = built
+            .catalog
+            .tenants
+            .iter()
+            .filter(|t| !errors.contains_key(t.source.as_str()) && group_error(&t.source).is_none())
+            .map(|t| (t.source.as_str(), t))
+            .collect();
+        let mut next = BTreeMap::new();
+        let mut broken = Vec::new();
+        for f in files.iter().filter(|f| !is_group_file(&f.path)) {
+            if let Some(t) = healthy.get(f.path.as_str()) {
+                next.insert(f.path.clone(), Site::from_tenant(t));
+                continue;
+            }
+            let why = errors
+                .get(f.path.as_str())
+                .cloned()
+                .or_else(|| group_error(&f.path))
+                .unwrap_or_else(|| format!("{}: not loaded", f.path));
+            match self.last_good.get(&f.path) {
+                Some(old) => {
+                    next.insert(f.path.clone(), old.clone());
+                    broken.push(format!("{why} (tenant {} kept on its last good configuration)", old.slug));
+                }
+                None => broken.push(format!("{why} (not served)")),
+            }
+        }
+        self.last_good = next;
+        Ok(Loaded { sites: self.last_good.values().cloned().collect(), broken })
     }
+}
+
+fn is_group_file(path: &str) -> bool {
+    Path::new(path).file_name().is_some_and(|n| n == "group.yaml")
 }
 
 impl TenantSource for Directory {
@@ -75,8 +121,19 @@ impl TenantSource for Directory {
             // Remember the fingerprint even on failure: the broken state is reported once,
             // and the next edit is picked up.
             self.last = Some(fp);
-            let dir = Directory { dir: self.dir.clone(), last: None };
-            tokio::task::spawn_blocking(move || dir.load()).await.map_err(|e| e.to_string())?.map(Some)
+            let mut d = Directory { dir: self.dir.clone(), last: None, last_good: std::mem::take(&mut self.last_good) };
+            let (d, loaded) = tokio::task::spawn_blocking(move || {
+                let loaded = d.load();
+                (d, loaded)
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            self.last_good = d.last_good;
+            let loaded = loaded?;
+            for b in &loaded.broken {
+                tracing::error!(source = %self.describe(), problem = %b, "invalid tenant file");
+            }
+            Ok(Some(loaded.sites))
         })
     }
 }
@@ -159,16 +216,24 @@ impl TenantSource for Kubernetes {
     }
 }
 
+/// The largest share of the served tenants that one reload may remove (`serve
+/// --reload-max-removal`): a directory emptied for a moment by a checkout, or a namespace
+/// being torn down, must not take every portal offline.
+pub const DEFAULT_MAX_REMOVAL: f64 = 0.5;
+
 /// Poll `source` every `interval` and swap the registry on change, until `stop` fires.
 pub async fn watch(
     mut source: Box<dyn TenantSource>,
     registry: Arc<Registry>,
     interval: Duration,
+    max_removal: f64,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         match source.poll().await {
-            Ok(Some(sites)) => apply(&registry, sites, &source.describe()),
+            Ok(Some(sites)) => {
+                apply(&registry, sites, &source.describe(), max_removal);
+            }
             Ok(None) => {}
             Err(e) => {
                 tracing::error!(source = %source.describe(), error = %e, "tenant discovery failed; keeping the last good tenants")
@@ -181,14 +246,24 @@ pub async fn watch(
     }
 }
 
-/// Install a new set of tenants and log what changed.
-pub fn apply(registry: &Registry, sites: Vec<Site>, from: &str) {
+/// Install a new set of tenants and log what changed. A set that would remove more than
+/// `max_removal` of the tenants served now (and at least two) is refused and logged as an
+/// error; the server keeps serving what it has. Returns whether the set was installed.
+pub fn apply(registry: &Registry, sites: Vec<Site>, from: &str, max_removal: f64) -> bool {
     let before = registry.snapshot();
     let old: std::collections::HashMap<&str, &Site> = before.sites().iter().map(|s| (s.slug.as_str(), &**s)).collect();
     let added = sites.iter().filter(|s| !old.contains_key(s.slug.as_str())).count();
     let changed = sites.iter().filter(|s| old.get(s.slug.as_str()).is_some_and(|o| *o != *s)).count();
     let kept: std::collections::HashSet<&str> = sites.iter().map(|s| s.slug.as_str()).collect();
     let removed = old.keys().filter(|k| !kept.contains(*k)).count();
+    if removed >= 2 && removed as f64 > max_removal * old.len() as f64 {
+        tracing::error!(
+            source = %from, serving = old.len(), would_remove = removed, max_share = max_removal,
+            "refusing a reload that removes this many tenants at once; still serving the previous tenants \
+             (restart the server to accept the removal)"
+        );
+        return false;
+    }
     let n = sites.len();
     for p in registry.replace(sites) {
         tracing::warn!(problem = %p, "tenant hostnames");
@@ -196,4 +271,5 @@ pub fn apply(registry: &Registry, sites: Vec<Site>, from: &str) {
     if added + changed + removed > 0 {
         tracing::info!(source = %from, tenants = n, added, changed, removed, "tenants loaded");
     }
+    true
 }

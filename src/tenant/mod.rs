@@ -14,7 +14,7 @@ use crate::theme::Theme;
 use model::*;
 use serde::{Deserialize, Serialize};
 
-pub use load::{load_dir, LoadError};
+pub use load::{load_dir, read_dir, LoadError};
 pub use model::{Environment, MunicipalityKind, Placement, Protocol, Provider, SecretRef, TrustLevel};
 
 /// Default content threshold: published services a portal needs to be content-ready.
