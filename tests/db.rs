@@ -940,3 +940,40 @@ async fn two_provisioning_runs_of_a_new_group_at_once_both_succeed() {
     assert!(!all.contains("23505"), "{all}");
     assert_eq!(all.matches(&format!("created role {group_role}")).count(), 1, "{all}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_connection_lost_during_migrate_exits_3() {
+    let Some(db) = TestDb::create("migdrop").await else { return };
+    db.scaffold("05770");
+    assert_ok(&db.db(&["provision", "--tenant", "hille"]), "provision");
+    let schema = db.schema("hille");
+    // Hold the schema's migration lock, wait until `db migrate` queues behind it, then end
+    // its server session as a failover or restart would.
+    let holder = db.client().await;
+    holder.batch_execute("BEGIN").await.unwrap();
+    holder.execute("SELECT pg_advisory_xact_lock(1886351988, hashtext($1))", &[&schema]).await.unwrap();
+    let child = db
+        .command()
+        .args(["db", "migrate", "--tenant", "hille"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let admin = db.client().await;
+    wait_for_lock_waiters(&admin, 1886351988, 1).await;
+    admin
+        .batch_execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks
+              WHERE locktype = 'advisory' AND NOT granted AND classid = 1886351988::int::oid",
+        )
+        .await
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    holder.batch_execute("ROLLBACK").await.unwrap();
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(3), "a lost connection is exit 3:\n{o}\n{e}");
+    assert!(e.contains("hille"), "the tenant is named:\n{e}");
+    // Run again: it converges.
+    assert_ok(&db.db(&["migrate", "--tenant", "hille"]), "migrate after the connection came back");
+    assert_eq!(version(&db.client().await, &schema).await, Some(LATEST));
+}

@@ -169,6 +169,16 @@ impl Row {
     }
 }
 
+/// The exit code of a run over many tenants: 3 when the database went away during the run
+/// (the failures say nothing about the tenants), 1 when some tenants failed, else 0.
+fn tally_exit(failed: usize, unavailable: bool) -> Exit {
+    match (failed, unavailable) {
+        (_, true) => Exit::Unavailable,
+        (0, false) => Exit::Success,
+        _ => Exit::Failure,
+    }
+}
+
 fn print_rows(ctx: &Context, rows: &[Row]) -> anyhow::Result<()> {
     match ctx.output {
         OutputFormat::Table => {
@@ -234,7 +244,7 @@ async fn provision(
         .await
     );
     progress.finish();
-    let (mut changed, mut unchanged, mut failed) = (0, 0, 0);
+    let (mut changed, mut unchanged, mut failed, mut unavailable) = (0, 0, 0, false);
     let mut rows = Vec::new();
     for (t, r) in results {
         rows.push(match r {
@@ -250,13 +260,14 @@ async fn provision(
             }
             Err(e) => {
                 failed += 1;
+                unavailable |= e.is_unavailable();
                 Row::failed(t.slug, &e)
             }
         });
     }
     print_rows(ctx, &rows)?;
     ctx.info(format!("provision: {} tenant(s): {changed} changed, {unchanged} unchanged, {failed} failed", rows.len()));
-    Ok(if failed > 0 { Exit::Failure } else { Exit::Success })
+    Ok(tally_exit(failed, unavailable))
 }
 
 async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: usize) -> anyhow::Result<Exit> {
@@ -281,7 +292,7 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
         .await
     );
     progress.finish();
-    let (mut changed, mut unchanged, mut failed) = (0, 0, 0);
+    let (mut changed, mut unchanged, mut failed, mut unavailable) = (0, 0, 0, false);
     let mut rows = Vec::new();
     for (t, r) in results {
         rows.push(match r {
@@ -297,6 +308,7 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
             }
             Err(e) => {
                 failed += 1;
+                unavailable |= e.is_unavailable();
                 Row::failed(t.slug, &e)
             }
         });
@@ -307,7 +319,7 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
         rows.len(),
         db::migrations::LATEST
     ));
-    Ok(if failed > 0 { Exit::Failure } else { Exit::Success })
+    Ok(tally_exit(failed, unavailable))
 }
 
 async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Result<Exit> {

@@ -94,10 +94,35 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// A query failed because the connection is gone: closed, broken (an IO error), or the
+/// server refused to go on (SQLSTATE class 08, or 57P01–57P03: shutdown, crash, starting up).
+fn connection_lost(e: &tokio_postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(db) = e.as_db_error() {
+        let code = db.code().code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
 impl Error {
-    /// True when the database could not be reached at all (exit code 3).
+    /// True when the database could not be reached, or the connection was lost or the server
+    /// shut down while working (exit code 3): the failure says nothing about the tenant.
     pub fn is_unavailable(&self) -> bool {
-        matches!(self, Error::Connect { .. })
+        match self {
+            Error::Connect { .. } => true,
+            Error::Query { source, .. } | Error::Migration { source, .. } => connection_lost(source),
+            _ => false,
+        }
     }
 
     pub(crate) fn query(what: impl Into<String>) -> impl FnOnce(tokio_postgres::Error) -> Error {
