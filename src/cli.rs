@@ -367,6 +367,8 @@ pub enum DbCommand {
     Status(DbStatusArgs),
     /// Dump a tenant's schema, then drop schema and role. Without --confirm only shows the plan.
     Offboard(DbOffboardArgs),
+    /// Restore a tenant's schema from an offboarding dump, then provision and migrate it.
+    Restore(DbRestoreArgs),
 }
 
 /// How to reach the database (an administrating role: it creates schemas and roles).
@@ -462,6 +464,23 @@ pub struct DbOffboardArgs {
     /// pg_dump to use (default: on PATH, else in PostgreSQL's bin directory).
     #[arg(long, env = "PORTALCTL_PG_DUMP", value_name = "PATH")]
     pub pg_dump: Option<PathBuf>,
+    #[command(flatten)]
+    pub secrets: SecretsArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbRestoreArgs {
+    #[command(flatten)]
+    pub conn: DbConnArgs,
+    /// The tenant to restore (its schema must not exist).
+    #[arg(long, short = 't', value_name = "TENANT")]
+    pub tenant: String,
+    /// The dump written by `db offboard` (`<tenant>-<schema>-<time>.sql`).
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// psql to use (default: on PATH, else in PostgreSQL's bin directory).
+    #[arg(long, env = "PORTALCTL_PSQL", value_name = "PATH")]
+    pub psql: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsArgs,
 }

@@ -977,3 +977,145 @@ async fn a_connection_lost_during_migrate_exits_3() {
     assert_ok(&db.db(&["migrate", "--tenant", "hille"]), "migrate after the connection came back");
     assert_eq!(version(&db.client().await, &schema).await, Some(LATEST));
 }
+
+/// Every table's rows (as text, ordered) and every index definition of a schema, for comparing
+/// a restored schema with the original.
+async fn schema_fingerprint(client: &Client, schema: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in client
+        .query("SELECT indexname::text, indexdef FROM pg_indexes WHERE schemaname = $1 ORDER BY 1", &[&schema])
+        .await
+        .unwrap()
+    {
+        let (name, def): (String, String) = (r.get(0), r.get(1));
+        out.push(format!("index {name}: {def}"));
+    }
+    let tables: Vec<String> = client
+        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = $1 ORDER BY 1", &[&schema])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for t in tables {
+        let q = format!(
+            "SELECT coalesce(string_agg(x::text, E'\\n' ORDER BY x::text), '') FROM {}.{} x",
+            quote::ident(schema),
+            quote::ident(&t)
+        );
+        let rows: String = client.query_one(&q, &[]).await.unwrap().get(0);
+        out.push(format!("table {t}:\n{rows}"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn offboard_proves_its_dump_and_restore_brings_back_every_table_and_index() {
+    let Some(db) = TestDb::create("restore").await else { return };
+    db.scaffold("05770");
+    let slug = "luebbecke";
+    assert_ok(&db.db(&["provision", "--tenant", slug]), "provision");
+    assert_ok(&db.db(&["migrate", "--tenant", slug]), "migrate");
+    let schema = db.schema(slug);
+    let client = db.client().await;
+    client
+        .batch_execute(&format!(
+            "INSERT INTO {q}.service (id, title, published) VALUES ('hundesteuer', 'Hund anmelden (Lübbecke-Test)', true)",
+            q = quote::ident(&schema)
+        ))
+        .await
+        .unwrap();
+    let before = schema_fingerprint(&client, &schema).await;
+    assert!(before.iter().any(|l| l.contains("gin_trgm_ops")), "the schema has trigram indexes: {before:#?}");
+    let backups = db.dir.path().join("backups");
+    let backups_s = backups.to_str().unwrap();
+
+    // A pg_dump that exits 0 after writing a truncated file is not trusted.
+    let real = portalctl::db::offboard::find_pg_dump(None).unwrap();
+    let fake = db.dir.path().join("truncating-pg_dump");
+    std::fs::write(
+        &fake,
+        format!(
+            "#!/bin/sh\n\"{}\" \"$@\" || exit $?\nfor a in \"$@\"; do case \"$a\" in --file=*) f=\"${{a#--file=}}\";; esac; done\n\
+             truncate -s 1500 \"$f\"\nexit 0\n",
+            real.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let out = db
+        .command()
+        .args(["db", "offboard", "--tenant", slug, "--confirm", "--backup-dir", backups_s])
+        .args(["--secrets-dir", db.secrets().to_str().unwrap()])
+        .env("PORTALCTL_PG_DUMP", &fake)
+        .output()
+        .unwrap();
+    let (_, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{e}");
+    assert!(e.contains("truncated") && e.contains("refusing to drop"), "{e}");
+    assert_eq!(version(&client, &schema).await, Some(LATEST), "schema kept");
+    assert_eq!(schema_fingerprint(&client, &schema).await, before);
+
+    // The real offboarding: dump proven, size and SHA-256 printed and recorded.
+    let out = db.db(&["offboard", "--tenant", slug, "--confirm", "--backup-dir", backups_s]);
+    assert_ok(&out, "offboard");
+    let (o, _) = text(&out);
+    let line = o.lines().find(|l| l.starts_with("backup: ")).unwrap_or_else(|| panic!("no backup line: {o}"));
+    let path = PathBuf::from(line.trim_start_matches("backup: ").split(" (").next().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    let sha: String = {
+        use sha2::Digest;
+        sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect()
+    };
+    assert!(line.contains(&sha), "{line}");
+    let row = client
+        .query_one("SELECT dump_file, dump_bytes, dump_sha256 FROM portalctl.offboarded WHERE slug = $1", &[&slug])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), path.file_name().unwrap().to_string_lossy());
+    assert_eq!(row.get::<_, i64>(1), bytes.len() as i64);
+    assert_eq!(row.get::<_, String>(2), sha);
+    assert_eq!(version(&client, &schema).await, None, "schema dropped");
+
+    // Restore into a fresh database: prerequisites first, every table and index back.
+    let fresh = TestDb::create("restfresh").await.unwrap();
+    let restore = |db_url: &str| {
+        db.command()
+            .env("DATABASE_URL", db_url)
+            .args(["db", "restore", "--tenant", slug, path.to_str().unwrap()])
+            .args(["--secrets-dir", db.secrets().to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = restore(&fresh.url);
+    assert_ok(&out, "restore into a fresh database");
+    let (o, _) = text(&out);
+    assert!(o.contains(&format!("restored schema {schema}")) && o.contains(&sha), "{o}");
+    let fresh_client = fresh.client().await;
+    assert_eq!(schema_fingerprint(&fresh_client, &schema).await, before, "restored schema differs");
+    // The tenant role can read its restored content with its stored credential's role.
+    fresh_client.batch_execute(&format!("SET ROLE {}", quote::ident(&schema))).await.unwrap();
+    let n: i64 = fresh_client
+        .query_one(&format!("SELECT count(*) FROM {}.service", quote::ident(&schema)), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    // A second restore over the existing schema is refused.
+    let out = restore(&fresh.url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("exists"), "{}", text(&out).1);
+
+    // In the original database the recorded SHA-256 is checked: a changed file is refused.
+    let mut changed = bytes.clone();
+    let at = changed.windows(12).position(|w| w == b"Hund anmelde").unwrap();
+    changed[at] = b'K';
+    std::fs::write(&path, &changed).unwrap();
+    let out = restore(&db.url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).1.contains("differs"), "{}", text(&out).1);
+    std::fs::write(&path, &bytes).unwrap();
+    assert_ok(&restore(&db.url), "restore into the original database");
+    assert_eq!(schema_fingerprint(&db.client().await, &schema).await, before);
+}

@@ -22,6 +22,7 @@ pub fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<Exit> {
             DbCommand::Migrate(a) => migrate(ctx, &a.conn, &a.select, a.concurrency).await,
             DbCommand::Status(a) => status(ctx, &a.conn, &a.select).await,
             DbCommand::Offboard(a) => offboard(ctx, &a).await,
+            DbCommand::Restore(a) => restore(ctx, &a).await,
         }
     })
 }
@@ -415,18 +416,21 @@ async fn offboard(ctx: &Context, a: &crate::cli::DbOffboardArgs) -> anyhow::Resu
         }
         return Ok(Exit::Success);
     }
+    tri!(db::provision::ensure_shared(&client).await);
+    let mut dump = None;
     if let Some(backup) = &plan.backup {
         let pg_dump = tri!(db::offboard::find_pg_dump(a.pg_dump.as_deref()));
-        let bytes = match db::offboard::dump_schema(&pg_dump, &resolved, &t.schema, backup).await {
-            Ok(b) => b,
+        let d = match db::offboard::dump_schema(&pg_dump, &resolved, &t.schema, backup).await {
+            Ok(d) => d,
             Err(e) => {
                 return Err(anyhow::Error::from(e)
                     .context(format!("tenant {}: refusing to drop anything without a backup", t.slug)))
             }
         };
-        println!("backup: {} ({bytes} bytes)", backup.display());
+        println!("backup: {} ({} bytes, sha256 {})", backup.display(), d.bytes, d.sha256);
+        dump = Some(d);
     }
-    tri!(db::offboard::drop_tenant(&client, &t).await);
+    tri!(db::offboard::drop_tenant(&client, &t, dump.as_ref()).await);
     if plan.schema_exists {
         println!("dropped schema {}", t.schema);
     }
@@ -438,5 +442,48 @@ async fn offboard(ctx: &Context, a: &crate::cli::DbOffboardArgs) -> anyhow::Resu
         println!("removed credential {}", store.describe(&key));
     }
     ctx.info(format!("tenant {} offboarded", t.slug));
+    Ok(Exit::Success)
+}
+
+async fn restore(ctx: &Context, a: &crate::cli::DbRestoreArgs) -> anyhow::Result<Exit> {
+    let catalog = ctx.catalog()?;
+    let Some(tenant) = catalog.tenant(&a.tenant) else {
+        anyhow::bail!("no tenant {:?} under {}", a.tenant, ctx.tenants_dir.display());
+    };
+    let t = TenantDb::from_tenant(tenant)?;
+    let resolved = match resolve(&a.conn) {
+        Ok(r) => r,
+        Err(exit) => return Ok(exit),
+    };
+    let psql = tri!(db::offboard::find_pg_tool("psql", a.psql.as_deref()));
+    let store = store(&a.secrets);
+    let client = tri!(resolved.connect().await);
+    let restored = match db::offboard::restore(&client, &psql, &resolved, &t, &a.file).await {
+        Ok(r) => r,
+        Err(e) if e.is_unavailable() => return fail(e),
+        Err(e) => return Err(anyhow::Error::from(e).context(format!("tenant {}: restore", t.slug))),
+    };
+    let checked = match restored.recorded_sha256_matched {
+        Some(true) => "matches the offboarding record",
+        _ => "no offboarding record in this database to compare with",
+    };
+    println!(
+        "restored schema {} from {} ({} bytes, sha256 {}: {checked})",
+        t.schema,
+        a.file.display(),
+        restored.dump.bytes,
+        restored.dump.sha256
+    );
+    let key = db::provision::group_key(&t);
+    tri!(db::provision::ensure_group_role(&client, &t.group, &key, &store, &resolved).await);
+    let report = tri!(db::provision::provision_tenant(&client, &t, &store, &resolved).await);
+    for c in &report.changes {
+        println!("{c}");
+    }
+    let migrated = tri!(db::migrations::migrate(&client, &t.schema).await);
+    if !migrated.applied.is_empty() {
+        println!("migrated {} → {}", migrated.from, migrated.to);
+    }
+    ctx.info(format!("tenant {} restored", t.slug));
     Ok(Exit::Success)
 }

@@ -34,7 +34,8 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
                          aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
                         WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE'),
                to_regclass(quote_ident($2) || '.tenant') IS NOT NULL
-                 AND to_regclass(quote_ident($2) || '.phase_history') IS NOT NULL",
+                 AND to_regclass(quote_ident($2) || '.phase_history') IS NOT NULL
+                 AND to_regclass(quote_ident($2) || '.offboarded') IS NOT NULL",
             &[&EXT_SCHEMA, &ADMIN_SCHEMA],
         )
         .await
@@ -87,6 +88,15 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
                           ('declared', 'provisioned', 'deployed', 'reachable', 'content-ready', 'live')),
              reached_at timestamptz NOT NULL DEFAULT now(),
              PRIMARY KEY (slug, phase)
+         );
+         CREATE TABLE IF NOT EXISTS {adm}.offboarded (
+             slug          text NOT NULL,
+             grp           text NOT NULL,
+             schema        text NOT NULL,
+             dump_file     text,
+             dump_bytes    bigint,
+             dump_sha256   text,
+             offboarded_at timestamptz NOT NULL DEFAULT now()
          );
          COMMIT;",
         l0 = SHARED_LOCK.0,
