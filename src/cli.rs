@@ -482,9 +482,13 @@ pub enum LogFormat {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (the public pages; no operations endpoints).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Address of the operations listener: /healthz, /readyz, /metrics and the identity endpoint
+    /// (keep it off the public network; in a pod 0.0.0.0:9090 behind the NetworkPolicy).
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR")]
+    pub ops_listen: String,
     /// PostgreSQL URL of the group role (a member of every tenant role).
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: String,
