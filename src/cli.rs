@@ -109,6 +109,10 @@ pub struct UpArgs {
     /// Port of the portal server (on 127.0.0.1).
     #[arg(long, default_value_t = 8080, value_name = "PORT")]
     pub port: u16,
+    /// Port of the portal server's operations listener (on 127.0.0.1): /healthz, /readyz,
+    /// /metrics and the identity endpoint.
+    #[arg(long, default_value_t = 9090, value_name = "PORT")]
+    pub ops_port: u16,
     /// Use this existing PostgreSQL server (a superuser URL) instead of starting a private one.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
