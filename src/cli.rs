@@ -109,6 +109,10 @@ pub struct UpArgs {
     /// Port of the portal server (on 127.0.0.1).
     #[arg(long, default_value_t = 8080, value_name = "PORT")]
     pub port: u16,
+    /// Port of the portal server's operations listener (on 127.0.0.1): /healthz, /readyz,
+    /// /metrics and the identity endpoint.
+    #[arg(long, default_value_t = 9090, value_name = "PORT")]
+    pub ops_port: u16,
     /// Use this existing PostgreSQL server (a superuser URL) instead of starting a private one.
     #[arg(long, value_name = "URL", hide_env_values = true)]
     pub database_url: Option<String>,
@@ -501,9 +505,13 @@ pub enum LogFormat {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on.
+    /// Address to listen on (the public pages; no operations endpoints).
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     pub listen: String,
+    /// Address of the operations listener: /healthz, /readyz, /metrics and the identity endpoint
+    /// (keep it off the public network; in a pod 0.0.0.0:9090 behind the NetworkPolicy).
+    #[arg(long, default_value = "127.0.0.1:9090", value_name = "ADDR")]
+    pub ops_listen: String,
     /// PostgreSQL URL of the group role (a member of every tenant role).
     #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub database_url: String,

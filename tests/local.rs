@@ -31,6 +31,7 @@ struct Local {
     tenants: PathBuf,
     state: PathBuf,
     port: u16,
+    ops_port: u16,
     db_port: u16,
 }
 
@@ -42,7 +43,7 @@ impl Local {
         cmd.arg("--tenants").arg(&self.tenants).arg("--color").arg("never").args(args);
         cmd.arg("--state-dir").arg(&self.state).args(["--db-port", &db_port]);
         if args.contains(&"up") {
-            cmd.args(["--port", &port]);
+            cmd.args(["--port", &port, "--ops-port", &self.ops_port.to_string()]);
         }
         // The portal's database URL must come from `up` itself, not the environment.
         cmd.env_remove("DATABASE_URL");
@@ -57,15 +58,24 @@ impl Local {
     }
 
     fn get(&self, host: &str, path: &str) -> (u16, String) {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).unwrap();
-        let text = String::from_utf8_lossy(&buf).to_string();
-        let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        (status, text)
+        get(self.port, host, path)
     }
+
+    /// GET on the operations listener.
+    fn get_ops(&self, host: &str, path: &str) -> (u16, String) {
+        get(self.ops_port, host, path)
+    }
+}
+
+fn get(port: u16, host: &str, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).unwrap();
+    let text = String::from_utf8_lossy(&buf).to_string();
+    let status = text.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, text)
 }
 
 impl Drop for Local {
@@ -95,7 +105,14 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     }
     let tenants = tmp.path().join("tenants");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"), &tenants);
-    let local = Local { tenants, state: tmp.path().join("state"), port: free_port(), db_port: free_port(), _tmp: tmp };
+    let local = Local {
+        tenants,
+        state: tmp.path().join("state"),
+        port: free_port(),
+        ops_port: free_port(),
+        db_port: free_port(),
+        _tmp: tmp,
+    };
     let port = local.port;
 
     let first = local.up();
@@ -116,10 +133,16 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let (s, e) = local.get("service.espelkamp.de", "/");
     assert_eq!(s, 200, "{e}");
     assert!(e.contains("Espelkamp") && !e.contains("Detmold"));
-    let (_, id) = local.get(&format!("detmold.localhost:{port}"), "/.well-known/portalctl/identity");
+    let (_, id) = local.get_ops("localhost", &format!("/.well-known/portalctl/identity?host=detmold.localhost:{port}"));
     assert!(id.contains("\"tenant\":\"detmold\""), "{id}");
-    let (_, id) = local.get("service.espelkamp.de", "/.well-known/portalctl/identity");
+    let (_, id) = local.get_ops("service.espelkamp.de", "/.well-known/portalctl/identity");
     assert!(id.contains("\"tenant\":\"espelkamp\""), "{id}");
+    // The public listener has no operations endpoints.
+    for path in ["/.well-known/portalctl/identity", "/metrics", "/readyz"] {
+        let (s, body) = local.get("service.espelkamp.de", path);
+        assert_eq!(s, 404, "{path}");
+        assert!(!body.contains("\"tenant\"") && !body.contains("portal_requests_total"), "{path}: {body}");
+    }
     let (s, _) = local.get(&format!("nobody.localhost:{port}"), "/");
     assert_eq!(s, 404);
 
@@ -133,6 +156,7 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let out = local.run(&["down"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(closed(port), "portal server still listening");
+    assert!(closed(local.ops_port), "operations listener still listening");
     assert!(closed(local.db_port), "PostgreSQL still listening");
     let out = local.run(&["down"]);
     assert!(out.status.success());

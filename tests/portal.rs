@@ -1,11 +1,12 @@
 //! The portal server through its router (`oneshot`, no port) against a real PostgreSQL:
-//! tenant by Host header, isolation between tenants, pages, search, operations endpoints.
+//! tenant by Host header, isolation between tenants, pages, search. The operations endpoints
+//! (their own listener) are tested in tests/portal_ops.rs.
 
 mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use portalctl::portal::{self, registry::Registry, site::Site, AppState, Options};
+use portalctl::portal::{self, registry::Registry, AppState, Options};
 use std::sync::Arc;
 use support::{TestEnv, CONTENT_A, CONTENT_B};
 use tower::ServiceExt;
@@ -190,39 +191,6 @@ async fn search_is_ranked_typo_tolerant_isolated_and_safe() {
     // The table still exists.
     let (_, res) = h.get(&a, "/suche?q=Hund").await;
     assert!(res.contains("/leistungen/hundeanmeldung"));
-}
-
-#[tokio::test]
-async fn operations_endpoints() {
-    let Some(h) = harness().await else { return };
-    let a = h.host("espelkamp", 0);
-    let (s, body) = h.get("10.0.0.7:8080", "/healthz").await;
-    assert_eq!((s, body.as_str()), (StatusCode::OK, "ok\n"));
-    let (s, body) = h.get("10.0.0.7:8080", "/readyz").await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert!(body.contains("2 tenants"));
-
-    let (s, body) = h.get(&a, "/.well-known/portalctl/identity").await;
-    assert_eq!(s, StatusCode::OK);
-    let id: serde_json::Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(id["tenant"], "espelkamp");
-    assert_eq!(id["group"], h.env.group.as_str());
-    assert_eq!(id["version"], env!("CARGO_PKG_VERSION"));
-    assert_eq!(id["migrationVersion"], 1);
-    assert_eq!(id["published"], serde_json::json!({"services": 1, "facilities": 1, "staff": 1}));
-
-    h.get(&a, "/").await;
-    h.get(&a, "/gibt-es-nicht").await;
-    let (_, m) = h.get("localhost", "/metrics").await;
-    assert!(m.contains("portal_requests_total{tenant=\"espelkamp\",status=\"200\"}"), "{m}");
-    assert!(m.contains("portal_requests_total{tenant=\"espelkamp\",status=\"404\"}"), "{m}");
-    assert!(m.contains("portal_request_duration_seconds_bucket{le=\"+Inf\"}"));
-    assert!(m.contains("portal_tenants_loaded 2"));
-
-    // No tenants: not ready.
-    h.state.registry().replace(Vec::<Site>::new());
-    let (s, _) = h.get("localhost", "/readyz").await;
-    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[tokio::test]

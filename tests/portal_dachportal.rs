@@ -169,24 +169,21 @@ async fn the_dachportal_role_cannot_read_member_schemas() {
 #[tokio::test(flavor = "multi_thread")]
 async fn local_mode_links_members_on_localhost_and_follows_the_member_list() {
     let Some((env, region)) = env_with_dachportal().await else { return };
-    let port = support::free_port();
+    let (port, ops_port) = (support::free_port(), support::free_port());
     let log = env.dir.path().join("server.log");
     let child = env
         .portalctl()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
+        .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
         .arg("--local-hostnames")
         .env("DATABASE_URL", &env.portal_url)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .expect("start portalctl serve");
-    let _server = support::Server { child, port, log };
+    let server = support::Server { child, port, ops_port, log };
+    server.wait_ready();
     let get = |host: &str, path: &str| support::get(port, host, path);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !get("region.localhost", "/healthz").is_ok_and(|r| r.status == 200) {
-        assert!(Instant::now() < deadline, "server did not come up");
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let home = get("region.localhost", "/").unwrap();
     assert_eq!(home.status, 200);
     let espelkamp_link = format!("<a href=\"http://espelkamp.localhost:{port}/\">");

@@ -59,7 +59,7 @@ async fn tenants_change_without_restart() {
     assert_eq!(server.get(&a, "/").status, 200);
     assert!(server.get(&a, "/").body.contains("--primary: #00695c"));
     assert_eq!(server.get(&k.hostnames[0], "/").status, 200);
-    let m = server.get("localhost", "/metrics").body;
+    let m = server.get_ops("localhost", "/metrics").body;
     assert!(m.contains("portal_tenants_loaded 2"), "{m}");
 
     // Graceful shutdown.
@@ -72,16 +72,17 @@ async fn tenants_change_without_restart() {
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_and_request_ids() {
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
-    let port = support::free_port();
+    let (port, ops_port) = (support::free_port(), support::free_port());
     let log = env.dir.path().join("json.log");
     let mut child = env
         .portalctl()
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--log-format", "json"])
+        .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
         .env("DATABASE_URL", &env.portal_url)
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    eventually("the server answers", || support::get(port, "localhost", "/healthz").is_ok_and(|r| r.status == 200));
+    eventually("the server answers", || support::get(ops_port, "localhost", "/healthz").is_ok_and(|r| r.status == 200));
     let r = support::get(port, &env.tenant("espelkamp").hostnames[0], "/").unwrap();
     assert!(r.headers.to_ascii_lowercase().contains("x-request-id: "), "{}", r.headers);
     let _ = child.kill();

@@ -143,9 +143,11 @@ fn waves_gates_resume_and_go_live() {
     );
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
+    let ops_listen =
+        format!("127.0.0.1:{}", std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port());
     let server = Reaped(
         env.command()
-            .args(["serve", "--listen", &listen, "--database-url", &portal_url])
+            .args(["serve", "--listen", &listen, "--ops-listen", &ops_listen, "--database-url", &portal_url])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -179,11 +181,26 @@ fn waves_gates_resume_and_go_live() {
             &ns_addr,
             "--portal-address",
             &listen,
+            "--ops-address",
+            &ops_listen,
             "-o",
             "json",
         ],
     );
+    // Without the operations listener the identity cannot be asked: reachable stays unknown, and
+    // the public listener is no substitute (it has no identity endpoint).
+    let blind = run(
+        &env,
+        &kc,
+        &["status", "-g", "krz", "--nameserver", &ns_addr, "--portal-address", &listen, "-t", "detmold", "-o", "json"],
+    );
     drop(server);
+    let blind: serde_json::Value = serde_json::from_slice(&blind.stdout).unwrap_or_else(|_| panic!("{}", text(&blind)));
+    assert_eq!(
+        blind["tenants"][0]["checks"]["reachable"],
+        serde_json::json!({"result": "unknown", "detail": "portal: identity of service.detmold.de not asked (no --ops-address)"}),
+        "{blind}"
+    );
     assert_eq!(status.status.code(), Some(1), "not all live: {}", text(&status));
     let doc: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap_or_else(|_| panic!("{}", text(&status)));
     let phase = |t: &str| -> (String, String) {

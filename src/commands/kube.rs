@@ -40,6 +40,10 @@ pub struct PlatformArgs {
     /// PostgreSQL database holding all tenants' schemas.
     #[arg(long, default_value = "serviceportal", value_name = "NAME")]
     pub database_name: String,
+    /// Namespace whose pods may reach the servers' operations port 9090 (metrics, readiness, identity);
+    /// repeatable. Default: monitoring.
+    #[arg(long = "ops-namespace", default_value = "monitoring", value_name = "NAMESPACE")]
+    pub ops_namespaces: Vec<String>,
 }
 
 impl PlatformArgs {
@@ -52,6 +56,7 @@ impl PlatformArgs {
             database_host: self.database_host.clone(),
             database_port: self.database_port,
             database_name: self.database_name.clone(),
+            ops_namespaces: self.ops_namespaces.clone(),
             ..Options::default()
         }
     }

@@ -33,7 +33,7 @@ struct Row {
     hostname: String,
     /// Published services, from the portal's identity endpoint.
     services: Option<u64>,
-    /// Whether the identity endpoint on the local URL named this tenant.
+    /// Whether the local URL answers and the identity endpoint names this tenant for it.
     serving: bool,
 }
 
@@ -42,6 +42,8 @@ struct Row {
 struct Summary {
     already_running: bool,
     port: u16,
+    /// Port of the operations listener (health, metrics, identity).
+    ops_port: u16,
     pid: u32,
     state_dir: String,
     database: String,
@@ -113,10 +115,11 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
 
     if let Some(pid) = read_pid(&state).filter(|p| serve_alive(*p)) {
         ctx.info(format!("portalctl is already running (portal server pid {pid}); stop it with `portalctl down`"));
-        let rows = rt.block_on(identities(&catalog.tenants, args.port));
+        let rows = rt.block_on(identities(&catalog.tenants, args.port, args.ops_port));
         let summary = Summary {
             already_running: true,
             port: args.port,
+            ops_port: args.ops_port,
             pid,
             state_dir: state.display().to_string(),
             database: database_label(args),
@@ -129,6 +132,7 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
 
     // Fail before any work if the server could not listen.
     check_port_free(args.port)?;
+    check_port_free(args.ops_port)?;
     let url = match &args.database_url {
         Some(url) => url.clone(),
         None => {
@@ -166,12 +170,13 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
 
     let pid = start_server(ctx, args, &state, &tenants_dir, &secrets, &url)?;
     let rows = rt.block_on(async {
-        wait_ready(args.port, pid, &state, Duration::from_secs(args.timeout.max(1))).await?;
-        anyhow::Ok(identities(&catalog.tenants, args.port).await)
+        wait_ready(args.ops_port, pid, &state, Duration::from_secs(args.timeout.max(1))).await?;
+        anyhow::Ok(identities(&catalog.tenants, args.port, args.ops_port).await)
     })?;
     let summary = Summary {
         already_running: false,
         port: args.port,
+        ops_port: args.ops_port,
         pid,
         state_dir: state.display().to_string(),
         database: database_label(args),
@@ -267,7 +272,9 @@ fn start_server(
 ) -> anyhow::Result<u32> {
     use std::os::unix::process::CommandExt as _;
     let listen = format!("127.0.0.1:{}", args.port);
+    let ops_listen = format!("127.0.0.1:{}", args.ops_port);
     check_port_free(args.port)?;
+    check_port_free(args.ops_port)?;
     let log_path = state.join(LOG_FILE);
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -278,7 +285,8 @@ fn start_server(
     let child = Command::new(exe)
         .arg("--tenants")
         .arg(tenants_dir)
-        .args(["serve", "--listen", &listen, "--local-hostnames", "--insecure-http-cookies", "--secrets-dir"])
+        .args(["serve", "--listen", &listen, "--ops-listen", &ops_listen])
+        .args(["--local-hostnames", "--insecure-http-cookies", "--secrets-dir"])
         .arg(secrets)
         // Through the environment, so that a password never shows in the process list.
         .env("DATABASE_URL", url)
@@ -295,9 +303,10 @@ fn start_server(
     Ok(pid)
 }
 
-async fn wait_ready(port: u16, pid: u32, state: &Path, timeout: Duration) -> anyhow::Result<()> {
+/// Wait until the operations listener on `ops_port` says ready.
+async fn wait_ready(ops_port: u16, pid: u32, state: &Path, timeout: Duration) -> anyhow::Result<()> {
     let http = reqwest::Client::builder().timeout(Duration::from_secs(2)).build()?;
-    let url = format!("http://127.0.0.1:{port}/readyz");
+    let url = format!("http://127.0.0.1:{ops_port}/readyz");
     let start = Instant::now();
     loop {
         if let Ok(r) = http.get(&url).send().await {
@@ -315,21 +324,24 @@ async fn wait_ready(port: u16, pid: u32, state: &Path, timeout: Duration) -> any
     }
 }
 
-/// Ask every tenant's local URL who it is.
-async fn identities(tenants: &[Tenant], port: u16) -> Vec<Row> {
+/// Ask every tenant's local URL for its home page, and the operations listener which tenant
+/// that URL is.
+async fn identities(tenants: &[Tenant], port: u16, ops_port: u16) -> Vec<Row> {
     use futures::StreamExt as _;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().expect("static client");
-    let url = format!("http://127.0.0.1:{port}/.well-known/portalctl/identity");
+    let home = format!("http://127.0.0.1:{port}/");
+    let url = format!("http://127.0.0.1:{ops_port}{}", crate::portal::ops::IDENTITY_PATH);
     futures::stream::iter(tenants)
         .map(|t| {
-            let (http, url) = (http.clone(), url.clone());
+            let (http, home, url) = (http.clone(), home.clone(), url.clone());
             async move {
                 let host = format!("{}.localhost:{port}", t.slug);
-                let id: Option<serde_json::Value> = match http.get(&url).header("host", &host).send().await {
+                let answers = http.get(&home).header("host", &host).send().await.is_ok_and(|r| r.status().is_success());
+                let id: Option<serde_json::Value> = match http.get(&url).query(&[("host", &host)]).send().await {
                     Ok(r) if r.status().is_success() => r.json().await.ok(),
                     _ => None,
                 };
-                let serving = id.as_ref().and_then(|v| v["tenant"].as_str()) == Some(t.slug.as_str());
+                let serving = answers && id.as_ref().and_then(|v| v["tenant"].as_str()) == Some(t.slug.as_str());
                 Row {
                     tenant: t.slug.clone(),
                     group: t.group.clone(),

@@ -21,6 +21,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
     };
     let config = ServeConfig {
         listen: args.listen.clone(),
+        ops_listen: args.ops_listen.clone(),
         database_url: args.database_url.clone(),
         source,
         poll_interval: Duration::from_secs(args.poll_interval.max(1)),

@@ -41,6 +41,11 @@ pub struct StatusArgs {
     /// https://<hostname> (local mode, tests).
     #[arg(long, value_name = "IP:PORT")]
     pub portal_address: Option<SocketAddr>,
+    /// The portal server's operations listener, where each hostname's identity is asked (never
+    /// public; in a cluster e.g. `kubectl -n portal-<group> port-forward svc/portal 9090:ops` and
+    /// 127.0.0.1:9090). Without it `reachable` stays unknown.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub ops_address: Option<String>,
     /// DNS and HTTP checks in flight at once.
     #[arg(long, default_value_t = 16, value_name = "N")]
     pub concurrency: usize,
@@ -112,6 +117,7 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
             Some(a) => PortalAccess::Direct(a),
             None => PortalAccess::Https,
         },
+        ops: args.ops_address.clone(),
         timeout: args.check_timeout,
         concurrency: args.concurrency,
     };

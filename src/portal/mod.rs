@@ -337,12 +337,11 @@ fn host_of_request(req: &Request) -> Option<&str> {
     req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host())
 }
 
-/// The whole application: operations endpoints, pages, and the Servicekonto login routes
-/// under `/anmelden`.
+/// The public application: pages and the Servicekonto login routes under `/anmelden`. The
+/// operations endpoints are not part of it; they are [`ops::app`], on their own listener.
 pub fn app(state: AppState) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     Router::new()
-        .merge(ops::routes())
         .merge(pages::routes())
         // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
         .merge(crate::servicekonto::routes())
@@ -368,6 +367,8 @@ pub enum SourceKind {
 /// Configuration of `portalctl serve`.
 pub struct ServeConfig {
     pub listen: String,
+    /// Where the operations endpoints listen ([`ops::app`]); never on `listen`.
+    pub ops_listen: String,
     pub database_url: String,
     pub source: SourceKind,
     pub poll_interval: Duration,
@@ -416,14 +417,20 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         sk = sk.insecure_http_for_tests(port);
     }
     let state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
+    let ops_listener = tokio::net::TcpListener::bind(&config.ops_listen)
+        .await
+        .map_err(|source| Error::Listen { addr: config.ops_listen.clone(), source })?;
+    let ops_addr = ops_listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.ops_listen.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let ops = tokio::spawn(ops::serve(ops_listener, state.clone(), stop_rx.clone()));
     let watcher =
         tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, config.max_reload_removal, stop_rx));
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.listen.clone());
-    tracing::info!(listen = %addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
+    tracing::info!(listen = %addr, ops_listen = %ops_addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
     axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
+    let _ = ops.await;
     tracing::info!("portal server stopped");
     Ok(())
 }

@@ -12,7 +12,7 @@ mod tenant;
 pub use tenant::{server_name, tls_secret_name};
 pub mod values;
 
-use crate::tenant::{Group, SecretRef, Tenant};
+use crate::tenant::{Environment, Group, Placement, Protocol, SecretRef, Tenant};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service, ServiceAccount};
@@ -27,8 +27,14 @@ use std::collections::BTreeMap;
 pub const PORTAL: &str = "portal";
 /// Secret with the group role's database credentials (created by `db provision`).
 pub const DB_SECRET: &str = "portal-db";
-/// The container port of the portal server.
+/// The container port of the portal server's public listener (named `http`).
 pub const CONTAINER_PORT: i32 = 8080;
+/// The container port of the operations listener (named `ops`): `/healthz`, `/readyz`, `/metrics`
+/// and the identity endpoint. Also the Service's `ops` port; never routed by an Ingress.
+pub const OPS_PORT: i32 = 9090;
+/// Where the pod mounts the Servicekonto key Secrets: the server's `--secrets-dir`, laid out as
+/// `servicekonto::keys` expects (`<group>/<tenant>.saml-<env>.{key,crt}.pem`).
+pub const SECRETS_MOUNT: &str = "/etc/portalctl/secrets";
 /// `app.kubernetes.io/name` of everything portalctl renders.
 pub const APP_NAME: &str = "serviceportal";
 /// Label naming the rollout group.
@@ -69,6 +75,28 @@ pub struct Options {
     pub database_host: String,
     pub database_port: u16,
     pub database_name: String,
+    /// Namespaces whose pods may reach the operations port (Prometheus, an in-cluster `portalctl status`).
+    pub ops_namespaces: Vec<String>,
+    /// Annotations of every tenant Ingress besides cert-manager's and external-dns's: what the
+    /// ingress controller enforces before a request reaches the server (body size, timeouts, rate limits).
+    pub ingress_annotations: BTreeMap<String, String>,
+}
+
+/// The ingress-nginx annotations rendered by default (see docs/kubernetes.md, "What the Ingress does").
+pub fn default_ingress_annotations() -> BTreeMap<String, String> {
+    [
+        // Largest request body: a SAML POST (at most 512 KiB of response, form-encoded) fits.
+        ("nginx.ingress.kubernetes.io/proxy-body-size", "1m"),
+        ("nginx.ingress.kubernetes.io/proxy-connect-timeout", "5"),
+        ("nginx.ingress.kubernetes.io/proxy-read-timeout", "30"),
+        ("nginx.ingress.kubernetes.io/proxy-send-timeout", "30"),
+        // Per client address and controller replica.
+        ("nginx.ingress.kubernetes.io/limit-rps", "20"),
+        ("nginx.ingress.kubernetes.io/limit-connections", "20"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
 }
 
 impl Default for Options {
@@ -87,8 +115,21 @@ impl Default for Options {
             database_host: "postgres".into(),
             database_port: 5432,
             database_name: "serviceportal".into(),
+            ops_namespaces: vec!["monitoring".into()],
+            ingress_annotations: default_ingress_annotations(),
         }
     }
+}
+
+/// Name of the Secret holding a tenant's SAML SP key pair for one environment (type
+/// `kubernetes.io/tls`: keys `tls.key`, `tls.crt`). Created out of band, never rendered.
+pub fn saml_secret_name(slug: &str, env: Environment) -> String {
+    format!("{slug}-saml-{}", crate::servicekonto::keys::env_name(env))
+}
+
+/// The environment of a tenant's SAML binding, if it logs in with SAML.
+pub fn saml_environment(t: &Tenant) -> Option<Environment> {
+    t.servicekonto.as_ref().filter(|b| b.protocol == Protocol::Saml).map(|b| b.environment)
 }
 
 /// Where a Secret's value comes from at apply time.
@@ -309,7 +350,8 @@ pub fn image_version(image: &str) -> String {
 pub fn render(group: &Group, tenants: &[&Tenant], options: &Options) -> DesiredState {
     let mut tenants: Vec<&Tenant> = tenants.iter().copied().filter(|t| t.group == group.name).collect();
     tenants.sort_by(|a, b| a.slug.cmp(&b.slug));
-    let mut objects = platform::objects(group, options);
+    let shared: Vec<&Tenant> = tenants.iter().copied().filter(|t| t.placement == Placement::Shared).collect();
+    let mut objects = platform::objects(group, &shared, options);
     for t in &tenants {
         objects.extend(tenant::objects(group, t, options));
     }

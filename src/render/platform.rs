@@ -1,17 +1,22 @@
 //! The group-level objects: namespace, RBAC, the shared portal-server Deployment and what
 //! keeps it available and contained (Service, PodDisruptionBudget, HPA, NetworkPolicy).
 
-use super::{common_labels, image_version, meta, Object, Options, CONTAINER_PORT, DB_SECRET, PORTAL, SERVER_LABEL};
-use crate::tenant::Group;
+use super::{
+    common_labels, image_version, meta, saml_environment, saml_secret_name, Object, Options, CONTAINER_PORT, DB_SECRET,
+    OPS_PORT, PORTAL, SECRETS_MOUNT, SERVER_LABEL,
+};
+use crate::servicekonto::keys::KeyPaths;
+use crate::tenant::{Group, Tenant};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
 use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec, MetricTarget,
     ResourceMetricSource,
 };
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, Namespace,
-    PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Volume, VolumeMount,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, HTTPGetAction, KeyToPath,
+    Namespace, PodSecurityContext, PodSpec, PodTemplateSpec, Probe, ProjectedVolumeSource, ResourceRequirements,
+    SeccompProfile, SecretKeySelector, SecretProjection, SecurityContext, Service, ServiceAccount, ServicePort,
+    ServiceSpec, Volume, VolumeMount, VolumeProjection,
 };
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
@@ -26,8 +31,15 @@ use std::collections::BTreeMap;
 
 /// Component label of the portal-server objects.
 pub const SERVER_COMPONENT: &str = "server";
+/// Name of the pod volume holding the Servicekonto keys.
+pub const SECRETS_VOLUME: &str = "servicekonto";
+/// UID and GID the portal server runs as; the group also owns the mounted keys (`fsGroup`).
+const RUN_AS: i64 = 65532;
+/// File mode of the mounted keys: owner and group may read (0440).
+const KEY_FILE_MODE: i32 = 0o440;
 
-pub(super) fn objects(group: &Group, options: &Options) -> Vec<Object> {
+/// The group-level objects; `shared` are the tenants the shared Deployment serves.
+pub(super) fn objects(group: &Group, shared: &[&Tenant], options: &Options) -> Vec<Object> {
     let ns = group.namespace.as_str();
     let version = image_version(&group.image);
     let labels = |component: &str| common_labels(&group.name, &version, component);
@@ -99,7 +111,7 @@ pub(super) fn objects(group: &Group, options: &Options) -> Vec<Object> {
             ..Default::default()
         }),
     ];
-    out.extend(server_objects(group, PORTAL, server, options));
+    out.extend(server_objects(group, PORTAL, server, shared, options));
     out
 }
 
@@ -116,11 +128,46 @@ fn selector(group: &str, server: &str) -> LabelSelector {
     LabelSelector { match_labels: Some(selector_labels(group, server)), ..Default::default() }
 }
 
-/// A portal-server Deployment named `name` and its Service of the same name.
+/// The projected volume of the SAML SP key Secrets of `tenants`, each mapped to the file names
+/// the server opens under its `--secrets-dir` ([`KeyPaths::current`]); `None` when no tenant
+/// logs in with SAML. Every source is optional: a tenant whose Secret does not exist yet cannot
+/// log anyone in, but does not keep the pods (and so every other tenant) from starting; the
+/// kubelet adds the files once the Secret appears.
+pub(crate) fn secrets_volume(tenants: &[&Tenant]) -> Option<Volume> {
+    let sources: Vec<VolumeProjection> = tenants
+        .iter()
+        .filter_map(|t| saml_environment(t).map(|env| (t, env)))
+        .map(|(t, env)| {
+            let paths = KeyPaths::current(std::path::Path::new(""), t, env);
+            let item = |key: &str, path: &std::path::Path| KeyToPath {
+                key: key.into(),
+                path: path.to_string_lossy().into_owned(),
+                mode: None,
+            };
+            VolumeProjection {
+                secret: Some(SecretProjection {
+                    name: saml_secret_name(&t.slug, env),
+                    items: Some(vec![item("tls.key", &paths.key), item("tls.crt", &paths.cert)]),
+                    optional: Some(true),
+                }),
+                ..Default::default()
+            }
+        })
+        .collect();
+    (!sources.is_empty()).then(|| Volume {
+        name: SECRETS_VOLUME.into(),
+        projected: Some(ProjectedVolumeSource { sources: Some(sources), default_mode: Some(KEY_FILE_MODE) }),
+        ..Default::default()
+    })
+}
+
+/// A portal-server Deployment named `name` (mounting the SAML keys of `tenants`, the tenants it
+/// serves) and its Service of the same name.
 pub(super) fn server_objects(
     group: &Group,
     name: &str,
     labels: BTreeMap<String, String>,
+    tenants: &[&Tenant],
     options: &Options,
 ) -> Vec<Object> {
     let ns = group.namespace.as_str();
@@ -130,7 +177,7 @@ pub(super) fn server_objects(
     let probe = |path: &str, delay: i32| Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String("http".into()),
+            port: IntOrString::String("ops".into()),
             ..Default::default()
         }),
         initial_delay_seconds: Some(delay),
@@ -147,18 +194,53 @@ pub(super) fn server_objects(
         }),
         ..Default::default()
     };
+    let keys = secrets_volume(tenants);
+    let mut mounts = vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }];
+    let mut volumes =
+        vec![Volume { name: "tmp".into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }];
+    if let Some(keys) = keys {
+        mounts.push(VolumeMount {
+            name: SECRETS_VOLUME.into(),
+            mount_path: SECRETS_MOUNT.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(keys);
+    }
     let container = Container {
         name: "portal".into(),
         image: Some(group.image.clone()),
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(vec!["portalctl".into()]),
-        args: Some(["serve", "--listen", "0.0.0.0:8080", "--tenant-source", "kubernetes"].map(String::from).to_vec()),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
-            container_port: CONTAINER_PORT,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }]),
+        args: Some(
+            [
+                "serve",
+                "--listen",
+                &format!("0.0.0.0:{CONTAINER_PORT}"),
+                "--ops-listen",
+                &format!("0.0.0.0:{OPS_PORT}"),
+                "--tenant-source",
+                "kubernetes",
+                "--secrets-dir",
+                SECRETS_MOUNT,
+            ]
+            .map(String::from)
+            .to_vec(),
+        ),
+        ports: Some(vec![
+            ContainerPort {
+                name: Some("http".into()),
+                container_port: CONTAINER_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+            ContainerPort {
+                name: Some("ops".into()),
+                container_port: OPS_PORT,
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            },
+        ]),
         env: Some(vec![
             secret_env("DATABASE_USER", "username"),
             secret_env("DATABASE_PASSWORD", "password"),
@@ -191,7 +273,7 @@ pub(super) fn server_objects(
             capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
             ..Default::default()
         }),
-        volume_mounts: Some(vec![VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() }]),
+        volume_mounts: Some(mounts),
         ..Default::default()
     };
     let deployment = Deployment {
@@ -208,17 +290,14 @@ pub(super) fn server_objects(
                     service_account_name: Some(PORTAL.into()),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
-                        run_as_user: Some(65532),
-                        run_as_group: Some(65532),
+                        run_as_user: Some(RUN_AS),
+                        run_as_group: Some(RUN_AS),
+                        fs_group: Some(RUN_AS),
                         seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), ..Default::default() }),
                         ..Default::default()
                     }),
                     containers: vec![container],
-                    volumes: Some(vec![Volume {
-                        name: "tmp".into(),
-                        empty_dir: Some(EmptyDirVolumeSource::default()),
-                        ..Default::default()
-                    }]),
+                    volumes: Some(volumes),
                     ..Default::default()
                 }),
             },
@@ -230,13 +309,23 @@ pub(super) fn server_objects(
         metadata: super::meta(name, Some(ns), labels),
         spec: Some(ServiceSpec {
             selector: Some(selector_labels(&group.name, name)),
-            ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                port: 80,
-                target_port: Some(IntOrString::String("http".into())),
-                protocol: Some("TCP".into()),
-                ..Default::default()
-            }]),
+            ports: Some(vec![
+                ServicePort {
+                    name: Some("http".into()),
+                    port: 80,
+                    target_port: Some(IntOrString::String("http".into())),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                },
+                // Cluster-internal only: no Ingress routes it, the NetworkPolicy admits the ops namespaces.
+                ServicePort {
+                    name: Some("ops".into()),
+                    port: OPS_PORT,
+                    target_port: Some(IntOrString::String("ops".into())),
+                    protocol: Some("TCP".into()),
+                    ..Default::default()
+                },
+            ]),
             ..Default::default()
         }),
         ..Default::default()
@@ -254,24 +343,31 @@ fn network_policy(group: &Group, labels: &BTreeMap<String, String>, options: &Op
         ("app.kubernetes.io/name".to_string(), super::APP_NAME.to_string()),
         ("app.kubernetes.io/instance".to_string(), group.name.clone()),
     ]);
+    let namespace = |name: &str| NetworkPolicyPeer {
+        namespace_selector: Some(LabelSelector {
+            match_labels: Some(BTreeMap::from([("kubernetes.io/metadata.name".to_string(), name.to_string())])),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    // The public port only from the ingress controller; the operations port only from the
+    // monitoring namespaces (the kubelet's probes come from the node, which policies do not govern).
+    let mut ingress = vec![NetworkPolicyIngressRule {
+        from: Some(vec![namespace(&options.ingress_namespace)]),
+        ports: Some(vec![port(CONTAINER_PORT, "TCP")]),
+    }];
+    if !options.ops_namespaces.is_empty() {
+        ingress.push(NetworkPolicyIngressRule {
+            from: Some(options.ops_namespaces.iter().map(|n| namespace(n)).collect()),
+            ports: Some(vec![port(OPS_PORT, "TCP")]),
+        });
+    }
     Object::NetworkPolicy(NetworkPolicy {
         metadata: meta(PORTAL, Some(&group.namespace), labels.clone()),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector { match_labels: Some(pods), ..Default::default() }),
             policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-            ingress: Some(vec![NetworkPolicyIngressRule {
-                from: Some(vec![NetworkPolicyPeer {
-                    namespace_selector: Some(LabelSelector {
-                        match_labels: Some(BTreeMap::from([(
-                            "kubernetes.io/metadata.name".to_string(),
-                            options.ingress_namespace.clone(),
-                        )])),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }]),
-                ports: Some(vec![port(CONTAINER_PORT, "TCP")]),
-            }]),
+            ingress: Some(ingress),
             egress: Some(vec![
                 NetworkPolicyEgressRule { ports: Some(vec![port(53, "UDP"), port(53, "TCP")]), to: None },
                 NetworkPolicyEgressRule { ports: Some(vec![port(5432, "TCP")]), to: None },

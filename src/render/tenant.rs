@@ -71,17 +71,17 @@ pub(super) fn objects(group: &Group, t: &Tenant, options: &Options) -> Vec<Objec
         out.push(Object::Secret(Secret { metadata: m, type_: Some("Opaque".into()), ..Default::default() }, source));
     }
     if t.placement == Placement::Dedicated {
-        out.extend(platform::server_objects(group, &server, labels(platform::SERVER_COMPONENT), options));
+        out.extend(platform::server_objects(group, &server, labels(platform::SERVER_COMPONENT), &[t], options));
     }
     out
 }
 
 fn ingress(t: &Tenant, service: &str, labels: BTreeMap<String, String>, options: &Options) -> Object {
     let mut m = meta(&t.slug, Some(&t.namespace), labels);
-    m.annotations = Some(BTreeMap::from([
-        ("cert-manager.io/cluster-issuer".to_string(), options.cluster_issuer.clone()),
-        ("external-dns.alpha.kubernetes.io/hostname".to_string(), t.hostnames.join(",")),
-    ]));
+    let mut annotations = options.ingress_annotations.clone();
+    annotations.insert("cert-manager.io/cluster-issuer".to_string(), options.cluster_issuer.clone());
+    annotations.insert("external-dns.alpha.kubernetes.io/hostname".to_string(), t.hostnames.join(","));
+    m.annotations = Some(annotations);
     let backend = IngressBackend {
         service: Some(IngressServiceBackend {
             name: service.to_string(),

@@ -2,7 +2,7 @@
 //! that the chart and `portalctl render` describe the same objects from one source of truth.
 
 use super::tenant::tenant_json;
-use super::{Options, SecretSource};
+use super::{saml_environment, Options, SecretSource};
 use crate::tenant::{Group, Placement, Tenant};
 use serde_json::{json, Map, Value};
 
@@ -33,6 +33,7 @@ pub fn helm_values(group: &Group, tenants: &[&Tenant], options: &Options) -> Val
                 "hostnames": t.hostnames,
                 "placement": match t.placement { Placement::Shared => "shared", Placement::Dedicated => "dedicated" },
                 "servicekontoSecretSource": source.map(|s| s.describe()).unwrap_or_default(),
+                "samlEnvironment": saml_environment(t).map(crate::servicekonto::keys::env_name).unwrap_or_default(),
                 "config": config,
             }),
         );
@@ -54,7 +55,9 @@ pub fn helm_values(group: &Group, tenants: &[&Tenant], options: &Options) -> Val
             "className": options.ingress_class,
             "clusterIssuer": options.cluster_issuer,
             "controllerNamespace": options.ingress_namespace,
+            "annotations": options.ingress_annotations,
         },
+        "ops": { "namespaces": options.ops_namespaces },
         "database": {
             "host": options.database_host,
             "port": options.database_port,

@@ -24,10 +24,10 @@ pub struct ClusterFacts {
     pub ingress_address: Option<String>,
 }
 
-/// How to reach the portals for the identity check.
+/// How to reach the portals' public side (only `/` is asked there).
 #[derive(Debug, Clone)]
 pub enum PortalAccess {
-    /// `https://<hostname>/…`, resolved through DNS, certificate checked: what citizens do.
+    /// `https://<hostname>/`, resolved through DNS, certificate checked: what citizens do.
     Https,
     /// Plain HTTP to this address with the tenant's hostname in the Host header (local mode and tests).
     Direct(SocketAddr),
@@ -42,11 +42,16 @@ pub struct Sources {
     /// Where hostnames must point when the cluster does not say (an override).
     pub ingress: Option<Target>,
     pub portal: PortalAccess,
+    /// `HOST:PORT` of a portal server's operations listener, where the identity of each hostname
+    /// is asked (`/.well-known/portalctl/identity?host=<hostname>`). It is never public: in a
+    /// cluster reach it through `kubectl port-forward svc/portal <port>:ops` or from a namespace
+    /// the NetworkPolicy admits. `None`: the identity is not asked, and `reachable` stays unknown.
+    pub ops: Option<String>,
     pub timeout: Duration,
     pub concurrency: usize,
 }
 
-/// The identity a portal reports at `/.well-known/portalctl/identity`.
+/// The identity a portal's operations listener reports for a hostname at `/.well-known/portalctl/identity`.
 #[derive(Debug, Clone, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Identity {
@@ -157,7 +162,8 @@ async fn database_facts(
     (facts, started.elapsed())
 }
 
-/// Every tenant's `reachable` check (DNS to the ingress, then the portal's identity), bounded-concurrent, in order.
+/// Every tenant's `reachable` check (DNS to the ingress, the public portal answering `/`, then the identity on the
+/// operations listener), bounded-concurrent, in order.
 async fn reachability(
     tenants: &[&Tenant],
     sources: &Sources,
@@ -175,7 +181,7 @@ async fn reachability(
                 .or_else(|| sources.ingress.clone());
             let resolver = resolver.as_ref();
             let http = http.as_ref().ok();
-            async move { reachable(t, target.as_ref(), resolver, http, &sources.portal).await }
+            async move { reachable(t, target.as_ref(), resolver, http, &sources.portal, sources.ops.as_deref()).await }
         })
         .buffered(sources.concurrency.max(1))
         .collect()
@@ -189,6 +195,7 @@ async fn reachable(
     resolver: Option<&hickory_resolver::TokioResolver>,
     http: Option<&reqwest::Client>,
     access: &PortalAccess,
+    ops: Option<&str>,
 ) -> Check {
     let Some(target) = target else {
         return Check::Unknown("DNS: the ingress has no address yet".into());
@@ -206,27 +213,41 @@ async fn reachable(
         return Check::Unknown("portal: no HTTP client".into());
     };
     let host = t.primary_hostname();
-    let (url, host_header) = match access {
-        PortalAccess::Https => (format!("https://{host}/.well-known/portalctl/identity"), None),
-        PortalAccess::Direct(addr) => (format!("http://{addr}/.well-known/portalctl/identity"), Some(host)),
+    // The public side, as citizens reach it: the home page answers (a host no tenant claims gets 404).
+    let mut req = match access {
+        PortalAccess::Https => http.get(format!("https://{host}/")),
+        PortalAccess::Direct(addr) => http.get(format!("http://{addr}/")).header(reqwest::header::HOST, host),
     };
-    let mut req = http.get(&url);
-    if let Some(h) = host_header {
-        req = req.header(reqwest::header::HOST, h);
-    }
+    req = req.header(reqwest::header::ACCEPT, "text/html");
     match req.send().await {
         Err(e) if e.is_connect() && format!("{e:?}").contains("certificate") => {
-            Check::Fail(format!("TLS: certificate of {host} not valid"))
+            return Check::Fail(format!("TLS: certificate of {host} not valid"));
         }
-        Err(e) if e.is_timeout() => Check::Fail(format!("portal: {host} did not answer in time")),
-        Err(e) => Check::Fail(format!("portal: {host} not reachable ({})", root_cause(&e))),
+        Err(e) if e.is_timeout() => return Check::Fail(format!("portal: {host} did not answer in time")),
+        Err(e) => return Check::Fail(format!("portal: {host} not reachable ({})", root_cause(&e))),
         Ok(resp) if !resp.status().is_success() => {
-            Check::Fail(format!("portal: {host} answers {} for its identity", resp.status()))
+            return Check::Fail(format!("portal: {host} answers {} for its home page", resp.status()));
+        }
+        Ok(_) => {}
+    }
+    // Which tenant the server takes the hostname for: asked on the operations listener.
+    let Some(ops) = ops else {
+        return Check::Unknown(format!("portal: identity of {host} not asked (no --ops-address)"));
+    };
+    let url = format!("http://{ops}{}", crate::portal::ops::IDENTITY_PATH);
+    match http.get(&url).query(&[("host", host)]).send().await {
+        Err(e) if e.is_timeout() => Check::Unknown(format!("portal: operations listener {ops} did not answer in time")),
+        Err(e) => Check::Unknown(format!("portal: operations listener {ops} not reachable ({})", root_cause(&e))),
+        Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => {
+            Check::Fail(format!("portal: the server at {ops} serves no tenant at {host}"))
+        }
+        Ok(resp) if !resp.status().is_success() => {
+            Check::Fail(format!("portal: {ops} answers {} for the identity of {host}", resp.status()))
         }
         Ok(resp) => match resp.json::<Identity>().await {
             Ok(id) if id.tenant == t.slug => Check::Pass,
             Ok(id) => Check::Fail(format!("portal: {host} answers as tenant {}", id.tenant)),
-            Err(_) => Check::Fail(format!("portal: {host} does not serve a portal identity")),
+            Err(_) => Check::Fail(format!("portal: {ops} does not serve a portal identity")),
         },
     }
 }

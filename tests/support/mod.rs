@@ -207,19 +207,20 @@ impl TestEnv {
         cmd
     }
 
-    /// Start `portalctl serve` on a free loopback port.
+    /// Start `portalctl serve` on free loopback ports (public and operations listener).
     pub fn start_server(&self) -> Server {
-        let port = free_port();
+        let (port, ops_port) = (free_port(), free_port());
         let log = self.dir.path().join(format!("server-{port}.log"));
         let child = self
             .portalctl()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
+            .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
             .env("DATABASE_URL", &self.portal_url)
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start portalctl serve");
-        let server = Server { child, port, log };
+        let server = Server { child, port, ops_port, log };
         server.wait_ready();
         server
     }
@@ -254,15 +255,19 @@ pub fn free_port() -> u16 {
 /// A running `portalctl serve`; killed on drop.
 pub struct Server {
     pub child: Child,
+    /// The public listener.
     pub port: u16,
+    /// The operations listener (`--ops-listen`).
+    pub ops_port: u16,
     pub log: PathBuf,
 }
 
 impl Server {
-    fn wait_ready(&self) {
+    /// Wait until the operations listener answers `/healthz`.
+    pub fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if let Ok(r) = get(self.port, "localhost", "/healthz") {
+            if let Ok(r) = get(self.ops_port, "localhost", "/healthz") {
                 if r.status == 200 {
                     return;
                 }
@@ -278,6 +283,11 @@ impl Server {
 
     pub fn get(&self, host: &str, path: &str) -> Response {
         get(self.port, host, path).unwrap_or_else(|e| panic!("GET {host}{path}: {e}"))
+    }
+
+    /// GET on the operations listener.
+    pub fn get_ops(&self, host: &str, path: &str) -> Response {
+        get(self.ops_port, host, path).unwrap_or_else(|e| panic!("GET ops {host}{path}: {e}"))
     }
 
     /// Send SIGTERM and wait for the process to exit.

@@ -261,7 +261,7 @@ pub fn serve() -> Result<()> {
     let server = Command::new(&server_bin)
         .arg("--tenants")
         .arg(&tenants)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--pool-size", "16"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--ops-listen", "127.0.0.1:0", "--pool-size", "16"])
         .env("DATABASE_URL", url_db(&admin, Some(&role), DB))
         .env("PORTALCTL_LOG", "warn")
         .stdout(Stdio::null())

@@ -272,10 +272,11 @@ pub fn status() -> Result<()> {
     let portal_url =
         format!("postgres://{}:{}@{}:{}/{}", s("username"), s("password"), s("host"), s("port"), s("dbname"));
     let listen = format!("127.0.0.1:{}", free_port()?);
+    let ops_listen = format!("127.0.0.1:{}", free_port()?);
     let _server = Guard(vec![Command::new(&bin)
         .arg("--tenants")
         .arg(&tenants)
-        .args(["serve", "--listen", &listen])
+        .args(["serve", "--listen", &listen, "--ops-listen", &ops_listen])
         .env("DATABASE_URL", &portal_url)
         .env("PORTALCTL_LOG", "warn")
         .stdout(Stdio::null())
@@ -293,7 +294,7 @@ pub fn status() -> Result<()> {
             .arg("--tenants")
             .arg(&tenants)
             .args(["-o", "json", "status", "-g", GROUP, "--database-url", &pg.url, "--db-sslmode", "disable"])
-            .args(["--nameserver", &nameserver, "--portal-address", &listen, "--timings"])
+            .args(["--nameserver", &nameserver, "--portal-address", &listen, "--ops-address", &ops_listen, "--timings"])
             .env("KUBECONFIG", &kubeconfig)
             .output()?;
         let secs = t.elapsed().as_secs_f64();
