@@ -387,14 +387,20 @@ fn state(s: &TenantStatus) -> &'static str {
     }
 }
 
-async fn offboard(ctx: &Context, a: &crate::cli::DbOffboardArgs) -> anyhow::Result<Exit> {
+/// The one tenant a command names, and the resolved connection (or the exit code of bad
+/// connection settings).
+fn one_tenant(ctx: &Context, slug: &str, conn: &DbConnArgs) -> anyhow::Result<Result<(TenantDb, Resolved), Exit>> {
     let catalog = ctx.catalog()?;
-    let Some(tenant) = catalog.tenant(&a.tenant) else {
-        anyhow::bail!("no tenant {:?} under {}", a.tenant, ctx.tenants_dir.display());
+    let Some(tenant) = catalog.tenant(slug) else {
+        anyhow::bail!("no tenant {slug:?} under {}", ctx.tenants_dir.display());
     };
     let t = TenantDb::from_tenant(tenant)?;
-    let resolved = match resolve(&a.conn) {
-        Ok(r) => r,
+    Ok(resolve(conn).map(|r| (t, r)))
+}
+
+async fn offboard(ctx: &Context, a: &crate::cli::DbOffboardArgs) -> anyhow::Result<Exit> {
+    let (t, resolved) = match one_tenant(ctx, &a.tenant, &a.conn)? {
+        Ok(v) => v,
         Err(exit) => return Ok(exit),
     };
     let store = store(&a.secrets);
@@ -446,13 +452,8 @@ async fn offboard(ctx: &Context, a: &crate::cli::DbOffboardArgs) -> anyhow::Resu
 }
 
 async fn restore(ctx: &Context, a: &crate::cli::DbRestoreArgs) -> anyhow::Result<Exit> {
-    let catalog = ctx.catalog()?;
-    let Some(tenant) = catalog.tenant(&a.tenant) else {
-        anyhow::bail!("no tenant {:?} under {}", a.tenant, ctx.tenants_dir.display());
-    };
-    let t = TenantDb::from_tenant(tenant)?;
-    let resolved = match resolve(&a.conn) {
-        Ok(r) => r,
+    let (t, resolved) = match one_tenant(ctx, &a.tenant, &a.conn)? {
+        Ok(v) => v,
         Err(exit) => return Ok(exit),
     };
     let psql = tri!(db::offboard::find_pg_tool("psql", a.psql.as_deref()));

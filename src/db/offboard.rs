@@ -139,6 +139,22 @@ pub fn find_pg_tool(tool: &str, explicit: Option<&Path>) -> Result<PathBuf> {
     })
 }
 
+/// Run a PostgreSQL client program against the connection: libpq environment (the password
+/// never on a command line), no password prompt, no service file, stderr captured.
+async fn run_pg_tool(tool: &Path, conn: &Resolved, args: &[String]) -> Result<std::process::Output> {
+    let mut cmd = tokio::process::Command::new(tool);
+    cmd.arg("--no-password")
+        .args(args)
+        .env_remove("PGSERVICE")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    for (k, v) in conn.libpq_env() {
+        cmd.env(k, v);
+    }
+    cmd.output().await.map_err(|e| Error::Backup(format!("cannot run {}: {e}", tool.display())))
+}
+
 /// The last line pg_dump writes when, and only when, it finished the dump.
 pub const DUMP_TRAILER: &str = "-- PostgreSQL database dump complete";
 
@@ -194,22 +210,15 @@ pub async fn dump_schema(pg_dump: &Path, conn: &Resolved, schema: &str, path: &P
         .mode(0o600)
         .open(&partial)
         .map_err(Error::io(&partial))?;
-    let mut cmd = tokio::process::Command::new(pg_dump);
-    cmd.arg("--no-password")
-        .arg("--format=plain")
-        .arg("--no-owner")
-        .arg("--no-privileges")
+    let args = [
+        "--format=plain".to_string(),
+        "--no-owner".to_string(),
+        "--no-privileges".to_string(),
         // A quoted pattern matches exactly this schema, never a wildcard.
-        .arg(format!("--schema={}", ident(schema)))
-        .arg(format!("--file={}", partial.display()))
-        .env_remove("PGSERVICE")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in conn.libpq_env() {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.map_err(|e| Error::Backup(format!("cannot run {}: {e}", pg_dump.display())))?;
+        format!("--schema={}", ident(schema)),
+        format!("--file={}", partial.display()),
+    ];
+    let out = run_pg_tool(pg_dump, conn, &args).await?;
     let fail = |msg: String| {
         let _ = std::fs::remove_file(&partial);
         Err(Error::Backup(msg))
@@ -283,17 +292,10 @@ pub async fn restore(client: &Client, psql: &Path, conn: &Resolved, t: &TenantDb
             t.slug
         )));
     }
-    let mut cmd = tokio::process::Command::new(psql);
-    cmd.args(["--no-password", "--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1"])
-        .arg(format!("--file={}", file.display()))
-        .env_remove("PGSERVICE")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
-    for (k, v) in conn.libpq_env() {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().await.map_err(|e| Error::Backup(format!("cannot run {}: {e}", psql.display())))?;
+    let args = ["--no-psqlrc", "--quiet", "--single-transaction", "--set", "ON_ERROR_STOP=1"].map(String::from);
+    let mut args = args.to_vec();
+    args.push(format!("--file={}", file.display()));
+    let out = run_pg_tool(psql, conn, &args).await?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(Error::Backup(format!(
