@@ -450,6 +450,10 @@ pub struct DbStatusArgs {
     pub conn: DbConnArgs,
     #[command(flatten)]
     pub select: Selector,
+    /// Where the credentials are kept: each stored tenant credential is checked by logging in
+    /// with it; one that does not log in is a failure (exit 1).
+    #[command(flatten)]
+    pub secrets: SecretsArgs,
 }
 
 #[derive(Debug, Args)]

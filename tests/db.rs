@@ -127,7 +127,7 @@ impl TestDb {
         all.extend_from_slice(args);
         let secrets = self.secrets();
         let secrets = secrets.to_str().unwrap();
-        if matches!(args.first(), Some(&"provision") | Some(&"offboard")) {
+        if matches!(args.first(), Some(&"provision") | Some(&"offboard") | Some(&"status")) {
             all.extend_from_slice(&["--secrets-dir", secrets]);
         }
         self.run(&all)
@@ -891,9 +891,16 @@ async fn a_stored_credential_that_does_not_log_in_is_reset_for_tenant_and_group_
     assert_ok(&db.db(&["provision", "--tenant", slug]), "first provision");
     require_passwords(&db, &[role.clone(), group_role.clone()]).await;
 
+    let out = db.db(&["status", "--tenant", slug]);
+    assert_ok(&out, "db status with a good credential");
+    assert!(text(&out).0.contains("logs in"), "{}", text(&out).0);
     // Someone changed the passwords behind portalctl's back.
     write_stored_password(&db, &format!("{slug}.db.json"), "stale-password-0000000000000000");
     write_stored_password(&db, "_portal.db.json", "stale-password-1111111111111111");
+    let out = db.db(&["status", "--tenant", slug]);
+    let (o, e) = text(&out);
+    assert_eq!(out.status.code(), Some(1), "db status fails on a credential that does not log in:\n{o}\n{e}");
+    assert!(o.contains("does not log in") && e.contains(slug), "{o}\n{e}");
     let out = db.db(&["provision", "--tenant", slug]);
     assert_ok(&out, "provision repairs");
     let (o, e) = text(&out);

@@ -20,7 +20,7 @@ pub fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<Exit> {
         match cmd {
             DbCommand::Provision(a) => provision(ctx, &a.conn, &a.select, &a.secrets, a.concurrency).await,
             DbCommand::Migrate(a) => migrate(ctx, &a.conn, &a.select, a.concurrency).await,
-            DbCommand::Status(a) => status(ctx, &a.conn, &a.select).await,
+            DbCommand::Status(a) => status(ctx, &a.conn, &a.select, &a.secrets).await,
             DbCommand::Offboard(a) => offboard(ctx, &a).await,
             DbCommand::Restore(a) => restore(ctx, &a).await,
         }
@@ -323,18 +323,31 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
     Ok(tally_exit(failed, unavailable))
 }
 
-async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Result<Exit> {
+async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector, secrets: &SecretsArgs) -> anyhow::Result<Exit> {
     let tenants = tenants(ctx, sel)?;
     let resolved = match resolve(conn) {
         Ok(r) => r,
         Err(exit) => return Ok(exit),
     };
+    let store = Arc::new(store(secrets));
+    let check_conn = resolved.clone();
     let results = tri!(
         db::for_each(
             &resolved,
             tenants,
             8,
-            |client, t: TenantDb| async move { db::status::tenant_status(&client, &t).await },
+            move |client, t: TenantDb| {
+                let (store, conn) = (store.clone(), check_conn.clone());
+                async move {
+                    let mut s = db::status::tenant_status(&client, &t).await?;
+                    if s.role_exists {
+                        let key = db::offboard::tenant_key(&t);
+                        s.credential =
+                            Some(db::credentials::stored_credential(&store, &key, &conn, &t.schema, true).await?);
+                    }
+                    Ok(s)
+                }
+            },
             |_, _| {},
         )
         .await
@@ -345,8 +358,18 @@ async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Res
     }
     match ctx.output {
         OutputFormat::Table => {
-            let mut t =
-                table(&["tenant", "group", "schema", "role", "version", "services", "facilities", "staff", "state"]);
+            let mut t = table(&[
+                "tenant",
+                "group",
+                "schema",
+                "role",
+                "credential",
+                "version",
+                "services",
+                "facilities",
+                "staff",
+                "state",
+            ]);
             for s in &statuses {
                 let yes_no = |b: bool| if b { "yes" } else { "missing" };
                 let count = |f: fn(&db::status::Published) -> i64| {
@@ -357,6 +380,7 @@ async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Res
                     s.group.clone(),
                     format!("{} ({})", s.schema, yes_no(s.schema_exists)),
                     yes_no(s.role_exists).to_string(),
+                    s.credential.map_or("-", |c| c.describe()).to_string(),
                     s.version.map_or("-".to_string(), |v| format!("{v}/{}", s.latest)),
                     count(|p| p.services),
                     count(|p| p.facilities),
@@ -373,6 +397,19 @@ async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector) -> anyhow::Res
             ));
         }
         f => print_structured(&statuses, f)?,
+    }
+    let refused: Vec<&str> = statuses
+        .iter()
+        .filter(|s| s.credential == Some(db::credentials::Check::Refused))
+        .map(|s| s.tenant.as_str())
+        .collect();
+    if !refused.is_empty() {
+        eprintln!(
+            "{} stored credential does not log in for tenant(s) {}; `portalctl db provision` sets a new password and stores it",
+            console::style("error:").red().bold(),
+            refused.join(", ")
+        );
+        return Ok(Exit::Failure);
     }
     Ok(Exit::Success)
 }

@@ -51,6 +51,58 @@ pub enum Owner {
     Portal,
 }
 
+/// What is stored for a role that exists, as checked against the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Check {
+    /// Stored and accepted by the server.
+    LogsIn,
+    /// Nothing usable stored.
+    Missing,
+    /// Stored, but the server refuses it (a password set by someone else, or a credential
+    /// written for a transaction that never committed).
+    Refused,
+    /// Stored; not checked because the role may not log in yet.
+    Unchecked,
+}
+
+impl Check {
+    /// Why provisioning must set a new password, if it must.
+    pub fn reset_reason(&self) -> Option<&'static str> {
+        match self {
+            Check::LogsIn | Check::Unchecked => None,
+            Check::Missing => Some("no stored credential"),
+            Check::Refused => Some("the stored credential does not log in"),
+        }
+    }
+
+    /// For tables: `logs in`, `missing`, `does not log in`, `not checked`.
+    pub fn describe(&self) -> &'static str {
+        match self {
+            Check::LogsIn => "logs in",
+            Check::Missing => "missing",
+            Check::Refused => "does not log in",
+            Check::Unchecked => "not checked",
+        }
+    }
+}
+
+/// Look at the stored credential of an existing role and, if the role may log in, ask the
+/// server whether it still does (one SCRAM handshake).
+pub async fn stored_credential(
+    store: &Store,
+    key: &Key,
+    conn: &super::connect::Resolved,
+    role: &str,
+    can_login: bool,
+) -> Result<Check> {
+    let Some(password) = store.password(key).await? else { return Ok(Check::Missing) };
+    if !can_login {
+        return Ok(Check::Unchecked);
+    }
+    Ok(if conn.logs_in(role, &password).await? { Check::LogsIn } else { Check::Refused })
+}
+
 /// Where a credential belongs.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {

@@ -2,7 +2,7 @@
 //! schema, role, privileges, credential and bookkeeping row. Every step first looks at what
 //! exists and does only what is missing, so a second run changes nothing and says so.
 
-use super::credentials::{generate_password, Credential, Key, Owner, Store};
+use super::credentials::{generate_password, stored_credential, Check as Cred, Credential, Key, Owner, Store};
 use super::quote::{ident, literal};
 use super::{group_role, Error, Result, TenantDb, ADMIN_SCHEMA, EXT_SCHEMA};
 use crate::db::connect::{Resolved, Target};
@@ -213,39 +213,6 @@ async fn ensure_group_role_locked(
         changes.push(format!("stored credential in {}", store.describe(key)));
     }
     Ok(Report { name: role, changes })
-}
-
-/// What is stored for a role that exists.
-enum Cred {
-    /// Stored and accepted by the server.
-    LogsIn,
-    /// Nothing usable stored.
-    Missing,
-    /// Stored, but the server refuses it (a password set by someone else, or a credential
-    /// written for a transaction that never committed).
-    Refused,
-    /// Stored; not checked because the role may not log in yet.
-    Unchecked,
-}
-
-impl Cred {
-    fn reset_reason(&self) -> Option<&'static str> {
-        match self {
-            Cred::LogsIn | Cred::Unchecked => None,
-            Cred::Missing => Some("no stored credential"),
-            Cred::Refused => Some("the stored credential does not log in"),
-        }
-    }
-}
-
-/// Look at the stored credential of an existing role and, if the role may log in, ask the
-/// server whether it still does (one SCRAM handshake).
-async fn stored_credential(store: &Store, key: &Key, conn: &Resolved, role: &str, can_login: bool) -> Result<Cred> {
-    let Some(password) = store.password(key).await? else { return Ok(Cred::Missing) };
-    if !can_login {
-        return Ok(Cred::Unchecked);
-    }
-    Ok(if conn.logs_in(role, &password).await? { Cred::LogsIn } else { Cred::Refused })
 }
 
 /// Store a credential whose password has been committed. A failure here leaves the role

@@ -24,6 +24,9 @@ pub struct TenantStatus {
     pub current: bool,
     /// Published rows; `None` until the content tables exist.
     pub published: Option<Published>,
+    /// The stored credential of the tenant role, checked by logging in (`db status` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credential: Option<super::credentials::Check>,
 }
 
 impl TenantStatus {
@@ -38,6 +41,7 @@ impl TenantStatus {
             latest: LATEST,
             current: role_exists && version == Some(LATEST),
             published,
+            credential: None,
         }
     }
 }
