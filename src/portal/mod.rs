@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod members;
 pub mod metrics;
 pub mod ops;
@@ -57,8 +58,13 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `max_size` connections for the group role (`portal_<group>`), which is a member of every
-/// tenant role, sharded by tenant (see [`Pools`]).
+/// tenant role, sharded by tenant (see [`Pools`]), with the default [`db::ReadLimits`].
 pub fn pool(database_url: &str, max_size: usize) -> Result<Pools> {
+    pool_with(database_url, max_size, db::ReadLimits::default())
+}
+
+/// As [`pool`], with the given read limits.
+pub fn pool_with(database_url: &str, max_size: usize, limits: db::ReadLimits) -> Result<Pools> {
     let cfg: tokio_postgres::Config = database_url.parse().map_err(Error::DatabaseUrl)?;
     let make = |size: usize| {
         let mgr = deadpool_postgres::Manager::from_config(
@@ -69,12 +75,12 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pools> {
         deadpool_postgres::Pool::builder(mgr)
             .max_size(size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(limits.wait_timeout))
             .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| e.to_string())
     };
-    Pools::new(make, max_size).map_err(Error::Pool)
+    Pools::new(make, max_size, limits.clone()).map_err(Error::Pool)
 }
 
 /// A rendered anonymous home page, ready to be sent: when and for which tenant configuration
@@ -337,16 +343,37 @@ fn host_of_request(req: &Request) -> Option<&str> {
     req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host())
 }
 
-/// The whole application: operations endpoints, pages, and the Servicekonto login routes
-/// under `/anmelden`.
+/// A request whose path is not clean UTF-8 (a NUL byte, another control character, invalid
+/// UTF-8 once percent-decoded) names nothing we serve: 404 before any handler or query.
+async fn reject_unclean_paths(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if http::path_is_clean(req.uri().path()) {
+        return next.run(req).await;
+    }
+    match req.extensions().get::<Resolved>() {
+        Some(Resolved(Some(site))) => pages::not_found(&state, site, req.extensions().get::<CurrentUser>()),
+        _ => unknown_host(),
+    }
+}
+
+/// The whole application with the default [`http::RequestLimits`].
 pub fn app(state: AppState) -> Router {
+    app_with(state, &http::RequestLimits::default())
+}
+
+/// The whole application: operations endpoints, pages, and the Servicekonto login routes
+/// under `/anmelden`; pages and logins under the request limits, every response with the
+/// security headers.
+pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    Router::new()
-        .merge(ops::routes())
+    let limited = Router::new()
         .merge(pages::routes())
         // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
         .merge(crate::servicekonto::routes())
-        .fallback(fallback)
+        .fallback(fallback);
+    Router::new()
+        .merge(ops::routes())
+        .merge(http::request_limits(limited, limits))
+        .layer(middleware::from_fn_with_state(state.clone(), reject_unclean_paths))
         .layer(middleware::from_fn_with_state(state.clone(), current_user))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
@@ -356,6 +383,7 @@ pub fn app(state: AppState) -> Router {
             tracing::debug_span!("request", request_id = %id, host = %host, method = %req.method(), path = %req.uri().path())
         }))
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(http::security_headers))
         .with_state(state)
 }
 
@@ -372,7 +400,10 @@ pub struct ServeConfig {
     pub source: SourceKind,
     pub poll_interval: Duration,
     pub pool_size: usize,
+    pub read_limits: db::ReadLimits,
     pub options: Options,
+    pub limits: http::Limits,
+    pub request_limits: http::RequestLimits,
     /// Where the Servicekonto SP keys and OIDC client secrets live.
     pub secrets_dir: std::path::PathBuf,
     /// Plain-http cookies and login URLs on the listening port (local use only).
@@ -381,7 +412,8 @@ pub struct ServeConfig {
     pub local_hostnames: bool,
 }
 
-/// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests.
+/// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests (at most for the
+/// shutdown timeout).
 pub async fn serve(config: ServeConfig) -> Result<()> {
     let registry = Arc::new(if config.local_hostnames { Registry::with_local_hostnames() } else { Registry::new() });
     let mut source: Box<dyn source::TenantSource> = match &config.source {
@@ -398,7 +430,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     if let Ok(Some(sites)) = source.poll().await {
         source::apply(&registry, sites, &source.describe());
     }
-    let pool = pool(&config.database_url, config.pool_size)?;
+    let pool = pool_with(&config.database_url, config.pool_size, config.read_limits.clone())?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| Error::Listen { addr: config.listen.clone(), source })?;
@@ -415,7 +447,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     let watcher = tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, stop_rx));
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.listen.clone());
     tracing::info!(listen = %addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+    http::serve(listener, app_with(state, &config.request_limits), &config.limits, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     tracing::info!("portal server stopped");

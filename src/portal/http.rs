@@ -1,0 +1,235 @@
+//! The portal server's HTTP layer: the accept loop with its connection cap, hyper's HTTP/1.1
+//! connections with a header read timeout, the request limits (concurrency, whole-request
+//! timeout), security headers on every response, and the graceful-shutdown deadline.
+//!
+//! Limits and where they act (see `docs/portal.md`, "Limits and hardening"):
+//! - **connections**: at most [`Limits::max_connections`] open (lowered to fit the process's
+//!   open-file limit); a connection above the cap is closed at once. `accept` errors such as
+//!   EMFILE back off instead of spinning.
+//! - **header read timeout**: a request's head must arrive within
+//!   [`Limits::header_read_timeout`], counted from the moment the connection waits for it —
+//!   so it is also the idle timeout of a keep-alive connection between requests.
+//! - **requests**: at most [`RequestLimits::max_concurrent`] in flight (more get 503 at once),
+//!   each answered within [`RequestLimits::timeout`] (else 503).
+//! - **shutdown**: on SIGTERM, no new connections; in-flight requests finish, but after
+//!   [`Limits::shutdown_timeout`] the remaining connections are dropped.
+
+use super::error::{LogDecision, ERROR_LOG};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::Request;
+use axum::http::{header, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::{BoxError, Router};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::ServiceBuilder;
+
+/// Limits of the connection layer.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Time for a request's head to arrive, also between requests on a kept-alive connection.
+    pub header_read_timeout: Duration,
+    /// Open connections at most.
+    pub max_connections: usize,
+    /// How long in-flight requests may still run after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 1024,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Limits of request handling.
+#[derive(Debug, Clone)]
+pub struct RequestLimits {
+    /// Requests handled at once; more are refused with 503 at once.
+    pub max_concurrent: usize,
+    /// Time to answer a request, body included; then 503.
+    pub timeout: Duration,
+}
+
+impl Default for RequestLimits {
+    fn default() -> Self {
+        RequestLimits { max_concurrent: 256, timeout: Duration::from_secs(30) }
+    }
+}
+
+/// File descriptors kept free for the database pool, tenant files and logs below the
+/// process's open-file limit when capping connections.
+pub const RESERVED_FDS: u64 = 64;
+
+/// The connection cap that fits the open-file limit `nofile` (None: unknown).
+pub fn effective_max_connections(configured: usize, nofile: Option<u64>) -> usize {
+    let fit = nofile.map(|n| n.saturating_sub(RESERVED_FDS).max(1)).unwrap_or(u64::MAX);
+    configured.clamp(1, usize::try_from(fit).unwrap_or(usize::MAX))
+}
+
+/// The process's soft open-file limit.
+fn open_file_limit() -> Option<u64> {
+    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    (rc == 0 && lim.rlim_cur != libc::RLIM_INFINITY).then_some(lim.rlim_cur)
+}
+
+/// The request limits as layers for a router: a shared concurrency limit that sheds load
+/// (503) instead of queueing, and a whole-request timeout (503).
+pub fn request_limits<S: Clone + Send + Sync + 'static>(router: Router<S>, limits: &RequestLimits) -> Router<S> {
+    let layers = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(|e: BoxError| async move {
+            let kind = if e.is::<tower::timeout::error::Elapsed>() { "request timeout" } else { "overloaded" };
+            if let LogDecision::Log { suppressed } = ERROR_LOG.check(kind) {
+                tracing::warn!(reason = kind, suppressed, "request refused with 503");
+            }
+            super::error::unavailable()
+        }))
+        .load_shed()
+        .layer(GlobalConcurrencyLimitLayer::with_semaphore(Arc::new(Semaphore::new(limits.max_concurrent.max(1)))))
+        .timeout(limits.timeout);
+    router.layer(layers)
+}
+
+/// `Content-Security-Policy` of every response: no script at all, styles and images only from
+/// the portal itself (images also from https URLs: tenant logos), never framed.
+pub const CONTENT_SECURITY_POLICY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self' https: http:; base-uri 'none'; frame-ancestors 'none'";
+
+/// `Strict-Transport-Security` when the request came over https.
+pub const HSTS: &str = "max-age=31536000";
+
+/// Security headers on every response (kept when a handler set its own); HSTS when the
+/// Ingress says the request came over https (`X-Forwarded-Proto`).
+pub async fn security_headers(req: Request, next: Next) -> Response {
+    let https = req
+        .headers()
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+    let mut res = next.run(req).await;
+    let h = res.headers_mut();
+    let mut set = |name: header::HeaderName, value: &'static str| {
+        h.entry(name).or_insert(HeaderValue::from_static(value));
+    };
+    set(header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY);
+    set(header::X_FRAME_OPTIONS, "DENY");
+    set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(header::REFERRER_POLICY, "strict-origin-when-cross-origin");
+    if https {
+        set(header::STRICT_TRANSPORT_SECURITY, HSTS);
+    }
+    res
+}
+
+/// Whether a request path is fit to route: percent-decoded, it is UTF-8 without control
+/// characters (NUL above all, which PostgreSQL refuses in text).
+pub fn path_is_clean(path: &str) -> bool {
+    percent_encoding::percent_decode_str(path).decode_utf8().is_ok_and(|p| !p.chars().any(char::is_control))
+}
+
+/// Accept connections on `listener` and serve `app` on them until `shutdown` completes; then
+/// stop accepting and give in-flight requests at most `limits.shutdown_timeout` to finish.
+pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown: impl Future<Output = ()>) {
+    let cap = effective_max_connections(limits.max_connections, open_file_limit());
+    if cap < limits.max_connections {
+        tracing::warn!(
+            configured = limits.max_connections,
+            cap,
+            "connection cap lowered to fit the open-file limit (ulimit -n)"
+        );
+    }
+    let slots = Arc::new(Semaphore::new(cap));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let mut backoff = Duration::ZERO;
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            () = &mut shutdown => break,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => {
+                backoff = Duration::ZERO;
+                stream
+            }
+            // The peer gave up before we accepted: nothing to do.
+            Err(e)
+                if matches!(e.kind(), std::io::ErrorKind::ConnectionAborted | std::io::ErrorKind::ConnectionReset) =>
+            {
+                continue
+            }
+            // Out of file descriptors or memory: wait for connections to close.
+            Err(e) => {
+                backoff = (backoff * 2).clamp(Duration::from_millis(5), Duration::from_secs(1));
+                if let LogDecision::Log { suppressed } = ERROR_LOG.check("accept error") {
+                    tracing::warn!(error = %e, suppressed, backoff_ms = backoff.as_millis() as u64, "accept error");
+                }
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            if let LogDecision::Log { suppressed } = ERROR_LOG.check("connection cap") {
+                tracing::warn!(cap, suppressed, "connection cap reached; connection closed");
+            }
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            let _ = conn.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    let open = cap - slots.available_permits();
+    tracing::info!(open_connections = open, "no longer accepting connections; finishing in-flight requests");
+    if tokio::time::timeout(limits.shutdown_timeout, graceful.shutdown()).await.is_err() {
+        let open = cap - slots.available_permits();
+        tracing::warn!(
+            open_connections = open,
+            deadline_secs = limits.shutdown_timeout.as_secs_f64(),
+            "shutdown deadline reached; closing the remaining connections"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_connection_cap_fits_the_open_file_limit() {
+        assert_eq!(effective_max_connections(1024, Some(1024)), 1024 - RESERVED_FDS as usize);
+        assert_eq!(effective_max_connections(100, Some(1024)), 100);
+        assert_eq!(effective_max_connections(100, None), 100);
+        assert_eq!(effective_max_connections(100, Some(10)), 1);
+    }
+
+    #[test]
+    fn paths_with_nul_controls_or_bad_utf8_are_not_clean() {
+        assert!(path_is_clean("/leistungen/hundeanmeldung"));
+        assert!(path_is_clean("/themen/m%C3%BCll"));
+        for bad in ["/leistungen/x%00.html", "/x%0a", "/x%7f", "/x%ff", "/x%C3", "/%c0%80"] {
+            assert!(!path_is_clean(bad), "{bad}");
+        }
+    }
+}
