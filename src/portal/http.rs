@@ -216,6 +216,37 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn requests_above_the_limit_and_slow_ones_get_503() {
+        use axum::body::Body;
+        use axum::routing::get;
+        use tower::ServiceExt as _;
+        let gate = Arc::new(tokio::sync::Notify::new());
+        let g = gate.clone();
+        let router: Router = Router::new()
+            .route("/wait", get(move || async move { g.notified().await }))
+            .route("/sleep", get(|| tokio::time::sleep(Duration::from_secs(60))));
+        let router = request_limits(router, &RequestLimits { max_concurrent: 2, timeout: Duration::from_millis(300) });
+        let call = |path: &'static str| {
+            let r = router.clone();
+            async move { r.oneshot(axum::http::Request::get(path).body(Body::empty()).unwrap()).await.unwrap() }
+        };
+        let held: Vec<_> = (0..2).map(|_| tokio::spawn(call("/wait"))).collect();
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let t = std::time::Instant::now();
+        let shed = call("/wait").await;
+        assert_eq!(shed.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(shed.headers()[header::RETRY_AFTER], "5");
+        assert!(t.elapsed() < Duration::from_millis(200), "shed at once, not queued");
+        gate.notify_waiters();
+        for h in held {
+            assert_eq!(h.await.unwrap().status(), axum::http::StatusCode::OK);
+        }
+        let t = std::time::Instant::now();
+        assert_eq!(call("/sleep").await.status(), axum::http::StatusCode::SERVICE_UNAVAILABLE);
+        assert!(t.elapsed() < Duration::from_secs(2));
+    }
+
     #[test]
     fn the_connection_cap_fits_the_open_file_limit() {
         assert_eq!(effective_max_connections(1024, Some(1024)), 1024 - RESERVED_FDS as usize);

@@ -377,11 +377,17 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), current_user))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::debug_span!("request", request_id = %id, host = %host, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::debug_span!("request", request_id = %id, host = %host, method = %req.method(), path = %req.uri().path())
+                })
+                // Not a line per 5xx response: the errors behind them are logged where they
+                // happen, rate-limited (`error::ERROR_LOG`).
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
         .layer(middleware::from_fn(http::security_headers))
         .with_state(state)
