@@ -507,10 +507,13 @@ pub struct ServeArgs {
     /// Milliseconds a read waits for a database connection when its tenant's are all busy; then 503.
     #[arg(long, default_value_t = 2000, value_name = "MS")]
     pub pool_wait_ms: u64,
-    /// Seconds for a request's headers to arrive; also how long an idle kept-alive connection
-    /// stays open between requests.
+    /// Seconds for a request's headers to arrive once they have begun to.
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub header_read_timeout: u64,
+    /// Seconds a connection may stay open without a request (also between requests on a
+    /// kept-alive connection); keep it above the Ingress's upstream keep-alive timeout.
+    #[arg(long, default_value_t = 75, value_name = "SECONDS")]
+    pub idle_timeout: u64,
     /// Seconds to answer a request, body included; then 503.
     #[arg(long, default_value_t = 30, value_name = "SECONDS")]
     pub request_timeout: u64,

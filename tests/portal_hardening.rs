@@ -98,12 +98,13 @@ async fn nul_and_invalid_utf8_in_paths_are_404_before_any_query() {
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 }
 
-/// The real server: an idle connection and a slowloris one (a header byte every 0.4 s) are
-/// closed after the header read timeout.
+/// The real server: a connection that sends nothing is closed after the idle timeout, one
+/// that sends its head a byte every 0.4 s (slowloris) after the header read timeout, and a
+/// kept-alive connection may wait longer than the header read timeout between requests.
 #[tokio::test(flavor = "multi_thread")]
 async fn slow_and_silent_clients_are_cut_off() {
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
-    let server = env.start_server_with(&["--header-read-timeout", "2"], |c| c);
+    let server = env.start_server_with(&["--header-read-timeout", "1", "--idle-timeout", "3"], |c| c);
     let port = server.port;
     let silent = std::thread::spawn(move || {
         let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -123,11 +124,37 @@ async fn slow_and_silent_clients_are_cut_off() {
         }
         t.elapsed()
     });
+    let kept_alive = std::thread::spawn(move || {
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut answers = Vec::new();
+        for _ in 0..2 {
+            s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").unwrap();
+            let mut got = Vec::new();
+            while !got.ends_with(b"ok\n") {
+                let mut buf = [0u8; 512];
+                match s.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                }
+            }
+            answers.push(String::from_utf8_lossy(&got).into_owned());
+            // Idle for longer than the header read timeout, shorter than the idle timeout.
+            std::thread::sleep(Duration::from_millis(1800));
+        }
+        answers
+    });
     let (elapsed, n) = silent.join().unwrap();
     assert!(matches!(n, Ok(0)) || matches!(n, Err(std::io::ErrorKind::ConnectionReset)), "{n:?}");
-    assert!(elapsed < Duration::from_secs(5), "idle connection open for {elapsed:?}");
+    assert!(
+        elapsed > Duration::from_millis(2500) && elapsed < Duration::from_secs(6),
+        "idle connection open for {elapsed:?}"
+    );
     let elapsed = slow.join().unwrap();
-    assert!(elapsed < Duration::from_secs(8), "slowloris connection open for {elapsed:?}");
+    assert!(elapsed < Duration::from_millis(2500), "slowloris connection open for {elapsed:?}");
+    for a in kept_alive.join().unwrap() {
+        assert!(a.starts_with("HTTP/1.1 200"), "{a}");
+    }
     assert_eq!(server.get("localhost", "/healthz").status, 200);
 }
 
@@ -137,7 +164,7 @@ async fn slow_and_silent_clients_are_cut_off() {
 #[tokio::test(flavor = "multi_thread")]
 async fn idle_connections_above_the_cap_are_shed_under_a_low_open_file_limit() {
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
-    let server = env.start_server_with(&["--header-read-timeout", "2"], |mut cmd| {
+    let server = env.start_server_with(&["--header-read-timeout", "1", "--idle-timeout", "2"], |mut cmd| {
         use std::os::unix::process::CommandExt as _;
         // SAFETY: setrlimit is async-signal-safe and touches only the child's limits.
         unsafe {
@@ -191,7 +218,8 @@ async fn idle_connections_above_the_cap_are_shed_under_a_low_open_file_limit() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_half_sent_request_does_not_hold_up_shutdown() {
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
-    let mut server = env.start_server_with(&["--header-read-timeout", "60", "--shutdown-timeout", "1"], |c| c);
+    let mut server = env
+        .start_server_with(&["--header-read-timeout", "60", "--idle-timeout", "60", "--shutdown-timeout", "1"], |c| c);
     let mut half = TcpStream::connect(("127.0.0.1", server.port)).unwrap();
     half.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n").unwrap();
     std::thread::sleep(Duration::from_millis(200));

@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
         options: Options { home_cache_ttl: Duration::from_millis(args.home_cache_ms) },
         limits: Limits {
             header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
+            idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
             max_connections: args.max_connections.max(1),
             shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         },

@@ -7,8 +7,11 @@
 //!   open-file limit); a connection above the cap is closed at once. `accept` errors such as
 //!   EMFILE back off instead of spinning.
 //! - **header read timeout**: a request's head must arrive within
-//!   [`Limits::header_read_timeout`], counted from the moment the connection waits for it —
-//!   so it is also the idle timeout of a keep-alive connection between requests.
+//!   [`Limits::header_read_timeout`] of its first byte; a kept-alive connection may wait at
+//!   most [`Limits::idle_timeout`] for that first byte. Each connection has a [`ConnClock`]
+//!   that its socket and its service move between idle, reading a head and busy, and a
+//!   watchdog that closes it when the phase's time is up. (hyper's own header read timeout
+//!   counts from the start of the wait, so it only backs this up at idle + header time.)
 //! - **requests**: at most [`RequestLimits::max_concurrent`] in flight (more get 503 at once),
 //!   each answered within [`RequestLimits::timeout`] (else 503).
 //! - **shutdown**: on SIGTERM, no new connections; in-flight requests finish, but after
@@ -25,8 +28,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tower::limit::GlobalConcurrencyLimitLayer;
@@ -35,8 +41,11 @@ use tower::ServiceBuilder;
 /// Limits of the connection layer.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Time for a request's head to arrive, also between requests on a kept-alive connection.
+    /// Time for a request's head to arrive once its first byte has.
     pub header_read_timeout: Duration,
+    /// Time a connection may wait for the first byte of its next request (right after
+    /// connecting, and between requests on a kept-alive connection).
+    pub idle_timeout: Duration,
     /// Open connections at most.
     pub max_connections: usize,
     /// How long in-flight requests may still run after SIGTERM.
@@ -47,6 +56,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
             max_connections: 1024,
             shutdown_timeout: Duration::from_secs(10),
         }
@@ -154,7 +164,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
     }
     let slots = Arc::new(Semaphore::new(cap));
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout).keep_alive(true);
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout + limits.header_read_timeout)
+        .keep_alive(true);
     let graceful = GracefulShutdown::new();
     let mut backoff = Duration::ZERO;
     tokio::pin!(shutdown);
@@ -192,10 +204,19 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let conn = http.serve_connection(TokioIo::new(stream), TowerToHyperService::new(app.clone()));
+        let clock = Arc::new(ConnClock::new());
+        let io = TokioIo::new(Clocked { inner: stream, clock: clock.clone() });
+        let conn = http.serve_connection(
+            io,
+            ClockedService { inner: TowerToHyperService::new(app.clone()), clock: clock.clone() },
+        );
         let conn = graceful.watch(conn);
+        let (idle, header) = (limits.idle_timeout, limits.header_read_timeout);
         tokio::spawn(async move {
-            let _ = conn.await;
+            tokio::select! {
+                _ = conn => {}
+                () = clock.expired(idle, header) => {}
+            }
             drop(slot);
         });
     }
@@ -209,6 +230,143 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
             deadline_secs = limits.shutdown_timeout.as_secs_f64(),
             "shutdown deadline reached; closing the remaining connections"
         );
+    }
+}
+
+/// Where a connection is in its request cycle, and since when: one atomic word, milliseconds
+/// since the connection was accepted shifted left by two, and the phase in the low bits.
+pub struct ConnClock {
+    accepted: Instant,
+    state: AtomicU64,
+    /// Wakes the watchdog on a change of phase.
+    changed: tokio::sync::Notify,
+}
+
+const IDLE: u64 = 0;
+const HEAD: u64 = 1;
+const BUSY: u64 = 2;
+
+impl ConnClock {
+    fn new() -> ConnClock {
+        ConnClock { accepted: Instant::now(), state: AtomicU64::new(IDLE), changed: tokio::sync::Notify::new() }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.accepted.elapsed().as_millis() as u64
+    }
+
+    fn set(&self, phase: u64) {
+        self.state.store((self.now_ms() << 2) | phase, Ordering::Release);
+        self.changed.notify_one();
+    }
+
+    /// Bytes arrived: an idle connection starts reading a head.
+    fn bytes_read(&self) {
+        let idle = self.state.load(Ordering::Acquire);
+        if idle & 3 == IDLE
+            && self
+                .state
+                .compare_exchange(idle, (self.now_ms() << 2) | HEAD, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+        {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Completes when the connection has been idle for `idle` or reading a head for `header`.
+    async fn expired(&self, idle: Duration, header: Duration) {
+        loop {
+            let s = self.state.load(Ordering::Acquire);
+            let since = self.accepted + Duration::from_millis(s >> 2);
+            let deadline = match s & 3 {
+                IDLE => since + idle,
+                HEAD => since + header,
+                // The request timeout bounds a busy connection; look again later.
+                _ => Instant::now() + header,
+            };
+            if Instant::now() >= deadline && s & 3 != BUSY {
+                return;
+            }
+            tokio::select! {
+                () = tokio::time::sleep_until(deadline.into()) => {
+                    if self.state.load(Ordering::Acquire) == s && s & 3 != BUSY {
+                        return;
+                    }
+                }
+                () = self.changed.notified() => {}
+            }
+        }
+    }
+}
+
+/// A socket that tells its [`ConnClock`] when bytes arrive.
+struct Clocked {
+    inner: tokio::net::TcpStream,
+    clock: Arc<ConnClock>,
+}
+
+impl tokio::io::AsyncRead for Clocked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let res = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(res, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.clock.bytes_read();
+        }
+        res
+    }
+}
+
+impl tokio::io::AsyncWrite for Clocked {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+/// The connection's service: busy from the parsed head until the response is ready, idle after.
+#[derive(Clone)]
+struct ClockedService<S> {
+    inner: S,
+    clock: Arc<ConnClock>,
+}
+
+impl<S, B> hyper::service::Service<hyper::Request<B>> for ClockedService<S>
+where
+    S: hyper::service::Service<hyper::Request<B>>,
+    S::Future: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
+
+    fn call(&self, req: hyper::Request<B>) -> Self::Future {
+        self.clock.set(BUSY);
+        let clock = self.clock.clone();
+        let fut = self.inner.call(req);
+        Box::pin(async move {
+            let res = fut.await;
+            clock.set(IDLE);
+            res
+        })
     }
 }
 
