@@ -282,6 +282,33 @@ async fn a_locked_tenant_does_not_stall_the_others() {
     assert_eq!(server.get(&locked, "/leistungen").status, 200);
 }
 
+/// A tenant holds at most its own shard and one borrowed connection: a fourth concurrent read
+/// waits for its own shard (and gives up after the wait timeout) although another shard has
+/// free connections, which stay free for that shard's tenants.
+#[tokio::test]
+async fn a_tenant_borrows_at_most_one_connection_from_other_shards() {
+    let Some(env) = TestEnv::new(&["espelkamp", "detmold", "kirchlengern"]).await else { return };
+    let limits = portal::db::ReadLimits { wait_timeout: Duration::from_millis(300), ..Default::default() };
+    let pools = portal::pool_with(&env.portal_url, 6, limits).unwrap();
+    assert_eq!(pools.shards(), 3);
+    let schemas: Vec<String> = env.tenants.iter().map(|t| t.schema.clone()).collect();
+    let a = &schemas[0];
+    let held = (pools.get(a).await.unwrap(), pools.get(a).await.unwrap(), pools.get(a).await.unwrap());
+    let t = Instant::now();
+    let fourth = pools.get(a).await;
+    assert!(fourth.is_err(), "a second borrowed connection");
+    assert!(t.elapsed() >= Duration::from_millis(250), "gave up without waiting for its own shard");
+    // Any tenant of another shard still gets a connection at once.
+    let other = (0..100).map(|i| format!("t_probe_{i}")).find(|k| pools.shard_of(k) != pools.shard_of(a)).unwrap();
+    let t = Instant::now();
+    let c = pools.get(&other).await.expect("a connection for another shard's tenant");
+    assert!(t.elapsed() < Duration::from_millis(250));
+    drop((held, c));
+    // Returned: the tenant may borrow again.
+    let again = (pools.get(a).await.unwrap(), pools.get(a).await.unwrap(), pools.get(a).await.unwrap());
+    drop(again);
+}
+
 /// A TCP forwarder to PostgreSQL that can be cut: every connection through it closed, new
 /// ones refused.
 struct CuttableProxy {

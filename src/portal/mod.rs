@@ -238,7 +238,10 @@ impl AppState {
                     tokio::spawn(async move {
                         let ctx = TenantCtx { site, user: None };
                         if let Err(e) = state.render_and_store_home(&ctx).await {
-                            tracing::warn!(tenant = %ctx.site.slug, error = %error::chain(&e), "home page refresh failed");
+                            if let error::LogDecision::Log { suppressed } = error::ERROR_LOG.check("home page refresh")
+                            {
+                                tracing::warn!(tenant = %ctx.site.slug, error = %error::chain(&e), suppressed, "home page refresh failed");
+                            }
                             old.refreshing.store(false, Ordering::Release);
                         }
                     });
