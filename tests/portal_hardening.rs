@@ -374,7 +374,9 @@ async fn a_database_outage_answers_503_and_logs_a_bounded_number_of_lines() {
     for w in workers {
         for r in w.join().unwrap() {
             assert_eq!(r.status, 503, "{}", r.body);
-            assert!(r.headers.to_ascii_lowercase().contains("retry-after: 5"), "{}", r.headers);
+            let headers = r.headers.to_ascii_lowercase();
+            assert!(headers.contains("retry-after: 5"), "{}", r.headers);
+            assert!(headers.contains("content-security-policy: "), "error pages carry the security headers too");
             answers += 1;
         }
     }
