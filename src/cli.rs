@@ -525,9 +525,38 @@ pub struct ServeArgs {
     /// Seconds between checks for added, changed or removed tenants.
     #[arg(long, default_value_t = 2, value_name = "SECONDS")]
     pub poll_interval: u64,
-    /// Database connections in the pool.
+    /// Database connections in the pool (in shards of two; a tenant uses its shard and at most
+    /// one borrowed connection).
     #[arg(long, default_value_t = 16)]
     pub pool_size: usize,
+    /// Milliseconds a portal read may run (`statement_timeout`); then 503.
+    #[arg(long, default_value_t = 5000, value_name = "MS")]
+    pub statement_timeout_ms: u64,
+    /// Milliseconds a portal read may wait for a lock on a tenant's table (`lock_timeout`); then 503.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub lock_timeout_ms: u64,
+    /// Milliseconds a read waits for a database connection when its tenant's are all busy; then 503.
+    #[arg(long, default_value_t = 2000, value_name = "MS")]
+    pub pool_wait_ms: u64,
+    /// Seconds for a request's headers to arrive once they have begun to.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub header_read_timeout: u64,
+    /// Seconds a connection may stay open without a request (also between requests on a
+    /// kept-alive connection); keep it above the Ingress's upstream keep-alive timeout.
+    #[arg(long, default_value_t = 75, value_name = "SECONDS")]
+    pub idle_timeout: u64,
+    /// Seconds to answer a request, body included; then 503.
+    #[arg(long, default_value_t = 30, value_name = "SECONDS")]
+    pub request_timeout: u64,
+    /// Open connections at most (lowered to fit `ulimit -n`); more are closed at once.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_connections: usize,
+    /// Requests handled at once; more are answered 503 at once.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_concurrent_requests: usize,
+    /// Seconds in-flight requests may still run after SIGTERM before the server exits anyway.
+    #[arg(long, default_value_t = 10, value_name = "SECONDS")]
+    pub shutdown_timeout: u64,
     /// Milliseconds a rendered home page is reused as it is; an older one is re-rendered in the
     /// background and one older than twice this is never served (0: render every time).
     #[arg(long, default_value_t = 2000, value_name = "MS")]

@@ -65,7 +65,16 @@ async fn pages_are_served_per_host_and_never_leak() {
     assert!(home.contains("Stadt Espelkamp"));
     assert!(home.contains("href=\"#inhalt\""), "skip link");
     assert!(home.contains("Hund und Haustier") && home.contains("Steuern und Zoll"), "{home}");
-    assert!(home.contains("--primary: #004b87"), "theme colour as CSS custom property");
+    assert!(
+        !home.contains("<style") && !home.contains("<script") && !home.contains(" style="),
+        "inline style or script"
+    );
+    let theme = home.split("href=\"/static/theme.css?v=").nth(1).and_then(|s| s.split('"').next()).expect("theme link");
+    let (s, css) = h.get(&a, &format!("/static/theme.css?v={theme}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(css.contains("--primary: #004b87"), "theme colour as CSS custom property: {css}");
+    let (s, css) = h.get(&a, "/static/portal.css").await;
+    assert!(s == StatusCode::OK && css.contains(".skip-link"), "{css}");
     assert!(home.contains("href=\"/anmelden\""), "login link for the Servicekonto");
     assert!(home.contains("https://www.espelkamp.de/impressum"), "imprint from tenant links");
     assert_none(&home, B_WORDS, "A's home");

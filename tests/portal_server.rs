@@ -42,9 +42,12 @@ async fn tenants_change_without_restart() {
     assert!(server.get(&k.hostnames[1], "/").body.contains("Gemeinde Kirchlengern"));
 
     // Changed: a new theme colour.
-    assert!(server.get(&a, "/").body.contains("--primary: #004b87"));
+    let theme = |server: &support::Server| server.get(&a, "/static/theme.css").body;
+    assert!(theme(&server).contains("--primary: #004b87"));
+    let page = server.get(&a, "/").body;
     env.write_tenant(env.tenant("espelkamp"), "#00695c");
-    eventually("the changed theme is served", || server.get(&a, "/").body.contains("--primary: #00695c"));
+    eventually("the changed theme is served", || theme(&server).contains("--primary: #00695c"));
+    assert_ne!(server.get(&a, "/").body, page, "the page links the changed theme under a new URL");
 
     // Removed.
     std::fs::remove_file(env.group_dir().join("detmold.yaml")).unwrap();
@@ -57,7 +60,7 @@ async fn tenants_change_without_restart() {
     eventually("the error is logged", || server.log_text().contains("invalid tenant file"));
     assert!(server.log_text().contains("espelkamp.yaml"), "the log names the broken file");
     assert_eq!(server.get(&a, "/").status, 200);
-    assert!(server.get(&a, "/").body.contains("--primary: #00695c"));
+    assert!(theme(&server).contains("--primary: #00695c"));
     assert_eq!(server.get(&k.hostnames[0], "/").status, 200);
     let m = server.get_ops("localhost", "/metrics").body;
     assert!(m.contains("portal_tenants_loaded 2"), "{m}");

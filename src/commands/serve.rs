@@ -3,6 +3,8 @@
 use super::Context;
 use crate::cli::{LogFormat, ServeArgs, TenantSourceKind};
 use crate::exit_codes::Exit;
+use crate::portal::db::ReadLimits;
+use crate::portal::http::{Limits, RequestLimits};
 use crate::portal::{Options, ServeConfig, SourceKind};
 use anyhow::Context as _;
 use std::time::Duration;
@@ -26,7 +28,22 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
         source,
         poll_interval: Duration::from_secs(args.poll_interval.max(1)),
         pool_size: args.pool_size.max(1),
+        read_limits: ReadLimits {
+            statement_timeout: Duration::from_millis(args.statement_timeout_ms.max(1)),
+            lock_timeout: Duration::from_millis(args.lock_timeout_ms.max(1)),
+            wait_timeout: Duration::from_millis(args.pool_wait_ms),
+        },
         options: Options { home_cache_ttl: Duration::from_millis(args.home_cache_ms) },
+        limits: Limits {
+            header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
+            idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),
+            max_connections: args.max_connections.max(1),
+            shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
+        },
+        request_limits: RequestLimits {
+            max_concurrent: args.max_concurrent_requests.max(1),
+            timeout: Duration::from_secs(args.request_timeout.max(1)),
+        },
         secrets_dir: args.secrets_dir.clone(),
         insecure_http_cookies: args.insecure_http_cookies,
         local_hostnames: args.local_hostnames,

@@ -4,7 +4,8 @@
 //! On the wire, a [`read`] is
 //!
 //! ```text
-//! BEGIN READ ONLY; SET LOCAL ROLE "<schema>"; SET LOCAL search_path = "<schema>", portalctl_ext
+//! BEGIN READ ONLY; SET LOCAL ROLE "<schema>"; SET LOCAL search_path = "<schema>", portalctl_ext;
+//!   SET LOCAL statement_timeout = …; SET LOCAL lock_timeout = …
 //! <statement 1> … <statement n>      (unnamed statements: Parse/Bind/Describe/Execute/Sync each)
 //! COMMIT
 //! ```
@@ -24,7 +25,8 @@
 use crate::db::quote::ident;
 use deadpool_postgres::{Object, Pool, PoolError, TimeoutType, Timeouts};
 use futures::future::join_all;
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::Row;
@@ -45,30 +47,100 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// Connections per shard of [`Pools`].
 pub const SHARD_SIZE: usize = 2;
 
+/// How long a portal read may take and wait, set on its transaction (`SET LOCAL`), and how
+/// long it may wait for a pooled connection.
+#[derive(Debug, Clone)]
+pub struct ReadLimits {
+    /// `statement_timeout` of every statement of a read.
+    pub statement_timeout: Duration,
+    /// `lock_timeout`: a read of a table that another session has locked (a long transaction,
+    /// a locking migration) gives up after this instead of queueing behind the lock.
+    pub lock_timeout: Duration,
+    /// How long a read waits for a connection of its tenant's shard when none is free and the
+    /// tenant has already borrowed one elsewhere.
+    pub wait_timeout: Duration,
+}
+
+impl Default for ReadLimits {
+    fn default() -> Self {
+        ReadLimits {
+            statement_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(1),
+            wait_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
 /// The server's database connections, in shards of [`SHARD_SIZE`]. A tenant's reads take a
-/// connection from the tenant's own shard when one is free there, else from the next shard
-/// with a free one, else wait for its own. Each PostgreSQL backend thus serves a fraction of
-/// the tenants and keeps only their tables and indexes in its catalog caches: the first
-/// statement on a table in a backend costs milliseconds of catalog lookups (measured 5–27 ms
-/// planning for the search with 396 tenant schemas, 0.5–0.8 ms once warm), and with every
-/// connection serving every tenant each backend pays that for every tenant.
+/// connection from the tenant's own shard when one is free there, else — at most one at a
+/// time per tenant — from the next shard with a free one, else wait (at most
+/// [`ReadLimits::wait_timeout`]) for one of its own. Each PostgreSQL backend thus serves a
+/// fraction of the tenants and keeps only their tables and indexes in its catalog caches: the
+/// first statement on a table in a backend costs milliseconds of catalog lookups (measured
+/// 5–27 ms planning for the search with 396 tenant schemas, 0.5–0.8 ms once warm), and with
+/// every connection serving every tenant each backend pays that for every tenant.
+///
+/// **One tenant cannot stall the others:** a tenant holds at most its own shard plus one
+/// borrowed connection, and its reads give up after the [`ReadLimits`]. A tenant whose tables
+/// are locked therefore ties up at most `SHARD_SIZE + 1` connections for at most the lock
+/// timeout. Readiness probes use a connection of their own ([`Pools::ping`]) and never queue
+/// behind tenant traffic.
 #[derive(Clone)]
 pub struct Pools {
     shards: Arc<[Pool]>,
+    /// Tenants (by key) that hold a connection of another shard.
+    borrowing: Arc<Mutex<HashSet<String>>>,
+    /// The readiness probe's own connection.
+    probe: Pool,
+    limits: Arc<ReadLimits>,
+}
+
+/// A pooled connection for one tenant (dereferences to the pooled [`Object`]); while it is
+/// borrowed from another shard, the tenant may borrow no second one.
+pub struct Conn {
+    obj: Object,
+    _borrow: Option<Borrow>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = Object;
+    fn deref(&self) -> &Object {
+        &self.obj
+    }
+}
+
+struct Borrow {
+    key: String,
+    borrowing: Arc<Mutex<HashSet<String>>>,
+}
+
+impl Drop for Borrow {
+    fn drop(&mut self) {
+        self.borrowing.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.key);
+    }
 }
 
 impl Pools {
-    /// `max_size` connections in all: `max_size / SHARD_SIZE` shards (at least one).
-    pub fn new(mut make: impl FnMut(usize) -> Result<Pool, String>, max_size: usize) -> Result<Pools, String> {
+    /// `max_size` connections in all: `max_size / SHARD_SIZE` shards (at least one); plus one
+    /// for readiness probes.
+    pub fn new(
+        mut make: impl FnMut(usize) -> Result<Pool, String>,
+        max_size: usize,
+        limits: ReadLimits,
+    ) -> Result<Pools, String> {
         let max_size = max_size.max(1);
         let n = (max_size / SHARD_SIZE).max(1);
         let shards =
             (0..n).map(|i| make(max_size / n + usize::from(i < max_size % n))).collect::<Result<Vec<_>, _>>()?;
-        Ok(Pools { shards: shards.into() })
+        Ok(Pools { shards: shards.into(), borrowing: Arc::default(), probe: make(1)?, limits: Arc::new(limits) })
     }
 
     pub fn shards(&self) -> usize {
         self.shards.len()
+    }
+
+    pub fn limits(&self) -> &ReadLimits {
+        &self.limits
     }
 
     /// The shard a tenant (by schema name) belongs to: FNV-1a, stable across restarts.
@@ -77,18 +149,41 @@ impl Pools {
         (h % self.shards.len() as u64) as usize
     }
 
-    /// A connection for tenant `key`, preferring its own shard.
-    pub async fn get(&self, key: &str) -> Result<Object, PoolError> {
+    /// A connection for tenant `key`: a free one of its own shard, else one borrowed from the
+    /// next shard with a free one (if the tenant holds no borrowed one yet), else its own
+    /// shard's next free one within the wait timeout.
+    pub async fn get(&self, key: &str) -> Result<Conn, PoolError> {
         let n = self.shards.len();
         let home = self.shard_of(key);
-        let no_wait = Timeouts { wait: Some(Duration::ZERO), create: Some(Duration::from_secs(5)), recycle: None };
-        for i in 0..n {
-            match self.shards[(home + i) % n].timeout_get(&no_wait).await {
-                Err(PoolError::Timeout(TimeoutType::Wait)) => continue,
-                other => return other,
+        let create = Some(Duration::from_secs(5));
+        let no_wait = Timeouts { wait: Some(Duration::ZERO), create, recycle: None };
+        match self.shards[home].timeout_get(&no_wait).await {
+            Err(PoolError::Timeout(TimeoutType::Wait)) => {}
+            other => return other.map(|obj| Conn { obj, _borrow: None }),
+        }
+        let claimed = n > 1 && self.borrowing.lock().unwrap_or_else(|e| e.into_inner()).insert(key.to_string());
+        if claimed {
+            let borrow = Borrow { key: key.to_string(), borrowing: self.borrowing.clone() };
+            for i in 1..n {
+                match self.shards[(home + i) % n].timeout_get(&no_wait).await {
+                    Err(PoolError::Timeout(TimeoutType::Wait)) => continue,
+                    other => return other.map(|obj| Conn { obj, _borrow: Some(borrow) }),
+                }
             }
         }
-        self.shards[home].get().await
+        let wait = Timeouts { wait: Some(self.limits.wait_timeout), create, recycle: None };
+        self.shards[home].timeout_get(&wait).await.map(|obj| Conn { obj, _borrow: None })
+    }
+
+    /// Whether the database answers, on the probe's own connection (never queued behind tenant
+    /// reads), within `timeout`.
+    pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
+        let probe = async {
+            let t = Timeouts { wait: Some(timeout), create: Some(timeout), recycle: Some(timeout) };
+            let conn = self.probe.timeout_get(&t).await.map_err(|e| e.to_string())?;
+            conn.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string())
+        };
+        tokio::time::timeout(timeout, probe).await.unwrap_or_else(|_| Err("no answer in time".to_string()))
     }
 }
 
@@ -112,15 +207,15 @@ impl<'a> Stmt<'a> {
 
 /// A pooled connection that goes back to the pool only when [`Lease::release`] says it is
 /// clean; dropped any other way it is closed instead.
-pub struct Lease(Option<Object>);
+pub struct Lease(Option<Conn>);
 
 impl Lease {
-    pub fn new(conn: Object) -> Lease {
+    pub fn new(conn: Conn) -> Lease {
         Lease(Some(conn))
     }
 
     pub fn client(&self) -> &tokio_postgres::Client {
-        self.0.as_ref().expect("a lease holds its connection until released")
+        &self.0.as_ref().expect("a lease holds its connection until released").obj
     }
 
     /// The connection is outside any transaction: back to the pool.
@@ -134,30 +229,40 @@ impl Drop for Lease {
         if let Some(conn) = self.0.take() {
             // Detach from the pool; dropping the client aborts its connection task, which
             // closes the socket.
-            drop(Object::take(conn));
+            drop(Object::take(conn.obj));
         }
     }
 }
 
-/// The simple-query batch that opens the tenant's transaction. `schema` is a validated
-/// identifier (see `Site::check`) and is quoted anyway.
-pub fn setup_sql(schema: &str) -> String {
+/// The simple-query batch that opens the tenant's transaction with the read limits. `schema`
+/// is a validated identifier (see `Site::check`) and is quoted anyway.
+pub fn setup_sql(schema: &str, limits: &ReadLimits) -> String {
     let q = ident(schema);
-    format!("BEGIN READ ONLY; SET LOCAL ROLE {q}; SET LOCAL search_path = {q}, portalctl_ext")
+    format!(
+        "BEGIN READ ONLY; SET LOCAL ROLE {q}; SET LOCAL search_path = {q}, portalctl_ext; \
+         SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
+        limits.statement_timeout.as_millis().max(1),
+        limits.lock_timeout.as_millis().max(1)
+    )
 }
 
 /// Run `stmts` as tenant `schema` (its role and search_path) in one read-only transaction, in
 /// one round trip; the rows of each statement, in order.
 pub async fn read(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
     let lease = Lease::new(pools.get(schema).await?);
-    let rows = pipeline(lease.client(), schema, stmts).await?;
+    let rows = pipeline(lease.client(), schema, pools.limits(), stmts).await?;
     lease.release();
     Ok(rows)
 }
 
 /// The pipeline itself on one client: setup, statements, COMMIT; every part must succeed.
-pub async fn pipeline(client: &tokio_postgres::Client, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
-    let setup = setup_sql(schema);
+pub async fn pipeline(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    limits: &ReadLimits,
+    stmts: &[Stmt<'_>],
+) -> Result<Vec<Vec<Row>>> {
+    let setup = setup_sql(schema, limits);
     // `join!` and `join_all` poll their futures in order, and each future writes its messages
     // on its first poll: the order on the wire is setup, statements, COMMIT.
     let (begin, results, commit) = futures::join!(
@@ -182,10 +287,10 @@ mod tests {
             let mgr = deadpool_postgres::Manager::new(cfg, tokio_postgres::NoTls);
             deadpool_postgres::Pool::builder(mgr).max_size(n).build().map_err(|e| e.to_string())
         };
-        let pools = super::Pools::new(make, 17).unwrap();
+        let pools = super::Pools::new(make, 17, Default::default()).unwrap();
         assert_eq!(pools.shards(), 8);
-        assert_eq!(sizes.borrow().iter().sum::<usize>(), 17);
-        assert_eq!(super::Pools::new(make, 1).unwrap().shards(), 1);
+        assert_eq!(sizes.borrow().iter().sum::<usize>(), 17 + 1, "the shards and the probe's own connection");
+        assert_eq!(super::Pools::new(make, 1, Default::default()).unwrap().shards(), 1);
         assert_eq!(pools.shard_of("t_aachen"), pools.shard_of("t_aachen"));
         let used: std::collections::HashSet<usize> = (0..100).map(|i| pools.shard_of(&format!("t_{i}"))).collect();
         assert_eq!(used.len(), 8, "tenants spread over all shards");
@@ -193,10 +298,12 @@ mod tests {
 
     #[test]
     fn setup_quotes_the_schema() {
+        let limits = super::ReadLimits::default();
         assert_eq!(
-            super::setup_sql("t_a"),
-            "BEGIN READ ONLY; SET LOCAL ROLE \"t_a\"; SET LOCAL search_path = \"t_a\", portalctl_ext"
+            super::setup_sql("t_a", &limits),
+            "BEGIN READ ONLY; SET LOCAL ROLE \"t_a\"; SET LOCAL search_path = \"t_a\", portalctl_ext; \
+             SET LOCAL statement_timeout = 5000; SET LOCAL lock_timeout = 1000"
         );
-        assert!(super::setup_sql("x\"y").contains("\"x\"\"y\""));
+        assert!(super::setup_sql("x\"y", &limits).contains("\"x\"\"y\""));
     }
 }

@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod error;
+pub mod http;
 pub mod members;
 pub mod metrics;
 pub mod ops;
@@ -57,8 +58,13 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// `max_size` connections for the group role (`portal_<group>`), which is a member of every
-/// tenant role, sharded by tenant (see [`Pools`]).
+/// tenant role, sharded by tenant (see [`Pools`]), with the default [`db::ReadLimits`].
 pub fn pool(database_url: &str, max_size: usize) -> Result<Pools> {
+    pool_with(database_url, max_size, db::ReadLimits::default())
+}
+
+/// As [`pool`], with the given read limits.
+pub fn pool_with(database_url: &str, max_size: usize, limits: db::ReadLimits) -> Result<Pools> {
     let cfg: tokio_postgres::Config = database_url.parse().map_err(Error::DatabaseUrl)?;
     let make = |size: usize| {
         let mgr = deadpool_postgres::Manager::from_config(
@@ -69,12 +75,12 @@ pub fn pool(database_url: &str, max_size: usize) -> Result<Pools> {
         deadpool_postgres::Pool::builder(mgr)
             .max_size(size)
             .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(Duration::from_secs(10)))
+            .wait_timeout(Some(limits.wait_timeout))
             .create_timeout(Some(Duration::from_secs(5)))
             .build()
             .map_err(|e| e.to_string())
     };
-    Pools::new(make, max_size).map_err(Error::Pool)
+    Pools::new(make, max_size, limits.clone()).map_err(Error::Pool)
 }
 
 /// A rendered anonymous home page, ready to be sent: when and for which tenant configuration
@@ -232,7 +238,10 @@ impl AppState {
                     tokio::spawn(async move {
                         let ctx = TenantCtx { site, user: None };
                         if let Err(e) = state.render_and_store_home(&ctx).await {
-                            tracing::warn!(tenant = %ctx.site.slug, error = %error::chain(&e), "home page refresh failed");
+                            if let error::LogDecision::Log { suppressed } = error::ERROR_LOG.check("home page refresh")
+                            {
+                                tracing::warn!(tenant = %ctx.site.slug, error = %error::chain(&e), suppressed, "home page refresh failed");
+                            }
                             old.refreshing.store(false, Ordering::Release);
                         }
                     });
@@ -337,24 +346,52 @@ fn host_of_request(req: &Request) -> Option<&str> {
     req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host())
 }
 
-/// The public application: pages and the Servicekonto login routes under `/anmelden`. The
-/// operations endpoints are not part of it; they are [`ops::app`], on their own listener.
+/// A request whose path is not clean UTF-8 (a NUL byte, another control character, invalid
+/// UTF-8 once percent-decoded) names nothing we serve: 404 before any handler or query.
+async fn reject_unclean_paths(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if http::path_is_clean(req.uri().path()) {
+        return next.run(req).await;
+    }
+    match req.extensions().get::<Resolved>() {
+        Some(Resolved(Some(site))) => pages::not_found(&state, site, req.extensions().get::<CurrentUser>()),
+        _ => unknown_host(),
+    }
+}
+
+/// The public application with the default [`http::RequestLimits`].
 pub fn app(state: AppState) -> Router {
+    app_with(state, &http::RequestLimits::default())
+}
+
+/// The public application: pages and the Servicekonto login routes under `/anmelden`, under
+/// the request limits, every response with the security headers. The operations endpoints are
+/// not part of it; they are [`ops::app`], on their own listener.
+pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let limited = Router::new()
         .merge(pages::routes())
         // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
         .merge(crate::servicekonto::routes())
-        .fallback(fallback)
+        .fallback(fallback);
+    Router::new()
+        .merge(http::request_limits(limited, limits))
+        .layer(middleware::from_fn_with_state(state.clone(), reject_unclean_paths))
         .layer(middleware::from_fn_with_state(state.clone(), current_user))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
-            let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
-            let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
-            tracing::debug_span!("request", request_id = %id, host = %host, method = %req.method(), path = %req.uri().path())
-        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+                    let host = req.headers().get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or("");
+                    tracing::debug_span!("request", request_id = %id, host = %host, method = %req.method(), path = %req.uri().path())
+                })
+                // Not a line per 5xx response: the errors behind them are logged where they
+                // happen, rate-limited (`error::ERROR_LOG`).
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(middleware::from_fn(http::security_headers))
         .with_state(state)
 }
 
@@ -373,7 +410,10 @@ pub struct ServeConfig {
     pub source: SourceKind,
     pub poll_interval: Duration,
     pub pool_size: usize,
+    pub read_limits: db::ReadLimits,
     pub options: Options,
+    pub limits: http::Limits,
+    pub request_limits: http::RequestLimits,
     /// Where the Servicekonto SP keys and OIDC client secrets live.
     pub secrets_dir: std::path::PathBuf,
     /// Plain-http cookies and login URLs on the listening port (local use only).
@@ -384,7 +424,8 @@ pub struct ServeConfig {
     pub max_reload_removal: f64,
 }
 
-/// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests.
+/// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests (at most for the
+/// shutdown timeout).
 pub async fn serve(config: ServeConfig) -> Result<()> {
     let registry = Arc::new(if config.local_hostnames { Registry::with_local_hostnames() } else { Registry::new() });
     let mut source: Box<dyn source::TenantSource> = match &config.source {
@@ -404,7 +445,7 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     if let Ok(Some(sites)) = source.poll().await {
         source::apply(&registry, sites, &source.describe(), 1.0);
     }
-    let pool = pool(&config.database_url, config.pool_size)?;
+    let pool = pool_with(&config.database_url, config.pool_size, config.read_limits.clone())?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| Error::Listen { addr: config.listen.clone(), source })?;
@@ -422,12 +463,12 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         .map_err(|source| Error::Listen { addr: config.ops_listen.clone(), source })?;
     let ops_addr = ops_listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.ops_listen.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let ops = tokio::spawn(ops::serve(ops_listener, state.clone(), stop_rx.clone()));
+    let ops = tokio::spawn(ops::serve(ops_listener, state.clone(), config.limits.clone(), stop_rx.clone()));
     let watcher =
         tokio::spawn(source::watch(source, registry.clone(), config.poll_interval, config.max_reload_removal, stop_rx));
     let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_else(|_| config.listen.clone());
     tracing::info!(listen = %addr, ops_listen = %ops_addr, tenants = registry.len(), version = env!("CARGO_PKG_VERSION"), "portal server started");
-    axum::serve(listener, app(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(Error::Serve)?;
+    http::serve(listener, app_with(state, &config.request_limits), &config.limits, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = watcher.await;
     let _ = ops.await;

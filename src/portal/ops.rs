@@ -33,30 +33,31 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serve [`app`] on `listener` until `stop` turns true.
+/// Serve [`app`] on `listener` until `stop` turns true, with the same connection limits,
+/// timeouts and security headers as the public listener (but no request limit: a probe must
+/// not be shed under load).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
+    limits: super::http::Limits,
     mut stop: tokio::sync::watch::Receiver<bool>,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(async move {
-            let _ = stop.wait_for(|s| *s).await;
-        })
-        .await
+) {
+    let app = app(state).layer(axum::middleware::from_fn(super::http::security_headers));
+    super::http::serve(listener, app, &limits, async move {
+        let _ = stop.wait_for(|s| *s).await;
+    })
+    .await
 }
 
 async fn healthz() -> &'static str {
     "ok\n"
 }
 
-/// Ready when the database answers and at least one tenant is loaded.
+/// Ready when the database answers (on the probe's own connection, within a second) and at
+/// least one tenant is loaded.
 async fn readyz(State(state): State<AppState>) -> Response {
     let tenants = state.registry().len();
-    let db = match state.pool().get("").await {
-        Ok(c) => c.simple_query("SELECT 1").await.map(|_| ()).map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    };
+    let db = state.pool().ping(std::time::Duration::from_secs(1)).await;
     match (db, tenants) {
         (Ok(()), n) if n > 0 => (StatusCode::OK, format!("ready: {n} tenants\n")).into_response(),
         (Ok(()), _) => (StatusCode::SERVICE_UNAVAILABLE, "not ready: no tenants loaded\n").into_response(),

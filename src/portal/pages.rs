@@ -25,6 +25,38 @@ pub fn routes() -> Router<AppState> {
         .route("/einrichtungen", get(facilities))
         .route("/ansprechpartner", get(staff))
         .route("/suche", get(search_page))
+        .route("/static/portal.css", get(portal_css))
+        .route("/static/theme.css", get(theme_css))
+}
+
+/// The stylesheets' versions for their URLs (`?v=`): a changed stylesheet gets a new URL, so
+/// that it can be cached for long.
+#[derive(Serialize)]
+struct Assets {
+    css: &'static str,
+    theme: String,
+}
+
+static PORTAL_CSS_VERSION: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| super::templates::digest(super::templates::PORTAL_CSS));
+
+fn assets(site: &Site) -> Assets {
+    Assets { css: PORTAL_CSS_VERSION.as_str(), theme: super::templates::digest(&site.theme.css()) }
+}
+
+fn stylesheet(css: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=86400")], css)
+        .into_response()
+}
+
+/// The portal's stylesheet (no inline styles: the Content-Security-Policy allows none).
+async fn portal_css() -> Response {
+    stylesheet(super::templates::PORTAL_CSS.to_string())
+}
+
+/// The tenant's colours and font.
+async fn theme_css(ctx: TenantCtx) -> Response {
+    stylesheet(ctx.site.theme.css())
 }
 
 /// Context every page gets: the tenant, the logo, the logged-in user if any.
@@ -33,6 +65,7 @@ fn base(ctx: &TenantCtx) -> tera::Context {
     c.insert("site", &*ctx.site);
     c.insert("logo", &ctx.site.logo());
     c.insert("user", &ctx.user);
+    c.insert("assets", &assets(&ctx.site));
     c
 }
 
@@ -47,6 +80,7 @@ pub fn not_found(state: &AppState, site: &Site, user: Option<&CurrentUser>) -> R
     c.insert("site", site);
     c.insert("logo", &site.logo());
     c.insert("user", &user);
+    c.insert("assets", &assets(site));
     match state.tera().render("not_found.html", &c) {
         Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
         Err(e) => AppError::from(e).into_response(),

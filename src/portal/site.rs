@@ -172,6 +172,17 @@ impl Site {
     }
 }
 
+impl SiteTheme {
+    /// The theme as CSS custom properties (`/static/theme.css`). The values were checked when
+    /// the tenant was loaded (colours `#rrggbb`, a font list without CSS syntax characters).
+    pub fn css(&self) -> String {
+        format!(
+            ":root {{\n  --primary: {};\n  --on-primary: {};\n  --text: {};\n  --background: {};\n  --accent: {};\n  --font: {};\n}}\n",
+            self.primary_color, self.on_primary_color, self.text_color, self.background_color, self.accent_color, self.font
+        )
+    }
+}
+
 /// The logged-in citizen, when the Servicekonto login put one into the request's
 /// extensions. The layout shows name and trust level.
 #[derive(Debug, Clone, Serialize)]

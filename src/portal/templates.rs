@@ -12,6 +12,17 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("not_found.html", include_str!("../../templates/portal/not_found.html")),
 ];
 
+/// The portal's stylesheet (`/static/portal.css`), the same for every tenant.
+pub const PORTAL_CSS: &str = include_str!("../../templates/portal/portal.css");
+
+/// A short hex digest of `text`, for cache-busting asset URLs and ETags.
+pub fn digest(text: &str) -> String {
+    use std::hash::{Hash as _, Hasher as _};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
 /// The templates, parsed; `.html` output is auto-escaped.
 pub fn tera() -> tera::Tera {
     let mut t = tera::Tera::default();

@@ -209,17 +209,23 @@ impl TestEnv {
 
     /// Start `portalctl serve` on free loopback ports (public and operations listener).
     pub fn start_server(&self) -> Server {
+        self.start_server_with(&[], |cmd| cmd)
+    }
+
+    /// Start `portalctl serve` on free loopback ports (public and operations listener) with
+    /// `extra` arguments, its command first passed through `wrap` (to run it under a resource
+    /// limit, say).
+    pub fn start_server_with(&self, extra: &[&str], wrap: impl FnOnce(Command) -> Command) -> Server {
         let (port, ops_port) = (free_port(), free_port());
         let log = self.dir.path().join(format!("server-{port}.log"));
-        let child = self
-            .portalctl()
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
+        let mut cmd = self.portalctl();
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
             .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
+            .args(extra)
             .env("DATABASE_URL", &self.portal_url)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start portalctl serve");
+            .stderr(std::fs::File::create(&log).unwrap());
+        let child = wrap(cmd).spawn().expect("start portalctl serve");
         let server = Server { child, port, ops_port, log };
         server.wait_ready();
         server
