@@ -1,14 +1,29 @@
 //! The login routes the portal server mounts: `/anmelden` (start), `/anmelden/oidc/callback`,
-//! `/anmelden/saml/acs` (POST), `/abmelden`, `/anmelden/status`.
+//! `/anmelden/saml/acs` (POST), `/abmelden` (GET: a page with the logout button; POST: logout),
+//! `/anmelden/status`.
 //!
 //! The tenant comes from the Host header through [`TenantLookup`]; everything else from
-//! [`ServicekontoState`] (via `FromRef`), so the routes fit into any router state.
+//! [`ServicekontoState`] (via `FromRef`), so the routes fit into any router state. Sessions and
+//! logins in progress live in the [`LoginStore`] (PostgreSQL in the server), so that any
+//! replica can finish any login.
+//!
+//! - [`cookies`]: cookie names and attributes (`__Host-` over https, the login cookie).
+//! - [`redirect`]: where the browser may go after login.
+//! - [`saml_login`], [`oidc_login`]: the two protocols' start and finish.
+//! - [`logout`]: logout by POST with a cross-site check.
+
+pub mod cookies;
+pub mod logout;
+pub mod oidc_login;
+pub mod redirect;
+pub mod saml_login;
+
+pub use cookies::{LOGIN_COOKIE, LOGIN_COOKIE_HTTP, SESSION_COOKIE, SESSION_COOKIE_HTTP};
 
 use super::keys::{KeyPaths, SpKeys};
 use super::metadata::{self, IdpMetadata, ACS_PATH, OIDC_CALLBACK_PATH};
 use super::oidc::{self, Discovery};
-use super::saml;
-use super::session::{Pending, Session, SessionStore, PENDING_TTL, SESSION_TTL};
+use super::session::{LoginStore, Session, SESSION_TTL};
 use super::trust;
 use super::{Error, Result};
 use crate::tenant::{Binding, Protocol, SecretRef, Tenant, TrustLevel};
@@ -16,7 +31,8 @@ use axum::extract::{FromRef, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Form, Json, Router};
+use axum::{Json, Router};
+use cookies::Kind;
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
 use std::collections::HashMap;
@@ -24,11 +40,6 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use time::OffsetDateTime;
-
-/// Name of the session cookie.
-pub const SESSION_COOKIE: &str = "portal_session";
-/// Name of the cookie that binds an OIDC login in progress to the browser.
-pub const LOGIN_COOKIE: &str = "portal_login";
 /// How long fetched IdP metadata, discovery documents and JWKS are reused.
 pub const IDP_CACHE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
 /// Clock skew tolerated in SAML time checks.
@@ -77,7 +88,8 @@ fn store<T>(map: &Mutex<HashMap<String, (Arc<T>, Instant)>>, key: &str, v: Arc<T
 pub struct ServicekontoState {
     /// Where SP keys (`<group>/<tenant>.saml-<env>.key.pem`) and OIDC client secrets live.
     pub secrets_dir: PathBuf,
-    pub sessions: SessionStore,
+    /// Sessions and logins in progress: [`LoginStore::postgres`] in the server.
+    pub sessions: LoginStore,
     pub http: reqwest::Client,
     pub clock: Arc<dyn Clock>,
     pub tenants: Arc<dyn TenantLookup>,
@@ -104,7 +116,7 @@ impl ServicekontoState {
     pub fn new(secrets_dir: PathBuf, tenants: Arc<dyn TenantLookup>) -> ServicekontoState {
         ServicekontoState {
             secrets_dir,
-            sessions: SessionStore::new(),
+            sessions: LoginStore::memory(),
             http: super::http_client(),
             clock: Arc::new(SystemClock),
             tenants,
@@ -123,6 +135,12 @@ impl ServicekontoState {
         self
     }
 
+    /// Keep sessions and logins in progress in `store` (the server: [`LoginStore::postgres`]).
+    pub fn with_store(mut self, store: LoginStore) -> ServicekontoState {
+        self.sessions = store;
+        self
+    }
+
     /// Replace the clock.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> ServicekontoState {
         self.clock = clock;
@@ -134,6 +152,17 @@ impl ServicekontoState {
         match self.public_port {
             Some(p) => format!("{}://{}:{p}", self.public_scheme, tenant.primary_hostname()),
             None => format!("{}://{}", self.public_scheme, tenant.primary_hostname()),
+        }
+    }
+
+    /// The tenant's public base URL as the browser reached it: [`Self::base_url`], except that
+    /// in the local plain-http mode the port is the one in the request's Host header (so that
+    /// the login works through a local reverse proxy in front of several servers).
+    pub fn base_url_for(&self, tenant: &Tenant, headers: &HeaderMap) -> String {
+        let port = host_of(headers).and_then(|h| h.rsplit_once(':')).and_then(|(_, p)| p.parse::<u16>().ok());
+        match (self.secure_cookies, port) {
+            (false, Some(p)) => format!("{}://{}:{p}", self.public_scheme, tenant.primary_hostname()),
+            _ => self.base_url(tenant),
         }
     }
 
@@ -199,22 +228,27 @@ where
 {
     Router::new()
         .route("/anmelden", get(start))
-        .route(OIDC_CALLBACK_PATH, get(oidc_callback))
-        .route(ACS_PATH, post(saml_acs))
+        .route(OIDC_CALLBACK_PATH, get(oidc_login::callback))
+        .route(ACS_PATH, post(saml_login::acs))
         .route("/anmelden/status", get(status))
-        .route("/abmelden", get(logout).post(logout))
+        .route("/abmelden", get(logout::page_get).post(logout::logout))
 }
 
 /// A failed login step, shown as a short German page; details go to the log only.
 #[derive(Debug)]
-enum LoginError {
+pub(crate) enum LoginError {
     UnknownHost,
     NoBinding,
     BadRequest(String),
     Rejected(String),
-    TrustTooLow { have: TrustLevel, need: TrustLevel },
+    TrustTooLow {
+        have: TrustLevel,
+        need: TrustLevel,
+    },
     Unavailable(String),
     Internal(String),
+    /// A state-changing request that did not come from the tenant's own pages.
+    CrossSite(String),
 }
 
 impl IntoResponse for LoginError {
@@ -255,6 +289,14 @@ impl IntoResponse for LoginError {
                     trust::name(*need)
                 ),
             ),
+            LoginError::CrossSite(why) => {
+                tracing::warn!(reason = %why, "cross-site request refused");
+                (
+                    StatusCode::FORBIDDEN,
+                    "Anfrage abgelehnt",
+                    "Diese Anfrage kam nicht von den Seiten dieses Portals und wurde nicht ausgeführt.".to_string(),
+                )
+            }
             LoginError::Unavailable(why) => {
                 tracing::error!(reason = %why, "identity provider unavailable");
                 (
@@ -272,17 +314,22 @@ impl IntoResponse for LoginError {
                 )
             }
         };
-        let body = format!(
-            "<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-             <title>{title}</title></head><body><main><h1>{title}</h1><p>{}</p><p><a href=\"/\">Zur Startseite</a></p></main></body></html>\n",
-            super::xml::escape(&text)
-        );
-        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
-            .into_response()
+        page(status, title, &format!("<p>{}</p><p><a href=\"/\">Zur Startseite</a></p>", super::xml::escape(&text)))
     }
 }
 
-fn internal(e: Error) -> LoginError {
+/// A short German page of the login routes: `title` (plain text) and `inner` (HTML, escaped by the caller).
+pub(crate) fn page(status: StatusCode, title: &str, inner: &str) -> Response {
+    let title = super::xml::escape(title);
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title}</title></head><body><main><h1>{title}</h1>{inner}</main></body></html>\n"
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
+        .into_response()
+}
+
+pub(crate) fn internal(e: Error) -> LoginError {
     match e {
         Error::Http { .. } | Error::InsecureUrl { .. } | Error::Discovery { .. } | Error::Metadata(_) => {
             LoginError::Unavailable(e.to_string())
@@ -295,37 +342,16 @@ fn host_of(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::HOST).and_then(|h| h.to_str().ok())
 }
 
-fn tenant_of(sk: &ServicekontoState, headers: &HeaderMap) -> Result<Arc<Tenant>, LoginError> {
+pub(crate) fn tenant_of(sk: &ServicekontoState, headers: &HeaderMap) -> Result<Arc<Tenant>, LoginError> {
     host_of(headers).and_then(|h| sk.tenants.tenant_for_host(h)).ok_or(LoginError::UnknownHost)
 }
 
-fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+pub(crate) fn store_error(e: super::session::Error) -> LoginError {
+    LoginError::Internal(e.to_string())
 }
 
-fn set_cookie(sk: &ServicekontoState, name: &str, value: &str, path: &str, max_age: i64) -> HeaderValue {
-    let secure = if sk.secure_cookies { "; Secure" } else { "" };
-    HeaderValue::from_str(&format!("{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"))
-        .expect("cookie values are URL-safe tokens")
-}
-
-fn redirect(location: &str) -> Response {
+pub(crate) fn redirect(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, location), (header::CACHE_CONTROL, "no-store")]).into_response()
-}
-
-/// A local path to return to after login: must start with one `/` (no open redirect).
-fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') && n.len() < 512 => n.to_string(),
-        _ => "/".to_string(),
-    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -333,6 +359,8 @@ struct StartQuery {
     next: Option<String>,
 }
 
+/// `GET /anmelden?next=/pfad`: start a login with the tenant's protocol. A new login cookie
+/// binds it to this browser; the login in progress is stored under that cookie's hash.
 async fn start(
     State(sk): State<ServicekontoState>,
     headers: HeaderMap,
@@ -340,214 +368,33 @@ async fn start(
 ) -> Result<Response, LoginError> {
     let tenant = tenant_of(&sk, &headers)?;
     let binding = tenant.servicekonto.as_ref().ok_or(LoginError::NoBinding)?;
-    let now = sk.clock.now();
-    let base = sk.base_url(&tenant);
-    let next = safe_next(q.next.as_deref());
-    match binding.protocol {
-        Protocol::Saml => {
-            let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
-            let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
-            let idp = sk.idp_metadata(url).await.map_err(internal)?;
-            let keys = sk.sp_keys(&tenant, binding).map_err(internal)?;
-            let acs_url = format!("{base}{ACS_PATH}");
-            let id = format!("_{}", hex(&rand::random::<[u8; 20]>()));
-            let req = saml::redirect_url(
-                &saml::AuthnRequestParams {
-                    id: &id,
-                    entity_id,
-                    acs_url: &acs_url,
-                    destination: &idp.sso_redirect,
-                    min_level: binding.trust_level,
-                    relay_state: Some(&next),
-                    now,
-                },
-                &keys,
-            )
-            .map_err(internal)?;
-            sk.sessions.put_pending(
-                req.id.clone(),
-                Pending::Saml { tenant: tenant.slug.clone(), request_id: req.id.clone(), acs_url },
-                now,
-            );
-            Ok(redirect(&req.url))
-        }
-        Protocol::Oidc => {
-            let issuer = binding.issuer.as_deref().ok_or(LoginError::NoBinding)?;
-            let client_id = binding.client_id.as_deref().ok_or(LoginError::NoBinding)?;
-            let d = sk.discovery(issuer).await.map_err(internal)?;
-            let state = oidc::random_token();
-            let nonce = oidc::random_token();
-            let code_verifier = oidc::random_token();
-            let redirect_uri = format!("{base}{OIDC_CALLBACK_PATH}");
-            let url = oidc::authorization_url(
-                &d,
-                &oidc::AuthParams {
-                    client_id,
-                    redirect_uri: &redirect_uri,
-                    state: &state,
-                    nonce: &nonce,
-                    code_verifier: &code_verifier,
-                    min_level: binding.trust_level,
-                },
-            )
-            .map_err(internal)?;
-            let login_key = oidc::random_token();
-            sk.sessions.put_pending(
-                login_key.clone(),
-                Pending::Oidc { tenant: tenant.slug.clone(), state, nonce, code_verifier, redirect_uri, next },
-                now,
-            );
-            let mut resp = redirect(&url);
-            resp.headers_mut().append(
-                header::SET_COOKIE,
-                set_cookie(&sk, LOGIN_COOKIE, &login_key, "/anmelden", PENDING_TTL.whole_seconds()),
-            );
-            Ok(resp)
-        }
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-#[derive(Debug, Deserialize)]
-struct CallbackQuery {
-    code: Option<String>,
-    state: Option<String>,
-    error: Option<String>,
-}
-
-async fn oidc_callback(
-    State(sk): State<ServicekontoState>,
-    headers: HeaderMap,
-    Query(q): Query<CallbackQuery>,
-) -> Result<Response, LoginError> {
-    let tenant = tenant_of(&sk, &headers)?;
-    let binding = tenant.servicekonto.as_ref().ok_or(LoginError::NoBinding)?;
-    let now = sk.clock.now();
-    let login_key = cookie(&headers, LOGIN_COOKIE)
-        .ok_or_else(|| LoginError::BadRequest("callback without the login cookie".into()))?;
-    let Some(Pending::Oidc { tenant: slug, state, nonce, code_verifier, redirect_uri, next }) =
-        sk.sessions.take_pending(login_key, now)
-    else {
-        return Err(LoginError::BadRequest("no OIDC login in progress for this browser".into()));
+    let base = sk.base_url_for(&tenant, &headers);
+    let base_url = url::Url::parse(&base).map_err(|e| LoginError::Internal(format!("base URL {base}: {e}")))?;
+    let next = redirect::local_target(&base_url, q.next.as_deref());
+    let login_token = oidc::random_token();
+    let mut resp = match binding.protocol {
+        Protocol::Saml => saml_login::start(&sk, &tenant, binding, &base, next, &login_token).await?,
+        Protocol::Oidc => oidc_login::start(&sk, &tenant, binding, &base, next, &login_token).await?,
     };
-    if slug != tenant.slug {
-        return Err(LoginError::BadRequest(format!("login was started for tenant {slug}, not {}", tenant.slug)));
-    }
-    if !constant_time_eq(q.state.as_deref().unwrap_or("").as_bytes(), state.as_bytes()) {
-        return Err(LoginError::BadRequest("state does not match the login request".into()));
-    }
-    if let Some(e) = q.error {
-        return Err(LoginError::Rejected(format!("the provider returned error {e:?}")));
-    }
-    let code = q.code.ok_or_else(|| LoginError::BadRequest("callback without code".into()))?;
-    let issuer = binding.issuer.as_deref().ok_or(LoginError::NoBinding)?;
-    let client_id = binding.client_id.as_deref().ok_or(LoginError::NoBinding)?;
-    let secret = sk.client_secret(&tenant, binding).map_err(internal)?;
-    let d = sk.discovery(issuer).await.map_err(internal)?;
-    let id_token = oidc::exchange_code(&sk.http, &d, client_id, &secret, &code, &redirect_uri, &code_verifier)
-        .await
-        .map_err(|e| LoginError::Rejected(e.to_string()))?;
-    let jwks = sk.jwks(&d.jwks_uri, false).await.map_err(internal)?;
-    let verified = match oidc::verify_id_token(&id_token, &jwks, issuer, client_id, &nonce) {
-        Err(Error::IdToken(m)) if m.starts_with("no key") => {
-            let jwks = sk.jwks(&d.jwks_uri, true).await.map_err(internal)?;
-            oidc::verify_id_token(&id_token, &jwks, issuer, client_id, &nonce)
-        }
-        other => other,
-    }
-    .map_err(|e| LoginError::Rejected(e.to_string()))?;
-    let mut resp = finish_login(
-        &sk,
-        &tenant,
-        binding,
-        Identity {
-            subject: verified.subject,
-            given_name: verified.given_name,
-            family_name: verified.family_name,
-            trust_level: verified.trust_level,
-            protocol: "oidc",
-        },
-        &next,
-    )?;
-    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&sk, LOGIN_COOKIE, "", "/anmelden", 0));
+    resp.headers_mut().append(
+        header::SET_COOKIE,
+        cookies::set(&sk, Kind::Login, &login_token, super::session::PENDING_TTL.whole_seconds()),
+    );
     Ok(resp)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The citizen as an IdP asserted them, after every check.
+pub(crate) struct Identity {
+    pub subject: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub trust_level: TrustLevel,
+    pub protocol: &'static str,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct AcsForm {
-    #[serde(rename = "SAMLResponse")]
-    saml_response: String,
-    relay_state: Option<String>,
-}
-
-async fn saml_acs(
-    State(sk): State<ServicekontoState>,
-    headers: HeaderMap,
-    Form(form): Form<AcsForm>,
-) -> Result<Response, LoginError> {
-    let tenant = tenant_of(&sk, &headers)?;
-    let binding = tenant.servicekonto.as_ref().ok_or(LoginError::NoBinding)?;
-    let now = sk.clock.now();
-    let in_response_to = saml::peek_in_response_to(&form.saml_response).ok_or_else(|| {
-        LoginError::BadRequest("SAMLResponse without InResponseTo (IdP-initiated login is not accepted)".into())
-    })?;
-    let Some(Pending::Saml { tenant: slug, request_id, acs_url }) = sk.sessions.take_pending(&in_response_to, now)
-    else {
-        return Err(LoginError::BadRequest("the response answers no login request in progress".into()));
-    };
-    if slug != tenant.slug {
-        return Err(LoginError::BadRequest(format!("login was started for tenant {slug}, not {}", tenant.slug)));
-    }
-    let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
-    let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
-    let idp = sk.idp_metadata(url).await.map_err(internal)?;
-    let sp_keys = sk.sp_keys(&tenant, binding).map_err(internal)?;
-    let identity = saml::validate_response(
-        &form.saml_response,
-        &saml::Expectations {
-            entity_id,
-            acs_url: &acs_url,
-            request_id: &request_id,
-            idp: &idp,
-            sp_key: Some(&sp_keys.private_key),
-            now,
-            skew: CLOCK_SKEW,
-        },
-    )
-    .map_err(|e| LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)))?;
-    let next = safe_next(form.relay_state.as_deref());
-    finish_login(
-        &sk,
-        &tenant,
-        binding,
-        Identity {
-            subject: identity.subject,
-            given_name: identity.given_name,
-            family_name: identity.family_name,
-            trust_level: identity.trust_level,
-            protocol: "saml",
-        },
-        &next,
-    )
-}
-
-struct Identity {
-    subject: String,
-    given_name: Option<String>,
-    family_name: Option<String>,
-    trust_level: TrustLevel,
-    protocol: &'static str,
-}
-
-fn finish_login(
+/// Create the session (if the trust level suffices), set its cookie, clear the login cookie
+/// and send the browser to `next` (already checked by [`redirect::local_target`]).
+pub(crate) async fn finish_login(
     sk: &ServicekontoState,
     tenant: &Tenant,
     binding: &Binding,
@@ -574,30 +421,43 @@ fn finish_login(
         subject: id.subject,
         expires: now + SESSION_TTL,
     };
-    let sid = sk.sessions.create(session, now);
+    let sid = sk.sessions.create_session(&tenant.group, session, now).await.map_err(store_error)?;
     tracing::info!(tenant = %tenant.slug, protocol = id.protocol, "citizen logged in");
     let mut resp = redirect(next);
-    resp.headers_mut()
-        .append(header::SET_COOKIE, set_cookie(sk, SESSION_COOKIE, &sid, "/", SESSION_TTL.whole_seconds()));
+    let h = resp.headers_mut();
+    h.append(header::SET_COOKIE, cookies::set(sk, Kind::Session, &sid, SESSION_TTL.whole_seconds()));
+    h.append(header::SET_COOKIE, cookies::set(sk, Kind::Login, "", 0));
     Ok(resp)
 }
 
-fn session_of(sk: &ServicekontoState, headers: &HeaderMap, tenant: &Tenant) -> Option<(String, Session)> {
-    let sid = cookie(headers, SESSION_COOKIE)?;
-    let s = sk.sessions.get(sid, sk.clock.now())?;
-    (s.tenant == tenant.slug).then(|| (sid.to_string(), s))
+/// The request's session token and its valid session of `tenant`, if any. A store that cannot
+/// be read counts as no session (logged).
+pub(crate) async fn session_of(
+    sk: &ServicekontoState,
+    headers: &HeaderMap,
+    tenant: &Tenant,
+) -> Option<(String, Session)> {
+    let s = session_for(sk, headers, &tenant.group, &tenant.slug).await?;
+    Some((cookies::read(sk, headers, Kind::Session)?.to_string(), s))
 }
 
-/// The valid session of a request for the tenant `slug` (from the session cookie), if any. The
-/// portal server uses it to show the logged-in citizen on every page.
-pub fn session_for(sk: &ServicekontoState, headers: &HeaderMap, slug: &str) -> Option<Session> {
-    let sid = cookie(headers, SESSION_COOKIE)?;
-    sk.sessions.get(sid, sk.clock.now()).filter(|s| s.tenant == slug)
+/// The valid session of a request for the tenant `slug` of `group` (from the session cookie),
+/// if any. The portal server uses it to show the logged-in citizen on every page; a store that
+/// cannot be read counts as no session (logged).
+pub async fn session_for(sk: &ServicekontoState, headers: &HeaderMap, group: &str, slug: &str) -> Option<Session> {
+    let sid = cookies::read(sk, headers, Kind::Session)?;
+    match sk.sessions.session(group, sid, sk.clock.now()).await {
+        Ok(s) => s.filter(|s| s.tenant == slug),
+        Err(e) => {
+            tracing::warn!(tenant = %slug, error = %e, "reading the session failed");
+            None
+        }
+    }
 }
 
 async fn status(State(sk): State<ServicekontoState>, headers: HeaderMap) -> Result<Response, LoginError> {
     let tenant = tenant_of(&sk, &headers)?;
-    let mut resp = match session_of(&sk, &headers, &tenant) {
+    let mut resp = match session_of(&sk, &headers, &tenant).await {
         Some((_, s)) => Json(serde_json::json!({
             "name": s.name,
             "givenName": s.given_name,
@@ -611,16 +471,5 @@ async fn status(State(sk): State<ServicekontoState>, headers: HeaderMap) -> Resu
         None => (StatusCode::UNAUTHORIZED, Json(serde_json::json!({"error": "nicht angemeldet"}))).into_response(),
     };
     resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(resp)
-}
-
-async fn logout(State(sk): State<ServicekontoState>, headers: HeaderMap) -> Result<Response, LoginError> {
-    let tenant = tenant_of(&sk, &headers)?;
-    if let Some((sid, _)) = session_of(&sk, &headers, &tenant) {
-        sk.sessions.remove(&sid);
-        tracing::info!(tenant = %tenant.slug, "citizen logged out");
-    }
-    let mut resp = redirect("/");
-    resp.headers_mut().append(header::SET_COOKIE, set_cookie(&sk, SESSION_COOKIE, "", "/", 0));
     Ok(resp)
 }
