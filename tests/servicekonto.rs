@@ -4,6 +4,8 @@
 //!
 //! Needs node and `npm ci --prefix tests/idp` (done by `.ci/run`).
 
+mod support;
+
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
@@ -14,58 +16,14 @@ use portalctl::servicekonto::{routes, ServicekontoState, TenantLookup};
 use portalctl::tenant::{self, SourceFile, Tenant};
 use reqwest::StatusCode;
 use std::collections::HashMap;
-use std::io::BufRead as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use support::idp::{start_node, NodeIdp};
 
 const SAML_HOST: &str = "service.detmold.test";
 const OIDC_HOST: &str = "service.espelkamp.test";
 const CLIENT_ID: &str = "portal-espelkamp";
-
-/// A node process running one of the test IdPs; killed on drop.
-struct NodeIdp {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for NodeIdp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn idp_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp")
-}
-
-fn start_node(script: &str, env: &[(&str, String)]) -> NodeIdp {
-    assert!(
-        idp_dir().join("node_modules").is_dir(),
-        "tests/idp/node_modules is missing: run `npm ci --prefix tests/idp` first"
-    );
-    let mut cmd = Command::new("node");
-    // stdin stays open while this process lives; the IdP exits when it closes.
-    cmd.arg(script).current_dir(idp_dir()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("node must be installed to run the identity providers");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(p) = line.strip_prefix("listening ") {
-                let _ = tx.send(p.trim().parse::<u16>().unwrap());
-            }
-        }
-    });
-    let port = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{script} did not start"));
-    NodeIdp { child, port }
-}
 
 /// Host → tenant, as the portal's registry would resolve it (port and case ignored).
 struct Lookup(HashMap<String, Arc<Tenant>>);

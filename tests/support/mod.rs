@@ -3,6 +3,8 @@
 //! real binary as a server, and a tiny HTTP client.
 #![allow(dead_code)]
 
+pub mod idp;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -209,14 +211,19 @@ impl TestEnv {
 
     /// Start `portalctl serve` on a free loopback port.
     pub fn start_server(&self) -> Server {
-        let port = free_port();
+        self.start_server_on(free_port(), &[])
+    }
+
+    /// Start `portalctl serve` on `port` of the loopback interface with `extra` arguments.
+    pub fn start_server_on(&self, port: u16, extra: &[&str]) -> Server {
         let log = self.dir.path().join(format!("server-{port}.log"));
         let child = self
             .portalctl()
             .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
+            .args(extra)
             .env("DATABASE_URL", &self.portal_url)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap())
             .spawn()
             .expect("start portalctl serve");
         let server = Server { child, port, log };
