@@ -69,3 +69,56 @@ pub fn set(sk: &ServicekontoState, kind: Kind, value: &str, max_age: i64) -> Hea
     HeaderValue::from_str(&format!("{name}={value}; Path=/; Max-Age={max_age}{attrs}"))
         .expect("cookie values are URL-safe tokens")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::servicekonto::TenantLookup;
+    use crate::tenant::Tenant;
+    use std::sync::Arc;
+
+    struct Nobody;
+
+    impl TenantLookup for Nobody {
+        fn tenant_for_host(&self, _: &str) -> Option<Arc<Tenant>> {
+            None
+        }
+    }
+
+    fn https() -> ServicekontoState {
+        ServicekontoState::new("unused".into(), Arc::new(Nobody))
+    }
+
+    #[test]
+    fn over_https_cookies_are_host_prefixed_and_the_login_cookie_crosses_sites() {
+        let sk = https();
+        let token = "A".repeat(43);
+        assert_eq!(
+            set(&sk, Kind::Session, &token, 60).to_str().unwrap(),
+            format!("__Host-portal_session={token}; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure")
+        );
+        assert_eq!(
+            set(&sk, Kind::Login, &token, 900).to_str().unwrap(),
+            format!("__Host-portal_login={token}; Path=/; Max-Age=900; HttpOnly; SameSite=None; Secure")
+        );
+        let http = https().insecure_http_for_tests(8080);
+        let login = set(&http, Kind::Login, &token, 900);
+        assert_eq!(login.to_str().unwrap(), format!("portal_login={token}; Path=/; Max-Age=900; HttpOnly"));
+    }
+
+    #[test]
+    fn only_our_cookie_name_and_token_shape_are_read() {
+        let sk = https();
+        let token = "b".repeat(43);
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, HeaderValue::from_str(v).unwrap());
+            h
+        };
+        let h = headers(&format!("portal_session=x; __Host-portal_session={token}"));
+        assert_eq!(read(&sk, &h, Kind::Session), Some(token.as_str()));
+        assert_eq!(read(&sk, &headers(&format!("portal_session={token}")), Kind::Session), None, "bare name over https");
+        assert_eq!(read(&sk, &headers("__Host-portal_session=short"), Kind::Session), None);
+        assert_eq!(read(&sk, &headers(&format!("__Host-portal_login={token}")), Kind::Session), None);
+    }
+}
