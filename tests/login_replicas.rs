@@ -370,3 +370,76 @@ async fn logins_sessions_and_logouts_work_across_two_replicas() {
         admin.batch_execute("ROLLBACK").await.unwrap();
     }
 }
+
+/// The PostgreSQL store itself, as the server's group role: two stores (two replicas) share
+/// every session and login in progress; a login is taken once; expired rows are invisible and
+/// swept; groups do not see each other's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_postgres_login_store_is_shared_single_use_and_expiring() {
+    use portalctl::servicekonto::session::{Pending, PENDING_TTL, SESSION_TTL, SWEEP_INTERVAL};
+    use portalctl::servicekonto::{LoginStore, Session};
+    let Some(env) = TestEnv::new(&["detmold"]).await else { return };
+    let a = LoginStore::postgres(portalctl::portal::pool(&env.portal_url, 2).unwrap());
+    let b = LoginStore::postgres(portalctl::portal::pool(&env.portal_url, 2).unwrap());
+    let g = env.group.as_str();
+    let now = time::OffsetDateTime::now_utc();
+    let pending = Pending::Saml {
+        tenant: "detmold".into(),
+        request_id: "_r1".into(),
+        acs_url: "https://service.detmold.test/anmelden/saml/acs".into(),
+        next: "/konto".into(),
+    };
+    a.put_pending(g, "login-token-1", pending.clone(), now).await.unwrap();
+    assert_eq!(b.pending(g, "login-token-1", now).await.unwrap(), Some(pending.clone()), "seen by the other");
+    assert_eq!(b.pending(g, "login-token-2", now).await.unwrap(), None);
+    let (x, y) = tokio::join!(a.take_pending(g, "login-token-1", now), b.take_pending(g, "login-token-1", now));
+    assert_eq!([x.unwrap().is_some(), y.unwrap().is_some()].iter().filter(|t| **t).count(), 1, "taken exactly once");
+
+    let session = Session {
+        tenant: "detmold".into(),
+        name: "Erika Mustermann".into(),
+        given_name: Some("Erika".into()),
+        family_name: Some("Mustermann".into()),
+        trust_level: portalctl::tenant::TrustLevel::Substantiell,
+        protocol: "saml",
+        subject: "sub-1".into(),
+        expires: now + SESSION_TTL,
+    };
+    let token = a.create_session(g, session, now).await.unwrap();
+    let seen = b.session(g, &token, now).await.unwrap().expect("seen by the other");
+    assert_eq!((seen.name.as_str(), seen.subject.as_str(), seen.protocol), ("Erika Mustermann", "sub-1", "saml"));
+    assert!(b.session(g, &token, now + SESSION_TTL).await.unwrap().is_none(), "expired");
+
+    // Expired rows are swept by the next write after the sweep interval.
+    a.put_pending(g, "login-token-3", pending.clone(), now).await.unwrap();
+    let later = now + SESSION_TTL + PENDING_TTL + SWEEP_INTERVAL;
+    b.put_pending(g, "login-token-4", pending, later).await.unwrap();
+    let admin = support::connect(&env.url).await;
+    let schema = portalctl::db::login_schema(g).unwrap();
+    let count = |table: &'static str| {
+        let (admin, schema) = (&admin, &schema);
+        async move {
+            admin.query_one(&format!("SELECT count(*) FROM {schema}.{table}"), &[]).await.unwrap().get::<_, i64>(0)
+        }
+    };
+    assert_eq!(count("login_session").await, 0, "the expired session was swept");
+    assert_eq!(count("login_pending").await, 1, "only the fresh login in progress is left");
+
+    // Logout removes a session for every replica.
+    let token = a.create_session(g, seen_session(now), now).await.unwrap();
+    b.remove_session(g, &token).await.unwrap();
+    assert!(a.session(g, &token, now).await.unwrap().is_none());
+}
+
+fn seen_session(now: time::OffsetDateTime) -> portalctl::servicekonto::Session {
+    portalctl::servicekonto::Session {
+        tenant: "detmold".into(),
+        name: "n".into(),
+        given_name: None,
+        family_name: None,
+        trust_level: portalctl::tenant::TrustLevel::Hoch,
+        protocol: "oidc",
+        subject: "s".into(),
+        expires: now + portalctl::servicekonto::session::SESSION_TTL,
+    }
+}

@@ -117,7 +117,11 @@ mod tests {
         };
         let h = headers(&format!("portal_session=x; __Host-portal_session={token}"));
         assert_eq!(read(&sk, &h, Kind::Session), Some(token.as_str()));
-        assert_eq!(read(&sk, &headers(&format!("portal_session={token}")), Kind::Session), None, "bare name over https");
+        assert_eq!(
+            read(&sk, &headers(&format!("portal_session={token}")), Kind::Session),
+            None,
+            "bare name over https"
+        );
         assert_eq!(read(&sk, &headers("__Host-portal_session=short"), Kind::Session), None);
         assert_eq!(read(&sk, &headers(&format!("__Host-portal_login={token}")), Kind::Session), None);
     }
