@@ -306,7 +306,7 @@ async fn servicekonto_session_shows_the_user_in_the_header() {
         subject: "sub-4711".into(),
         expires: now + time::Duration::hours(1),
     };
-    let sid = h.state.servicekonto().sessions.create(session, now);
+    let sid = h.state.servicekonto().sessions.create_session(&h.env.group, session, now).await.unwrap();
     let get = |host: String, uri: &'static str, cookie: Option<String>| {
         let state = h.state.clone();
         async move {
@@ -325,11 +325,12 @@ async fn servicekonto_session_shows_the_user_in_the_header() {
     assert_eq!(s, StatusCode::OK);
     assert!(home.contains("Erika Mustermann"), "name in the header:\n{home}");
     assert!(home.contains("substantiell"), "trust level in the header");
-    assert!(home.contains("href=\"/abmelden\""), "logout link");
+    assert!(home.contains("method=\"post\" action=\"/abmelden\""), "logout button (a POST form)");
+    assert!(!home.contains("href=\"/abmelden\""), "no logout by GET link");
 
     // Without the cookie, and with the cookie on another tenant: nobody is logged in.
     let (_, anon) = get(h.host("espelkamp", 0), "/", None).await;
-    assert!(!anon.contains("Erika Mustermann") && !anon.contains("href=\"/abmelden\""));
+    assert!(!anon.contains("Erika Mustermann") && !anon.contains("action=\"/abmelden\""));
     let (_, other) = get(h.host("detmold", 0), "/", cookie.clone()).await;
     assert!(!other.contains("Erika Mustermann"), "a session is valid only on its own tenant");
 

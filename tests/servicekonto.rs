@@ -4,6 +4,8 @@
 //!
 //! Needs node and `npm ci --prefix tests/idp` (done by `.ci/run`).
 
+mod support;
+
 use axum::extract::FromRef;
 use axum::routing::get;
 use axum::Router;
@@ -14,58 +16,14 @@ use portalctl::servicekonto::{routes, ServicekontoState, TenantLookup};
 use portalctl::tenant::{self, SourceFile, Tenant};
 use reqwest::StatusCode;
 use std::collections::HashMap;
-use std::io::BufRead as _;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use support::idp::{start_node, NodeIdp};
 
 const SAML_HOST: &str = "service.detmold.test";
 const OIDC_HOST: &str = "service.espelkamp.test";
 const CLIENT_ID: &str = "portal-espelkamp";
-
-/// A node process running one of the test IdPs; killed on drop.
-struct NodeIdp {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for NodeIdp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn idp_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/idp")
-}
-
-fn start_node(script: &str, env: &[(&str, String)]) -> NodeIdp {
-    assert!(
-        idp_dir().join("node_modules").is_dir(),
-        "tests/idp/node_modules is missing: run `npm ci --prefix tests/idp` first"
-    );
-    let mut cmd = Command::new("node");
-    // stdin stays open while this process lives; the IdP exits when it closes.
-    cmd.arg(script).current_dir(idp_dir()).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd.spawn().expect("node must be installed to run the identity providers");
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(p) = line.strip_prefix("listening ") {
-                let _ = tx.send(p.trim().parse::<u16>().unwrap());
-            }
-        }
-    });
-    let port = rx.recv_timeout(Duration::from_secs(30)).unwrap_or_else(|_| panic!("{script} did not start"));
-    NodeIdp { child, port }
-}
 
 /// Host → tenant, as the portal's registry would resolve it (port and case ignored).
 struct Lookup(HashMap<String, Arc<Tenant>>);
@@ -306,7 +264,11 @@ struct SamlForm {
 }
 
 async fn saml_form(env: &Env, browser: &reqwest::Client, idp_extra: &str) -> SamlForm {
-    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=/konto")).send().await.unwrap();
+    saml_form_from(env, browser, "/anmelden?next=/konto", idp_extra).await
+}
+
+async fn saml_form_from(env: &Env, browser: &reqwest::Client, start: &str, idp_extra: &str) -> SamlForm {
+    let resp = browser.get(env.url(SAML_HOST, start)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let to_idp = location(&resp);
     assert!(to_idp.starts_with(&format!("http://127.0.0.1:{}/sso?SAMLRequest=", env.saml_idp_port)), "{to_idp}");
@@ -350,9 +312,10 @@ async fn saml_login_against_samlify_idp() {
     let resp = post_acs(&browser, &form).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
     assert_eq!(location(&resp), "/konto");
-    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
-    assert!(cookie.starts_with("portal_session="), "{cookie}");
+    let cookies: Vec<&str> = resp.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+    let cookie = cookies.iter().find(|c| c.starts_with("portal_session=")).expect("session cookie");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"), "{cookie}");
+    assert!(cookies.iter().any(|c| c.starts_with("portal_login=;") && c.contains("Max-Age=0")), "{cookies:?}");
 
     let (code, body) = status(env, &browser, SAML_HOST).await;
     assert_eq!(code, StatusCode::OK, "{body}");
@@ -368,10 +331,145 @@ async fn saml_login_against_samlify_idp() {
     let replay = post_acs(&env.browser(), &form).await;
     assert_eq!(replay.status(), StatusCode::BAD_REQUEST);
 
-    // Logout ends the session.
+    // GET /abmelden changes nothing: it shows the logout button.
     let resp = browser.get(env.url(SAML_HOST, "/abmelden")).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("<form method=\"post\" action=\"/abmelden\">"), "{page}");
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::OK);
+
+    // Logout (POST from the tenant's own page) ends the session.
+    let resp = logout(env, &browser, SAML_HOST).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(resp.headers().get("set-cookie").unwrap().to_str().unwrap().contains("Max-Age=0"));
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+}
+
+/// POST /abmelden as a page of the tenant would send it (with its Origin).
+async fn logout(env: &Env, browser: &reqwest::Client, host: &str) -> reqwest::Response {
+    browser
+        .post(env.url(host, "/abmelden"))
+        .header("origin", format!("http://{host}:{}", env.port))
+        .header("sec-fetch-site", "same-origin")
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Login CSRF: an attacker's own valid response, posted into a victim's browser, logs nobody
+/// in — without our login cookie, and with the cookie of the victim's own login in progress.
+/// The login it answers stays usable by the browser that started it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saml_responses_are_bound_to_the_browser_that_started_the_login() {
+    let env = Env::shared();
+    let attacker = env.browser();
+    let form = saml_form(env, &attacker, "").await;
+
+    let victim = env.browser();
+    let resp = post_acs(&victim, &form).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "no login cookie");
+    assert_eq!(status(env, &victim, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    let _own = saml_form(env, &victim, "").await;
+    let resp = post_acs(&victim, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN, "answers another browser's request");
+    assert_eq!(status(env, &victim, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    let resp = post_acs(&attacker, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    assert_eq!(status(env, &attacker, SAML_HOST).await.0, StatusCode::OK);
+}
+
+/// A post that names the login in progress but fails verification (here: the signature
+/// removed) does not use that login up: the real response is accepted afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_response_does_not_consume_the_login_in_progress() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "").await;
+    let xml =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+    assert!(xml.contains("<ds:Signature"), "{xml}");
+    let mut unsigned = xml.clone();
+    while let Some(start) = unsigned.find("<ds:Signature") {
+        let end = unsigned.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+        unsigned.replace_range(start..end, "");
+    }
+    assert!(unsigned.contains("InResponseTo=\""));
+    let forged = SamlForm {
+        saml_response: base64::engine::general_purpose::STANDARD.encode(unsigned),
+        action: form.action.clone(),
+        relay_state: form.relay_state.clone(),
+    };
+    let resp = post_acs(&browser, &forged).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::OK);
+}
+
+/// The ACS of a tenant that logs in with OIDC answers 404 without looking at the body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_acs_of_an_oidc_tenant_parses_nothing() {
+    let env = Env::shared();
+    let resp = env
+        .browser()
+        .post(env.url(OIDC_HOST, "/anmelden/saml/acs"))
+        .form(&[("SAMLResponse", "bm90IHhtbA==")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+}
+
+/// The place to return to after login is checked at /anmelden: `/%09/evil.example/` (which
+/// browsers read as `//evil.example/`) ends on the home page, also through the whole login.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_targets_with_control_characters_end_on_the_home_page() {
+    let env = Env::shared();
+    for next in ["/%09/evil.example/", "/%0a/evil.example/", "/%5cevil.example", "/%2F%2Fevil.example"] {
+        let browser = env.browser();
+        let form = saml_form_from(env, &browser, &format!("/anmelden?next={next}"), "").await;
+        assert_eq!(form.relay_state.as_deref(), Some("/"), "{next}");
+        // Whatever RelayState comes back, the target checked at the start is used.
+        let form = SamlForm { relay_state: Some("/\t/evil.example/".into()), ..form };
+        let resp = post_acs(&browser, &form).await;
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{next}");
+        assert_eq!(location(&resp), "/", "{next}");
+    }
+}
+
+/// Logout only by POST, and only from the tenant's own pages: cross-site posts (by Origin or
+/// Sec-Fetch-Site) and posts without either header or the form's token change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_refuses_cross_site_requests() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "").await;
+    assert_eq!(post_acs(&browser, &form).await.status(), StatusCode::SEE_OTHER);
+    let url = env.url(SAML_HOST, "/abmelden");
+    let attempts = [
+        vec![("origin", "https://evil.example".to_string())],
+        vec![("origin", "null".to_string())],
+        vec![("origin", format!("http://{OIDC_HOST}:{}", env.port))],
+        vec![("sec-fetch-site", "cross-site".to_string())],
+        vec![("sec-fetch-site", "same-site".to_string()), ("origin", format!("http://{SAML_HOST}:{}", env.port))],
+        vec![],
+    ];
+    for headers in attempts {
+        let mut req = browser.post(&url);
+        for (k, v) in &headers {
+            req = req.header(*k, v);
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{headers:?}");
+        assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::OK, "still logged in after {headers:?}");
+    }
+    // Without Origin and Sec-Fetch-Site (older browsers), the token of the logout page suffices.
+    let page = browser.get(&url).send().await.unwrap().text().await.unwrap();
+    let token = form_field(&page, "csrf").expect("token in the logout form");
+    let resp = browser.post(&url).form(&[("csrf", token)]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
 }
 
@@ -475,7 +573,7 @@ async fn oidc_login_against_oidc_provider() {
     let resp = browser.get(&callback).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
 
-    let resp = browser.post(env.url(OIDC_HOST, "/abmelden")).send().await.unwrap();
+    let resp = logout(env, &browser, OIDC_HOST).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert_eq!(status(env, &browser, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
 }

@@ -14,6 +14,9 @@
 //!   to a tenant with `SET LOCAL ROLE` per transaction.
 //! - The admin-only schema `portalctl` keeps the bookkeeping: `portalctl.tenant` and
 //!   `portalctl.phase_history`.
+//! - Each group's login state (Servicekonto sessions and logins in progress) lives in the
+//!   schema `portal_<group>` ([`login_schema`]), owned by the administrating role; only the
+//!   group role may read and write its tables, no tenant role can.
 //! - Migrations (`src/db/migrations/NNNN_name.sql`) are embedded in the binary and applied
 //!   per tenant schema, each in its own transaction under a per-tenant advisory lock; the
 //!   applied versions are recorded in `<schema>.schema_migrations`.
@@ -231,6 +234,13 @@ pub fn group_role(group: &str) -> Result<String> {
         )));
     }
     Ok(role)
+}
+
+/// The schema of the group's login state (citizen sessions, logins in progress): named like
+/// the group role `portal_<group>`, a name no tenant schema may take; owned by the
+/// administrating role, usable by that group role only (see `servicekonto::session`).
+pub fn login_schema(group: &str) -> Result<String> {
+    group_role(group)
 }
 
 #[cfg(test)]

@@ -201,6 +201,10 @@ async fn ensure_group_role_locked(
             changes.push(format!("set a new password for role {role} ({why})"));
         }
     }
+    if !login_store_ready(client, &role).await? {
+        sql.push_str(&login_store_sql(&role));
+        changes.push(format!("created login store schema {role} (sessions, logins in progress)"));
+    }
     if sql.is_empty() {
         return Ok(Report { name: role, changes });
     }
@@ -248,6 +252,56 @@ async fn locked<T>(client: &Client, role: &str, work: impl std::future::Future<O
     let value = result?;
     unlock?;
     Ok(value)
+}
+
+/// Whether the group's login store (schema [`super::login_schema`], named like the group role)
+/// exists with both tables and the group role's privileges on them.
+async fn login_store_ready(client: &Client, role: &str) -> Result<bool> {
+    let row = client
+        .query_one(
+            "SELECT CASE WHEN to_regclass(quote_ident($1::text) || '.login_session') IS NULL
+                          OR to_regclass(quote_ident($1::text) || '.login_pending') IS NULL
+                          OR NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1::text) THEN false
+                     ELSE (SELECT bool_and(has_table_privilege($1::text, quote_ident($1::text) || '.' || t, p))
+                             FROM (VALUES ('login_session', 'SELECT'), ('login_session', 'INSERT'),
+                                          ('login_session', 'DELETE'), ('login_pending', 'SELECT'),
+                                          ('login_pending', 'INSERT'), ('login_pending', 'UPDATE'),
+                                          ('login_pending', 'DELETE')) AS w(t, p))
+                END",
+            &[&role],
+        )
+        .await
+        .map_err(Error::query(format!("inspecting the login store schema {role}")))?;
+    Ok(row.get(0))
+}
+
+/// The login store of a group: owned by the administrating role, no access for PUBLIC (so
+/// none for tenant roles), USAGE and the row privileges the server needs for the group role.
+/// Token hashes, tenant, JSON data and expiry (unix seconds) per row; see `servicekonto::session`.
+fn login_store_sql(role: &str) -> String {
+    let q = ident(role);
+    format!(
+        "CREATE SCHEMA IF NOT EXISTS {q};
+         REVOKE ALL ON SCHEMA {q} FROM PUBLIC;
+         GRANT USAGE ON SCHEMA {q} TO {q};
+         CREATE TABLE IF NOT EXISTS {q}.login_session (
+             id_hash    bytea PRIMARY KEY,
+             tenant     text NOT NULL,
+             data       text NOT NULL,
+             expires_at bigint NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS login_session_expires ON {q}.login_session (expires_at);
+         CREATE TABLE IF NOT EXISTS {q}.login_pending (
+             key_hash   bytea PRIMARY KEY,
+             tenant     text NOT NULL,
+             data       text NOT NULL,
+             expires_at bigint NOT NULL
+         );
+         CREATE INDEX IF NOT EXISTS login_pending_expires ON {q}.login_pending (expires_at);
+         REVOKE ALL ON {q}.login_session, {q}.login_pending FROM PUBLIC;
+         GRANT SELECT, INSERT, DELETE ON {q}.login_session TO {q};
+         GRANT SELECT, INSERT, UPDATE, DELETE ON {q}.login_pending TO {q};\n"
+    )
 }
 
 /// COMMIT on success, ROLLBACK on failure.

@@ -274,7 +274,9 @@ async fn current_user(State(state): State<AppState>, mut req: Request, next: Nex
         None => req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).and_then(|h| state.registry().resolve(h)),
     };
     if let Some(site) = site {
-        if let Some(s) = crate::servicekonto::web::session_for(state.servicekonto(), req.headers(), &site.slug) {
+        let session =
+            crate::servicekonto::web::session_for(state.servicekonto(), req.headers(), &site.group, &site.slug).await;
+        if let Some(s) = session {
             let trust_level = crate::servicekonto::trust::name(s.trust_level).to_string();
             req.extensions_mut().insert(CurrentUser { name: s.name, trust_level });
         }
@@ -452,7 +454,9 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     if let Ok(addr) = listener.local_addr() {
         registry.set_local_port(addr.port());
     }
-    let mut sk = ServicekontoState::new(config.secrets_dir.clone(), registry.clone());
+    // Sessions and logins in progress in PostgreSQL: any replica finishes any login.
+    let mut sk = ServicekontoState::new(config.secrets_dir.clone(), registry.clone())
+        .with_store(crate::servicekonto::LoginStore::postgres(pool.clone()));
     if config.insecure_http_cookies {
         let port = listener.local_addr().map(|a| a.port()).map_err(Error::Serve)?;
         sk = sk.insecure_http_for_tests(port);

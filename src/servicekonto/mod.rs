@@ -27,7 +27,7 @@ pub mod xml;
 pub mod xmldsig;
 pub mod xmlenc;
 
-pub use session::{Session, SessionStore};
+pub use session::{LoginStore, Session};
 pub use web::{routes, Clock, ServicekontoState, SystemClock, TenantLookup};
 
 use std::path::{Path, PathBuf};

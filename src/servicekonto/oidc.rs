@@ -117,9 +117,20 @@ pub async fn exchange_code(
     tokens.id_token.ok_or_else(|| Error::IdToken("the token response has no id_token".into()))
 }
 
+/// `aud`: one value or several (the values themselves are checked by `jsonwebtoken`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(#[allow(dead_code)] String),
+    Many(Vec<String>),
+}
+
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
+    aud: Audience,
+    #[serde(default)]
+    azp: Option<String>,
     nonce: Option<String>,
     #[serde(default)]
     acr: Option<String>,
@@ -140,8 +151,8 @@ pub struct IdTokenIdentity {
     pub trust_level: TrustLevel,
 }
 
-/// Verify an ID token: asymmetric signature by a key of `jwks`, issuer, audience, expiry
-/// (60 s leeway) and nonce.
+/// Verify an ID token: asymmetric signature by a key of `jwks`, issuer, audience (and `azp`
+/// when there are several audiences), expiry (60 s leeway) and nonce.
 pub fn verify_id_token(
     token: &str,
     jwks: &JwkSet,
@@ -177,6 +188,18 @@ pub fn verify_id_token(
     validation.leeway = 60;
     let data = jsonwebtoken::decode::<Claims>(token, &key, &validation).map_err(|e| Error::IdToken(e.to_string()))?;
     let claims = data.claims;
+    // OIDC Core 3.1.3.7: with several audiences the token must name us as its authorized
+    // party; an `azp` that is present must be us in any case.
+    let several = matches!(&claims.aud, Audience::Many(v) if v.len() > 1);
+    match claims.azp.as_deref() {
+        Some(azp) if azp != client_id => {
+            return Err(Error::IdToken(format!("azp {azp:?} is not our client id")));
+        }
+        None if several => {
+            return Err(Error::IdToken("the ID token has several audiences but no azp".into()));
+        }
+        _ => {}
+    }
     if claims.nonce.as_deref() != Some(nonce) {
         return Err(Error::IdToken("nonce does not match the login request".into()));
     }
@@ -267,10 +290,33 @@ mod tests {
                 ("iss", Box::new(|c| c["iss"] = "https://evil.example".into())),
                 ("exp", Box::new(|c| c["exp"] = (time::OffsetDateTime::now_utc().unix_timestamp() - 3600).into())),
                 ("acr", Box::new(|c| c["acr"] = "urn:unknown".into())),
+                // Several audiences without azp (observed accepted), or with someone else's azp.
+                ("aud+azp", Box::new(|c| c["aud"] = serde_json::json!([AUD, "other-client"]))),
+                (
+                    "azp",
+                    Box::new(|c| {
+                        c["aud"] = serde_json::json!([AUD, "other-client"]);
+                        c["azp"] = "other-client".into();
+                    }),
+                ),
+                ("azp alone", Box::new(|c| c["azp"] = "other-client".into())),
             ];
             for (what, f) in cases {
                 assert!(verify(&sign(&claims(f), "k1")).is_err(), "{what} must be checked");
             }
+        }
+
+        #[test]
+        fn several_audiences_are_accepted_with_our_azp() {
+            let token = sign(
+                &claims(|c| {
+                    c["aud"] = serde_json::json!([AUD, "other-client"]);
+                    c["azp"] = AUD.into();
+                }),
+                "k1",
+            );
+            verify(&token).unwrap();
+            verify(&sign(&claims(|c| c["aud"] = serde_json::json!([AUD])), "k1")).unwrap();
         }
 
         #[test]

@@ -3,6 +3,8 @@
 //! real binary as a server, and a tiny HTTP client.
 #![allow(dead_code)]
 
+pub mod idp;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -216,7 +218,17 @@ impl TestEnv {
     /// `extra` arguments, its command first passed through `wrap` (to run it under a resource
     /// limit, say).
     pub fn start_server_with(&self, extra: &[&str], wrap: impl FnOnce(Command) -> Command) -> Server {
-        let (port, ops_port) = (free_port(), free_port());
+        self.start_server_at(free_port(), extra, wrap)
+    }
+
+    /// Start `portalctl serve` on `port` of the loopback interface with `extra` arguments (a
+    /// restart on the same port appends to the same log).
+    pub fn start_server_on(&self, port: u16, extra: &[&str]) -> Server {
+        self.start_server_at(port, extra, |cmd| cmd)
+    }
+
+    fn start_server_at(&self, port: u16, extra: &[&str], wrap: impl FnOnce(Command) -> Command) -> Server {
+        let ops_port = free_port();
         let log = self.dir.path().join(format!("server-{port}.log"));
         let mut cmd = self.portalctl();
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
@@ -224,7 +236,7 @@ impl TestEnv {
             .args(extra)
             .env("DATABASE_URL", &self.portal_url)
             .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap());
+            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
         let child = wrap(cmd).spawn().expect("start portalctl serve");
         let server = Server { child, port, ops_port, log };
         server.wait_ready();

@@ -10,15 +10,16 @@ pub fn run_bench(which: &str) -> Result<()> {
         "validate" => validate(),
         "db" => db(),
         "serve" => crate::bench_serve::serve(),
+        "login" => crate::bench_login::login(),
         "kube" => kube(),
         "status" | "rollout" => crate::bench_status::status(),
-        other => bail!("unknown benchmark {other:?}; available: validate, db, serve, kube, status"),
+        other => bail!("unknown benchmark {other:?}; available: validate, db, serve, login, kube, status"),
     }
 }
 
 pub fn run(args: &[&str]) -> Result<()> {
     if args.is_empty() {
-        bail!("usage: cargo xtask bench <validate|db|serve|kube|status>");
+        bail!("usage: cargo xtask bench <validate|db|serve|login|kube|status>");
     }
     for a in args {
         run_bench(a)?;

@@ -58,7 +58,7 @@ impl Drop for Guard {
     }
 }
 
-fn need(tool: &str, apt: &str) -> Result<()> {
+pub(crate) fn need(tool: &str, apt: &str) -> Result<()> {
     if Command::new("sh").arg("-c").arg(format!("command -v {tool}")).stdout(Stdio::null()).status()?.success() {
         Ok(())
     } else {
@@ -66,7 +66,7 @@ fn need(tool: &str, apt: &str) -> Result<()> {
     }
 }
 
-fn url_db(url: &str, user: Option<&str>, db: &str) -> String {
+pub(crate) fn url_db(url: &str, user: Option<&str>, db: &str) -> String {
     let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
     let (auth, hostpath) = rest.rsplit_once('@').map(|(a, h)| (Some(a), h)).unwrap_or((None, rest));
     let host = hostpath.split('/').next().unwrap_or(hostpath);
@@ -78,7 +78,7 @@ fn url_db(url: &str, user: Option<&str>, db: &str) -> String {
     format!("{scheme}://{auth}{host}/{db}")
 }
 
-fn psql(url: &str, sql: &str) -> Result<()> {
+pub(crate) fn psql(url: &str, sql: &str) -> Result<()> {
     let mut child = Command::new("psql")
         .args(["-q", "-v", "ON_ERROR_STOP=1", "-X", url])
         .stdin(Stdio::piped())
@@ -92,7 +92,7 @@ fn psql(url: &str, sql: &str) -> Result<()> {
     Ok(())
 }
 
-fn get(port: u16, host: &str, path: &str) -> Result<(u16, String)> {
+pub(crate) fn get(port: u16, host: &str, path: &str) -> Result<(u16, String)> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
     let mut buf = Vec::new();
@@ -119,12 +119,12 @@ pub(crate) fn free_port() -> Result<u16> {
 }
 
 /// Figures of one wrk run.
-struct Run {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-    requests: u64,
+pub(crate) struct Run {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) errors: u64,
+    pub(crate) requests: u64,
 }
 
 fn parse_ms(s: &str) -> Option<f64> {
@@ -141,7 +141,7 @@ fn parse_ms(s: &str) -> Option<f64> {
     num.parse::<f64>().ok().map(|v| v * factor)
 }
 
-fn wrk(script: &Path, port: u16, connections: u32) -> Result<Run> {
+pub(crate) fn wrk(script: &Path, port: u16, connections: u32) -> Result<Run> {
     let out = Command::new("wrk")
         .args(["-t2", &format!("-c{connections}"), &format!("-d{DURATION}"), "--latency", "-s"])
         .arg(script)
@@ -166,13 +166,13 @@ fn wrk(script: &Path, port: u16, connections: u32) -> Result<Run> {
         } else if l.contains("requests in") {
             run.requests = l.split_whitespace().next().and_then(|n| n.parse().ok()).unwrap_or(0);
         } else if let Some(v) = l.strip_prefix("Socket errors:") {
-            eprintln!("bench serve: socket errors: {v}");
+            eprintln!("bench: wrk socket errors: {v}");
         }
     }
     Ok(run)
 }
 
-fn lua(hosts: &[String], paths: &[String]) -> String {
+pub(crate) fn lua(hosts: &[String], paths: &[String]) -> String {
     let list = |v: &[String]| v.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>().join(",\n  ");
     format!(
         "local hosts = {{\n  {}\n}}\nlocal paths = {{\n  {}\n}}\nmath.randomseed(os.time())\n\
@@ -197,11 +197,11 @@ fn urlencode(s: &str) -> String {
 }
 
 /// `uptime` (load average), to print next to the figures: the machine is shared.
-fn uptime() -> String {
+pub(crate) fn uptime() -> String {
     Command::new("uptime").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
 }
 
-fn vm_hwm_mib(pid: u32) -> Result<f64> {
+pub(crate) fn vm_hwm_mib(pid: u32) -> Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()

@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod bench;
+mod bench_login;
 mod bench_serve;
 mod bench_status;
 mod chart;
@@ -40,6 +41,9 @@ Tasks:
   bench serve        the portal server with all 396 NRW communes (starter catalogue each) under wrk load,
                      compared with nginx serving a static copy of one home page
                      (needs PORTALCTL_TEST_DATABASE_URL, e.g. from `source .ci/postgres.sh`; wrk and nginx from apt)
+  bench login        login starts (`/anmelden`, SAML and OIDC) per second under wrk load, against the local test
+                     identity providers (needs PORTALCTL_TEST_DATABASE_URL, wrk, node with tests/idp installed,
+                     openssl); BENCH_LOGIN_BINARY names another server binary to measure (before/after)
   bench status       roll all 396 NRW communes out from empty against the Kubernetes test stand-in with a simulated
                      readiness delay (wall time, working vs waiting), then time `portalctl status` of the group with
                      every source live (stand-in, PostgreSQL, dnsmasq, portal server). Tunables: BENCH_READINESS_DELAY_MS

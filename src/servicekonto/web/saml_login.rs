@@ -1,0 +1,117 @@
+//! SAML 2.0 login: a signed AuthnRequest by HTTP-Redirect at `/anmelden`, the response by
+//! HTTP-POST at the ACS.
+//!
+//! The ACS refuses, before anything of the response is parsed, a tenant that does not log in
+//! with SAML and a browser without the login cookie set at `/anmelden` (a response posted into
+//! a browser that did not start this login — login CSRF). The login in progress is read, the
+//! response fully verified against it, and only then taken (single use, also across
+//! replicas): a forged or unsigned post cannot use up a citizen's login in progress.
+
+use super::cookies::{self, Kind};
+use super::{finish_login, internal, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
+use super::{ACS_PATH, CLOCK_SKEW};
+use crate::servicekonto::saml;
+use crate::servicekonto::session::Pending;
+use crate::tenant::{Binding, Protocol, Tenant};
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::response::Response;
+
+/// Start: the AuthnRequest (its ID remembered under the login cookie's hash) and the redirect to the IdP.
+pub(super) async fn start(
+    sk: &ServicekontoState,
+    tenant: &Tenant,
+    binding: &Binding,
+    base: &str,
+    next: String,
+    login_token: &str,
+) -> Result<Response, LoginError> {
+    let now = sk.clock.now();
+    let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
+    let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
+    let idp = sk.idp_metadata(url).await.map_err(internal)?;
+    let keys = sk.sp_keys(tenant, binding).map_err(internal)?;
+    let acs_url = format!("{base}{ACS_PATH}");
+    let id = format!("_{}", hex(&rand::random::<[u8; 20]>()));
+    let req = saml::redirect_url(
+        &saml::AuthnRequestParams {
+            id: &id,
+            entity_id,
+            acs_url: &acs_url,
+            destination: &idp.sso_redirect,
+            min_level: binding.trust_level,
+            relay_state: Some(&next),
+            now,
+        },
+        &keys,
+    )
+    .map_err(internal)?;
+    let pending = Pending::Saml { tenant: tenant.slug.clone(), request_id: req.id.clone(), acs_url, next };
+    sk.sessions.put_pending(&tenant.group, login_token, pending, now).await.map_err(store_error)?;
+    Ok(redirect(&req.url))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `POST /anmelden/saml/acs`. The place to return to is the one checked and stored at
+/// `/anmelden`; the posted RelayState is not trusted for it.
+pub(super) async fn acs(
+    State(sk): State<ServicekontoState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, LoginError> {
+    let tenant = tenant_of(&sk, &headers)?;
+    let binding = tenant.servicekonto.as_ref().filter(|b| b.protocol == Protocol::Saml).ok_or(LoginError::NoBinding)?;
+    let login_token = cookies::read(&sk, &headers, Kind::Login)
+        .ok_or_else(|| LoginError::BadRequest("SAML response without the login cookie of this browser".into()))?;
+    let now = sk.clock.now();
+    let pending = sk.sessions.pending(&tenant.group, login_token, now).await.map_err(store_error)?;
+    let Some(Pending::Saml { tenant: slug, request_id, acs_url, next }) = pending else {
+        return Err(LoginError::BadRequest("no SAML login in progress for this browser".into()));
+    };
+    if slug != tenant.slug {
+        return Err(LoginError::BadRequest(format!("login was started for tenant {slug}, not {}", tenant.slug)));
+    }
+    let saml_response = url::form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "SAMLResponse")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| LoginError::BadRequest("POST without SAMLResponse".into()))?;
+    let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
+    let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
+    let idp = sk.idp_metadata(url).await.map_err(internal)?;
+    let sp_keys = sk.sp_keys(&tenant, binding).map_err(internal)?;
+    let identity = saml::validate_response(
+        &saml_response,
+        &saml::Expectations {
+            entity_id,
+            acs_url: &acs_url,
+            request_id: &request_id,
+            idp: &idp,
+            sp_key: Some(&sp_keys.private_key),
+            now,
+            skew: CLOCK_SKEW,
+        },
+    )
+    .map_err(|e| LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)))?;
+    // Verified: now use the login up. Another replica (or a second tab) may have been first.
+    if sk.sessions.take_pending(&tenant.group, login_token, now).await.map_err(store_error)?.is_none() {
+        return Err(LoginError::BadRequest("the login in progress was already finished".into()));
+    }
+    finish_login(
+        &sk,
+        &tenant,
+        binding,
+        Identity {
+            subject: identity.subject,
+            given_name: identity.given_name,
+            family_name: identity.family_name,
+            trust_level: identity.trust_level,
+            protocol: "saml",
+        },
+        &next,
+    )
+    .await
+}
