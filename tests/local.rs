@@ -61,6 +61,16 @@ impl Local {
         get(self.port, host, path)
     }
 
+    /// `portalctl status` run where `up` ran (the state directory is `.portalctl` there), with
+    /// nothing saying where to look.
+    fn status(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.arg("--tenants").arg(&self.tenants).arg("--color").arg("never").args(args).arg("status");
+        cmd.current_dir(self.state.parent().unwrap());
+        cmd.env_remove("DATABASE_URL").env_remove("KUBECONFIG");
+        cmd.output().unwrap()
+    }
+
     /// GET on the operations listener.
     fn get_ops(&self, host: &str, path: &str) -> (u16, String) {
         get(self.ops_port, host, path)
@@ -107,7 +117,7 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"), &tenants);
     let local = Local {
         tenants,
-        state: tmp.path().join("state"),
+        state: tmp.path().join(".portalctl"),
         port: free_port(),
         ops_port: free_port(),
         db_port: free_port(),
@@ -146,6 +156,35 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let (s, _) = local.get(&format!("nobody.localhost:{port}"), "/");
     assert_eq!(s, 404);
 
+    // `status` where `up` ran finds the local mode: every tenant running locally, at the right phase.
+    let out = local.status(&["-o", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status -o json: {e}; stderr: {stderr}"));
+    assert_eq!(doc["mode"], "local", "{doc}");
+    assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+    let statuses = doc["tenants"].as_array().unwrap();
+    assert_eq!(statuses.len(), rows.len());
+    let catalog = portalctl::tenant::load_dir(&local.tenants).unwrap().catalog;
+    for s in statuses {
+        let t = catalog.tenant(s["tenant"].as_str().unwrap()).unwrap();
+        let want = if t.published { "live" } else { "content-ready" };
+        assert_eq!(s["mode"], "local");
+        assert_eq!(s["phase"], want, "{s}");
+        assert_eq!(s["unknown"], false, "{s}");
+        assert_eq!(s["checks"]["deployed"]["result"], "pass", "running locally: {s}");
+    }
+    let published = catalog.tenants.iter().filter(|t| t.published).count();
+    let total: usize =
+        doc["groups"].as_array().unwrap().iter().map(|g| g["total"]["installed"].as_u64().unwrap() as usize).sum();
+    assert_eq!(total, rows.len(), "every tenant counted as running locally");
+    // Everything live would exit 0; some tenants are not published yet.
+    assert_eq!(out.status.code(), Some(if published == rows.len() { 0 } else { 1 }), "{stderr}");
+    let out = local.status(&[]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("running locally") && table.contains("published"), "{table}");
+    assert!(!table.contains("not asked"), "{table}");
+
     // A second `up` while running changes nothing and reports the same server.
     let second = local.up();
     assert_eq!(second["alreadyRunning"], true);
@@ -161,6 +200,17 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let out = local.run(&["down"]);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing is running"));
+
+    // `status` of the stopped local mode: the database is unreachable, said once, exit 3, and
+    // the standing of the tenants is unknown, not 0.
+    let out = local.status(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.matches("error: database:").count(), 1, "one error for one cause: {stderr}");
+    assert!(stderr.contains("portalctl up"), "names the fix: {stderr}");
+    assert!(table.contains("state of all") && table.contains("unknown"), "{table}");
+    assert!(!table.contains("0 of "), "no false 0: {table}");
 
     // `up` again reuses the data: nothing provisioned anew, no catalogue imported, content there.
     let third = local.up();

@@ -168,6 +168,12 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
         tdbs.len()
     ));
 
+    let recorded = local::LocalState {
+        port: args.port,
+        ops_port: args.ops_port,
+        db_port: args.database_url.is_none().then_some(args.db_port),
+    };
+    recorded.write(&state, args.database_url.as_deref())?;
     let pid = start_server(ctx, args, &state, &tenants_dir, &secrets, &url)?;
     let rows = rt.block_on(async {
         wait_ready(args.ops_port, pid, &state, Duration::from_secs(args.timeout.max(1))).await?;

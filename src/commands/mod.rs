@@ -49,6 +49,18 @@ impl Context {
         Ok(built.catalog)
     }
 
+    /// Print an error line to stderr (always, also with `--quiet`).
+    pub fn error(&self, msg: impl AsRef<str>) {
+        eprintln!("{} {}", console::style("error:").for_stderr().red().bold(), msg.as_ref());
+    }
+
+    /// Print a warning line to stderr unless `--quiet`.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{} {}", console::style("warning:").for_stderr().yellow().bold(), msg.as_ref());
+        }
+    }
+
     /// Print a status line unless `--quiet`; to stderr so that stdout stays machine-readable.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
