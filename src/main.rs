@@ -15,7 +15,7 @@ fn main() -> ExitCode {
     match portalctl::commands::run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {
-            eprintln!("{} {err:#}", console::style("error:").red().bold());
+            eprintln!("{} {err:#}", console::style("error:").for_stderr().red().bold());
             portalctl::exit_codes::Exit::Failure.into()
         }
     }

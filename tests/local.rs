@@ -50,6 +50,13 @@ impl Local {
         cmd.output().unwrap()
     }
 
+    /// A command without the local-mode options.
+    fn run_plain(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.arg("--tenants").arg(&self.tenants).arg("--color").arg("never").args(args);
+        cmd.output().unwrap()
+    }
+
     fn up(&self) -> serde_json::Value {
         let out = self.run(&["-o", "json", "up"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -98,14 +105,15 @@ fn closed(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).is_err()
 }
 
-#[test]
-fn up_serves_every_tenant_locally_and_down_stops_it() {
+/// A local mode in a temporary directory with a copy of the bundled tenants, or `None` (test
+/// skipped) where no PostgreSQL server binaries are installed outside CI.
+fn local_mode() -> Option<Local> {
     if let Err(e) = portalctl::local::find_bindir() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("PostgreSQL server binaries are required in CI: {e}");
         }
         eprintln!("skipping the local mode test: {e}");
-        return;
+        return None;
     }
     let tmp = tempfile::tempdir().unwrap();
     // As root, PostgreSQL runs as `postgres`, which must be able to traverse to the state directory.
@@ -115,14 +123,19 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     }
     let tenants = tmp.path().join("tenants");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"), &tenants);
-    let local = Local {
+    Some(Local {
         tenants,
         state: tmp.path().join(".portalctl"),
         port: free_port(),
         ops_port: free_port(),
         db_port: free_port(),
         _tmp: tmp,
-    };
+    })
+}
+
+#[test]
+fn up_serves_every_tenant_locally_and_down_stops_it() {
+    let Some(local) = local_mode() else { return };
     let port = local.port;
 
     let first = local.up();
@@ -222,4 +235,71 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let (s, d) = local.get(&format!("detmold.localhost:{port}"), "/leistungen");
     assert_eq!(s, 200);
     assert!(d.contains("Detmold"));
+}
+
+/// Onboarding while `up` runs: the running server sees the new tenant files at once, but serves
+/// none of them before its database exists (404, never 500); a second `up` provisions them and
+/// returns once the running server serves every tenant.
+#[test]
+fn a_group_onboarded_while_up_runs_is_served_after_up_and_never_answers_500() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(local) = local_mode() else { return };
+    let first = local.up();
+    let before = first["tenants"].as_array().unwrap().len();
+
+    // Visitors of the new portals, from before the files exist until the end.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let port = local.port;
+    let visitors: Vec<_> = ["brakel", "hoexter", "kreis-hoexter"]
+        .into_iter()
+        .map(|slug| {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, _) = get(port, &format!("{slug}.localhost:{port}"), "/");
+                    seen.lock().unwrap().push(status);
+                    let (status, _) = get(port, &format!("{slug}.localhost:{port}"), "/leistungen");
+                    seen.lock().unwrap().push(status);
+                }
+            })
+        })
+        .collect();
+
+    let out = local.run_plain(&["group", "new", "hoexter", "--kreis", "05762", "--pilot", "brakel"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The running server has seen the new files and holds them back until their databases exist.
+    let log = local.state.join("serve.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("tenant not served yet") {
+        assert!(std::time::Instant::now() < deadline, "the server never saw the new tenants");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = local.get(&format!("brakel.localhost:{port}"), "/");
+    assert_eq!(status, 404, "not served before its database exists");
+
+    // `up` again: converges instead of failing.
+    let second = local.up();
+    assert_eq!(second["alreadyRunning"], true);
+    assert_eq!(second["pid"], first["pid"]);
+    let rows = second["tenants"].as_array().unwrap();
+    assert!(rows.len() > before, "the new group is part of the local mode: {} > {before}", rows.len());
+    assert!(rows.iter().all(|r| r["serving"] == true), "every tenant served: {second}");
+    assert!(second["provisionedChanged"].as_u64().unwrap() as usize >= rows.len() - before);
+    let brakel = rows.iter().find(|r| r["tenant"] == "brakel").expect("brakel onboarded");
+    assert!(brakel["services"].as_u64().unwrap() >= 40, "starter catalogue: {brakel}");
+    let (status, page) = local.get(&format!("brakel.localhost:{port}"), "/");
+    assert_eq!(status, 200);
+    assert!(page.contains("Brakel"));
+
+    stop.store(true, Ordering::Relaxed);
+    for v in visitors {
+        v.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|s| *s == 200 || *s == 404), "only 404 before and 200 after: {seen:?}");
+    assert!(seen.contains(&404) && seen.contains(&200), "both phases observed");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains('\u{1b}'), "no colour codes in the log file");
 }

@@ -186,7 +186,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn unavailable_to_exit(result: anyhow::Result<Exit>) -> anyhow::Result<Exit> {
     match result {
         Err(e) if e.downcast_ref::<cluster::Error>().is_some_and(cluster::Error::is_unavailable) => {
-            eprintln!("{} {e:#}", console::style("error:").red().bold());
+            eprintln!("{} {e:#}", console::style("error:").for_stderr().red().bold());
             Ok(Exit::Unavailable)
         }
         other => other,
@@ -515,7 +515,7 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     progress.finish();
     if !failures.is_empty() {
         for (_, e) in &failures {
-            eprintln!("{} {e}", console::style("error:").red().bold());
+            eprintln!("{} {e}", console::style("error:").for_stderr().red().bold());
         }
         if let Some((_, e)) = failures.iter().find(|(_, e)| e.is_unavailable()) {
             return Err(anyhow::anyhow!("{e}")).context("apply failed");

@@ -99,9 +99,16 @@ pub fn select<'a>(catalog: &'a Catalog, sel: &Selector) -> anyhow::Result<Vec<&'
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    // Auto: colour on a terminal only, never with NO_COLOR (console decides per stream).
     match cli.global.color {
-        ColorChoice::Always => console::set_colors_enabled(true),
-        ColorChoice::Never => console::set_colors_enabled(false),
+        ColorChoice::Always => {
+            console::set_colors_enabled(true);
+            console::set_colors_enabled_stderr(true);
+        }
+        ColorChoice::Never => {
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
         ColorChoice::Auto => {}
     }
     let ctx = Context { tenants_dir: cli.global.tenants, output: cli.global.output, quiet: cli.global.quiet };
