@@ -162,7 +162,9 @@ impl Gated {
     }
 }
 
-/// Which of `schemas` are ready, and why each other one is not. Errors: the database could not be asked.
+/// Which of `schemas` are ready, and why each other one is not. A schema is ready when its role
+/// exists and a read as the tenant — the request path itself, [`super::db::read`] — finds it at
+/// the latest migration. Errors: the database could not be asked.
 async fn check_ready(
     pool: &super::db::Pools,
     schemas: Vec<String>,
@@ -170,43 +172,35 @@ async fn check_ready(
     let client = pool.get("").await.map_err(|e| format!("database: {e}"))?;
     let rows = client
         .query(
-            "SELECT s, CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s)
-                                THEN pg_has_role(s, 'MEMBER') END,
-                           to_regclass(quote_ident(s) || '.schema_migrations') IS NOT NULL
-                 FROM unnest($1::text[]) AS u(s)",
+            "SELECT s, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s) FROM unnest($1::text[]) AS u(s)",
             &[&schemas],
         )
         .await
         .map_err(|e| format!("database: {e}"))?;
-    let mut ready = Vec::new();
+    drop(client);
     let mut not = Vec::new();
     let mut candidates = Vec::new();
     for r in rows {
-        let (schema, role, migrated): (String, Option<bool>, bool) = (r.get(0), r.get(1), r.get(2));
-        match (role, migrated) {
-            (None, _) => not.push((schema.clone(), format!("database role {schema} does not exist yet"))),
-            (Some(false), _) => {
-                not.push((schema.clone(), format!("the server's database login may not SET ROLE {schema}")))
-            }
-            (Some(true), false) => not.push((schema.clone(), format!("schema {schema} is not migrated yet"))),
-            (Some(true), true) => candidates.push(schema),
+        let (schema, role): (String, bool) = (r.get(0), r.get(1));
+        if role {
+            candidates.push(schema);
+        } else {
+            not.push((schema.clone(), format!("database role {schema} does not exist yet")));
         }
     }
-    let versions = futures::future::join_all(candidates.iter().map(|schema| {
-        let sql =
-            format!("SELECT coalesce(max(version), 0) FROM {}.schema_migrations", crate::db::quote::ident(schema));
-        let client = &client;
-        async move { client.query_one(&sql, &[]).await.map(|r| r.get::<_, i32>(0)) }
-    }))
+    const VERSION: super::db::Stmt<'static> =
+        super::db::Stmt::plain("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    let versions = futures::future::join_all(
+        candidates.iter().map(|schema| async move { super::db::read(pool, schema, &[VERSION]).await }),
+    )
     .await;
+    let mut ready = Vec::new();
+    let latest = crate::db::migrations::LATEST;
     for (schema, v) in candidates.into_iter().zip(versions) {
-        match v {
-            Ok(v) if v >= crate::db::migrations::LATEST => ready.push(schema),
-            Ok(v) => not.push((
-                schema.clone(),
-                format!("schema {schema} at migration {v} of {}", crate::db::migrations::LATEST),
-            )),
-            Err(e) => not.push((schema, format!("database: {e}"))),
+        match v.map(|rows| rows.first().and_then(|r| r.first()).map(|r| r.get::<_, i32>(0))) {
+            Ok(Some(v)) if v >= latest => ready.push(schema),
+            Ok(v) => not.push((schema.clone(), format!("schema {schema} at migration {} of {latest}", v.unwrap_or(0)))),
+            Err(e) => not.push((schema.clone(), format!("schema {schema} not readable as its role yet: {e}"))),
         }
     }
     Ok((ready, not))
