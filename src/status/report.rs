@@ -50,14 +50,6 @@ fn day_number(d: &str) -> Option<i64> {
 /// One line of the chart: label, colour, (day number, count) steps.
 type Series<'a> = (&'a str, &'a str, Vec<(i64, usize)>);
 
-/// A `YYYY-MM-DD` date as people in Germany write it (`29.11.2026`).
-fn german_date(d: &str) -> String {
-    match (d.get(0..4), d.get(5..7), d.get(8..10)) {
-        (Some(y), Some(m), Some(day)) => format!("{day}.{m}.{y}"),
-        _ => d.to_string(),
-    }
-}
-
 /// A burn-up chart as inline SVG: one step line per series (database set up, installed or running locally,
 /// online or published), y from 0 to `total`. `id` makes the chart's title id unique in the page.
 pub fn burnup_svg(history: &[HistoryEntry], total: usize, mode: Mode, id: &str) -> String {
@@ -83,8 +75,8 @@ pub fn burnup_svg(history: &[HistoryEntry], total: usize, mode: Mode, id: &str) 
         svg.push_str("<text x=\"20\" y=\"40\">Noch keine Phasenhistorie erfasst.</text></svg>");
         return svg;
     };
-    // All on one day: start the axis the day before, so that the step is visible.
-    let x0 = if x0 == x1 { x0 - 1 } else { x0 };
+    // All on one day (a fresh local mode): a day either side, so that the step stands in the middle.
+    let (x0, x1) = if x0 == x1 { (x0 - 1, x1 + 1) } else { (x0, x1) };
     let span = (x1 - x0).max(1) as f64;
     let ymax = total.max(1) as f64;
     let sx = |x: i64| PAD + (x - x0) as f64 / span * (W - 2.0 * PAD);
@@ -99,8 +91,14 @@ pub fn burnup_svg(history: &[HistoryEntry], total: usize, mode: Mode, id: &str) 
         r = W - PAD,
         t = sy(total),
     ));
-    let first_date = german_date(history.iter().map(|h| date(&h.reached_at)).min().unwrap_or(""));
-    let last_date = german_date(history.iter().map(|h| date(&h.reached_at)).max().unwrap_or(""));
+    let day = |x: i64| {
+        i32::try_from(x)
+            .ok()
+            .and_then(|j| time::Date::from_julian_day(j).ok())
+            .map(|d| format!("{:02}.{:02}.{}", d.day(), u8::from(d.month()), d.year()))
+            .unwrap_or_default()
+    };
+    let (first_date, last_date) = (day(x0), day(x1));
     svg.push_str(&format!(
         "<text x=\"{PAD}\" y=\"{y}\" font-size=\"12\">{first_date}</text>\
          <text x=\"{x}\" y=\"{y}\" font-size=\"12\" text-anchor=\"end\">{last_date}</text>",
@@ -118,7 +116,9 @@ pub fn burnup_svg(history: &[HistoryEntry], total: usize, mode: Mode, id: &str) 
             prev = *n;
         }
         d.push_str(&format!(" L{:.1},{:.1}", sx(x1), sy(prev)));
-        svg.push_str(&format!("<path d=\"{d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"2.5\"/>"));
+        // Lower rungs drawn wider, so that lines lying on each other stay visible as bands.
+        let width = 2.5 + 3.0 * (points.len() - 1 - i) as f64;
+        svg.push_str(&format!("<path d=\"{d}\" fill=\"none\" stroke=\"{colour}\" stroke-width=\"{width}\"/>"));
         svg.push_str(&format!(
             "<text x=\"{lx}\" y=\"{ly}\" font-size=\"13\" fill=\"{colour}\">{label}: {prev}</text>",
             lx = PAD + 10.0 + i as f64 * 190.0,
@@ -338,6 +338,7 @@ mod tests {
         let svg = burnup_svg(&today, 2, Mode::Local, "krz");
         assert!(svg.contains("läuft lokal: 2") && svg.contains("veröffentlicht: 1"), "{svg}");
         assert!(svg.contains("<path"), "{svg}");
+        assert!(svg.contains(">28.11.2026<") && svg.contains(">30.11.2026<"), "a day either side: {svg}");
     }
 
     #[test]
@@ -399,6 +400,38 @@ mod tests {
         }
         assert!(ids.len() >= 2 * sums.len(), "{ids:?}");
         assert!(page.contains("Stand aller"), "unknown said as unknown");
+        well_formed(&page);
+    }
+
+    /// Every element is closed in order (void elements and self-closed SVG elements aside), and
+    /// attribute values are quoted: a strict check that the template does not drift into tag soup.
+    /// (`tests/local.rs` also runs the W3C Nu validator on a real report where it is installed.)
+    fn well_formed(page: &str) {
+        const VOID: [&str; 4] = ["meta", "br", "img", "input"];
+        let mut stack: Vec<&str> = Vec::new();
+        let mut rest = page;
+        while let Some(start) = rest.find('<') {
+            let end = start + rest[start..].find('>').expect("every tag ends");
+            let tag = &rest[start + 1..end];
+            rest = &rest[end + 1..];
+            if tag.starts_with('!') {
+                continue;
+            }
+            let name = tag.trim_start_matches('/').split([' ', '/']).next().unwrap();
+            assert!(!tag.contains("=\"\"") || tag.contains("style"), "empty attribute in <{tag}>");
+            if let Some(closing) = tag.strip_prefix('/') {
+                assert_eq!(stack.pop(), Some(closing.trim()), "</{closing}> closes the wrong element");
+            } else if !tag.ends_with('/') && !VOID.contains(&name) {
+                stack.push(name);
+            }
+            if !tag.starts_with('/') && (name == "style" || name == "title") {
+                // Raw text up to the end tag.
+                let close = format!("</{name}>");
+                let at = rest.find(&close).expect("raw text element closed");
+                rest = &rest[at..];
+            }
+        }
+        assert!(stack.is_empty(), "unclosed: {stack:?}");
     }
 
     #[test]
