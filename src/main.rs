@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(exit) => exit.into(),
         Err(err) => {
             eprintln!("{} {err:#}", console::style("error:").for_stderr().red().bold());
-            portalctl::exit_codes::Exit::Failure.into()
+            portalctl::exit_codes::Exit::for_error(&err).into()
         }
     }
 }

@@ -383,3 +383,65 @@ fn municipality_lookup_finds_names_with_umlauts() {
     assert!(out.contains("05770036") && out.contains("preussisch-oldendorf"), "{out}");
     env.run(&["municipality", "Atlantis"]).code(1);
 }
+
+#[test]
+fn an_output_format_a_command_does_not_print_is_an_error() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    for args in [
+        &["-o", "json", "render", "--group", "krz"][..],
+        &["-o", "html", "validate"],
+        &["-o", "markdown", "tenant", "list"],
+    ] {
+        let run = env.run(args);
+        run.code(2);
+        assert!(run.stdout.is_empty(), "nothing printed in another format: {}", run.stdout);
+        assert!(run.stderr.contains("does not print -o") && run.stderr.contains("it supports -o"), "{}", run.stderr);
+    }
+    // What a command does print stays allowed.
+    env.run(&["-o", "yaml", "render", "--group", "krz"]).ok();
+    env.run(&["-o", "json", "validate"]).ok();
+}
+
+#[test]
+fn municipality_json_is_camel_case_with_booleans_and_an_empty_query_is_refused() {
+    let env = TestEnv::new();
+    let out = env.run(&["-o", "json", "municipality", "Bottrop"]).ok().to_string();
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["kreisAgs"], "05512", "{out}");
+    assert_eq!(rows[0]["kreisfrei"], true, "a real boolean: {out}");
+    assert!(!out.contains("kreis_ags") && !out.contains("\"yes\""), "{out}");
+    let run = env.run(&["municipality", ""]);
+    run.code(2);
+    assert!(run.stdout.is_empty(), "not all 10,790 rows");
+    assert!(run.stderr.contains("portalctl municipality Oldendorf"), "{}", run.stderr);
+}
+
+#[test]
+fn a_cluster_that_cannot_be_reached_is_exit_3_for_every_command() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let missing = env.path().join("no-kubeconfig");
+    for args in [
+        &["rollout", "pause", "--group", "krz"][..],
+        &["rollout", "resume", "--group", "krz"],
+        &["diff", "--group", "krz"],
+    ] {
+        let mut cmd = env.command();
+        cmd.args(args).env("KUBECONFIG", &missing).env_remove("HOME");
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn no_colour_codes_off_a_terminal() {
+    let env = TestEnv::new();
+    // Not a terminal and no NO_COLOR: still plain.
+    let mut cmd = env.command();
+    cmd.env_remove("NO_COLOR").args(["municipality", ""]);
+    let out = cmd.output().unwrap();
+    assert!(!out.stderr.contains(&0x1b), "{}", String::from_utf8_lossy(&out.stderr));
+    // --color always colours stderr too.
+    let mut cmd = env.command();
+    cmd.env_remove("NO_COLOR").args(["--color", "always", "municipality", ""]);
+    assert!(cmd.output().unwrap().stderr.contains(&0x1b));
+}

@@ -112,6 +112,16 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         ColorChoice::Auto => {}
     }
     let ctx = Context { tenants_dir: cli.global.tenants, output: cli.global.output, quiet: cli.global.quiet };
+    let (name, supported) = outputs(&cli.command);
+    if !supported.contains(&ctx.output) {
+        let list: Vec<String> = supported.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
+        ctx.error(format!(
+            "`{name}` does not print -o {}; it supports -o {}",
+            format!("{:?}", ctx.output).to_lowercase(),
+            list.join(", ")
+        ));
+        return Ok(Exit::Usage);
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&ctx, &args),
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
@@ -130,6 +140,33 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Offboard(args) => kube::offboard(&ctx, &args),
         Command::Up(args) => local::up(&ctx, &args),
         Command::Down(args) => local::down(&ctx, &args),
+    }
+}
+
+/// A command's name and the `-o` formats it prints: an unsupported one is refused, never
+/// silently replaced by another.
+fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
+    use OutputFormat::{Html, Json, Markdown, Table, Yaml};
+    const STRUCTURED: &[OutputFormat] = &[Table, Json, Yaml];
+    match command {
+        Command::Status(_) => ("status", &[Table, Json, Yaml, Markdown, Html]),
+        // Kubernetes manifests are YAML; `-o yaml` says so, `-o table` is the default.
+        Command::Render(_) => ("render", &[Table, Yaml]),
+        Command::Diff(_) => ("diff", &[Table]),
+        Command::Apply(_) => ("apply", &[Table]),
+        Command::Offboard(_) => ("offboard", &[Table]),
+        Command::Serve(_) => ("serve", &[Table]),
+        Command::Down(_) => ("down", &[Table]),
+        Command::Validate(_) => ("validate", STRUCTURED),
+        Command::Tenant(_) => ("tenant", STRUCTURED),
+        Command::Group(_) => ("group", STRUCTURED),
+        Command::Municipality(_) => ("municipality", STRUCTURED),
+        Command::Dns(_) => ("dns", STRUCTURED),
+        Command::Servicekonto(_) => ("servicekonto", STRUCTURED),
+        Command::Db(_) => ("db", STRUCTURED),
+        Command::Content(_) => ("content", STRUCTURED),
+        Command::Rollout(_) => ("rollout", STRUCTURED),
+        Command::Up(_) => ("up", STRUCTURED),
     }
 }
 
