@@ -445,3 +445,16 @@ fn no_colour_codes_off_a_terminal() {
     cmd.env_remove("NO_COLOR").args(["--color", "always", "municipality", ""]);
     assert!(cmd.output().unwrap().stderr.contains(&0x1b));
 }
+
+#[test]
+fn completions_for_every_shell_and_a_man_page() {
+    let env = TestEnv::new();
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef portalctl"), ("fish", "complete -c portalctl")] {
+        let out = env.run(&["completions", shell]).ok().to_string();
+        assert!(out.contains(marker) && out.contains("municipality"), "{shell}: {out}");
+    }
+    let man = env.run(&["manpage"]).ok().to_string();
+    assert!(man.contains(".TH portalctl 1") && man.contains("Exit codes"), "{man}");
+    let help = env.run(&["--help"]).ok().to_string();
+    assert!(help.contains("portalctl up "), "the top-level help mentions up: {help}");
+}

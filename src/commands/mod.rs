@@ -140,6 +140,18 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Offboard(args) => kube::offboard(&ctx, &args),
         Command::Up(args) => local::up(&ctx, &args),
         Command::Down(args) => local::down(&ctx, &args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "portalctl", &mut std::io::stdout());
+            Ok(Exit::Success)
+        }
+        Command::Manpage => {
+            use clap::CommandFactory as _;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page")?;
+            Ok(Exit::Success)
+        }
     }
 }
 
@@ -157,6 +169,8 @@ fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
         Command::Offboard(_) => ("offboard", &[Table]),
         Command::Serve(_) => ("serve", &[Table]),
         Command::Down(_) => ("down", &[Table]),
+        Command::Completions { .. } => ("completions", &[Table]),
+        Command::Manpage => ("manpage", &[Table]),
         Command::Validate(_) => ("validate", STRUCTURED),
         Command::Tenant(_) => ("tenant", STRUCTURED),
         Command::Group(_) => ("group", STRUCTURED),
