@@ -442,7 +442,9 @@ pub fn down(ctx: &Context, args: &DownArgs) -> anyhow::Result<Exit> {
     }
     let pg_dir = state.join("postgres");
     if pg_dir.join("data").join("PG_VERSION").is_file() {
-        let pg = LocalPostgres::new(&state, args.db_port)?;
+        // The port `up` recorded, where it ran with another --db-port.
+        let db_port = local::LocalState::read(&state).ok().flatten().and_then(|s| s.db_port).unwrap_or(args.db_port);
+        let pg = LocalPostgres::new(&state, db_port)?;
         if pg.stop().context("cannot stop the private PostgreSQL")? {
             stopped.push("PostgreSQL".to_string());
         }

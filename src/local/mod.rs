@@ -14,6 +14,14 @@ pub enum Error {
     NoBinaries,
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
+    #[error(
+        "port {port} on 127.0.0.1 is in use (another PostgreSQL?), so the private PostgreSQL cannot start there; \
+         choose another port: `portalctl up --db-port {next}` (and the same --db-port for `portalctl down`)",
+        next = port.wrapping_add(1)
+    )]
+    PortInUse { port: u16 },
+    #[error("the private PostgreSQL did not start on 127.0.0.1:{port}: {detail}; its log is {}", log.display())]
+    Start { port: u16, log: PathBuf, detail: String },
     #[error("cannot prepare {path}")]
     Io {
         path: PathBuf,
@@ -155,6 +163,9 @@ impl LocalPostgres {
         if self.running() {
             return Ok(false);
         }
+        if std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+            return Err(Error::PortInUse { port: self.port });
+        }
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
             self.port,
@@ -163,7 +174,15 @@ impl LocalPostgres {
         let mut c = self.command("pg_ctl");
         c.arg("-D").arg(self.data_dir()).arg("-l").arg(self.root.join("server.log")).args(["-w", "-t", "60", "-o"]);
         c.arg(opts).arg("start");
-        self.run("pg_ctl start", c)?;
+        let log = self.root.join("server.log");
+        self.run("pg_ctl start", c).map_err(|e| match e {
+            Error::Command { detail, .. } => Error::Start {
+                port: self.port,
+                detail: detail.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string(),
+                log,
+            },
+            other => other,
+        })?;
         Ok(true)
     }
 

@@ -45,7 +45,7 @@ pub enum Error {
     DatabaseUrl(#[source] tokio_postgres::Error),
     #[error("cannot create the database pool: {0}")]
     Pool(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} (another server there? choose another address with --listen or --ops-listen)")]
     Listen { addr: String, source: std::io::Error },
     #[error("tenants: {0}")]
     Tenants(String),

@@ -174,7 +174,7 @@ fn check_theme(cx: &mut Ctx, spec: &ThemeSpec, resolved: &Theme, prefix: &str) {
                     "{fg_name} {fg} on {bg_name} {bg} ({usage}) has contrast {ratio:.2}:1; WCAG 2.1 AA needs 4.5:1"
                 ),
             )
-            .with_hint("darken the foreground or lighten the background until the ratio reaches 4.5:1");
+            .with_hint(contrast_hint(fg_name, f, bg_name, b));
         }
     }
 }
@@ -984,5 +984,17 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
             );
         }
         t.members = members;
+    }
+}
+
+/// Which way to move the colours: away from each other, i.e. the lighter one lighter and the darker one darker.
+fn contrast_hint(fg_name: &str, fg: Rgb, bg_name: &str, bg: Rgb) -> String {
+    if fg.luminance() > bg.luminance() {
+        format!(
+            "darken {bg_name} or lighten {fg_name} until the ratio reaches 4.5:1 (the text is the lighter colour here: \
+             lightening {bg_name} would lower the contrast)"
+        )
+    } else {
+        format!("darken {fg_name} or lighten {bg_name} until the ratio reaches 4.5:1")
     }
 }
