@@ -72,3 +72,14 @@ fn the_private_postgresql_port_in_use_names_db_port() {
     };
     insta::assert_snapshot!(start.to_string());
 }
+
+#[test]
+fn a_missing_group_file_is_one_error_not_one_per_tenant() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    std::fs::remove_file(env.path().join("tenants/heinsberg/group.yaml")).unwrap();
+    let run = env.run(&["validate"]);
+    run.code(1);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error[")).collect();
+    assert_eq!(errors.len(), 1, "{}", run.stderr);
+    insta::assert_snapshot!(errors[0]);
+}
