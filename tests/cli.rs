@@ -212,7 +212,7 @@ fn tenant_new_derives_everything_from_the_ags() {
     // The same AGS twice is refused and nothing is written.
     let dup = env.run(&["tenant", "new", "--ags", "05770008", "--group", "krz", "--slug", "espelkamp-zwei"]);
     dup.code(1);
-    assert!(dup.stderr.contains("duplicate-ags"), "{}", dup.stderr);
+    assert!(dup.stderr.contains("is already tenant espelkamp of group krz"), "{}", dup.stderr);
     assert!(!env.path().join("tenants/krz/espelkamp-zwei.yaml").exists());
     // Hostile slugs never become file names.
     let evil = env.run(&["tenant", "new", "--ags", "05770024", "--group", "krz", "--slug", "../../etc/passwd"]);

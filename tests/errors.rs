@@ -83,3 +83,29 @@ fn a_missing_group_file_is_one_error_not_one_per_tenant() {
     assert_eq!(errors.len(), 1, "{}", run.stderr);
     insta::assert_snapshot!(errors[0]);
 }
+
+#[test]
+fn tenant_new_for_an_ags_that_is_already_a_tenant_names_the_tenant() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let run = env.run(&["tenant", "new", "--ags", "05370008", "--group", "heinsberg"]);
+    run.code(1);
+    assert!(!run.stderr.contains("note:"), "no slug note for a tenant that will not be written: {}", run.stderr);
+    assert!(!env.path().join("tenants/heinsberg/gangelt-heinsberg.yaml").exists());
+    insta::assert_snapshot!(run.stderr.trim());
+}
+
+#[test]
+fn group_new_leaves_out_a_commune_of_another_group_and_the_dry_run_agrees() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    env.run(&["group", "new", "hoexter", "--kreis", "05762"]).ok();
+    env.run(&["tenant", "new", "--ags", "05774032", "--group", "hoexter"]).ok();
+    let dry = env.run(&["group", "new", "paderborn", "--kreis", "05774", "--dry-run"]);
+    dry.code(0);
+    let run = env.run(&["group", "new", "paderborn", "--kreis", "05774"]);
+    run.code(0);
+    let notes: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with("note:")).collect();
+    assert_eq!(notes, dry.stderr.lines().filter(|l| l.starts_with("note:")).collect::<Vec<_>>(), "dry run agrees");
+    assert!(!run.stderr.contains("--slug"), "group new has no --slug: {}", run.stderr);
+    assert!(env.path().join("tenants/paderborn/salzkotten.yaml").exists());
+    insta::assert_snapshot!(notes.join("\n"));
+}
