@@ -13,6 +13,8 @@ Exit codes:
   3  a required service (cluster, database, DNS) could not be reached
 
 Examples:
+  portalctl up                                       every bundled portal running locally (http://<slug>.localhost:8080/)
+  portalctl status                                   where each tenant stands (after `up`: the local mode)
   portalctl validate                                 check every tenant file
   portalctl tenant list --group krz -o json          the krz tenants as JSON
   portalctl tenant new --ags 05770008 --group krz    onboard Espelkamp from the official list
@@ -96,6 +98,15 @@ pub enum Command {
     Up(UpArgs),
     /// Stop the local all-in-one mode (portal server and private PostgreSQL), keeping data.
     Down(DownArgs),
+    /// Print a shell completion script: `portalctl completions bash > /etc/bash_completion.d/portalctl`
+    /// (zsh: into a directory on `$fpath` as `_portalctl`; fish: `~/.config/fish/completions/portalctl.fish`).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `portalctl manpage > /usr/local/share/man/man1/portalctl.1`.
+    Manpage,
 }
 
 #[derive(Debug, Args)]

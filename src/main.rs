@@ -15,8 +15,8 @@ fn main() -> ExitCode {
     match portalctl::commands::run(cli) {
         Ok(exit) => exit.into(),
         Err(err) => {
-            eprintln!("{} {err:#}", console::style("error:").red().bold());
-            portalctl::exit_codes::Exit::Failure.into()
+            eprintln!("{} {err:#}", console::style("error:").for_stderr().red().bold());
+            portalctl::exit_codes::Exit::for_error(&err).into()
         }
     }
 }

@@ -12,6 +12,7 @@ static KREISE_CSV: &str = include_str!("../data/kreise-de.csv");
 
 /// One municipality (Gemeinde) as listed officially.
 #[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all(serialize = "camelCase"))]
 pub struct Municipality {
     /// Amtlicher Gemeindeschlüssel, 8 digits.
     pub ags: String,
@@ -26,8 +27,9 @@ pub struct Municipality {
     pub kreis_ags: String,
     /// The district's name.
     pub kreis: String,
-    /// `yes` for a district-free city.
-    pub kreisfrei: String,
+    /// A district-free city (`yes` in the official list).
+    #[serde(deserialize_with = "yes_no")]
+    pub kreisfrei: bool,
     /// Two-letter Land code.
     pub land: String,
 }
@@ -35,7 +37,16 @@ pub struct Municipality {
 impl Municipality {
     /// A district-free city is its own district.
     pub fn is_kreisfrei(&self) -> bool {
-        self.kreisfrei == "yes"
+        self.kreisfrei
+    }
+}
+
+/// `yes` / `no` of the official list as a boolean.
+fn yes_no<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    match <String as serde::Deserialize>::deserialize(d)?.as_str() {
+        "yes" => Ok(true),
+        "no" | "" => Ok(false),
+        other => Err(serde::de::Error::custom(format!("expected yes or no, found {other:?}"))),
     }
 }
 

@@ -212,7 +212,7 @@ fn tenant_new_derives_everything_from_the_ags() {
     // The same AGS twice is refused and nothing is written.
     let dup = env.run(&["tenant", "new", "--ags", "05770008", "--group", "krz", "--slug", "espelkamp-zwei"]);
     dup.code(1);
-    assert!(dup.stderr.contains("duplicate-ags"), "{}", dup.stderr);
+    assert!(dup.stderr.contains("is already tenant espelkamp of group krz"), "{}", dup.stderr);
     assert!(!env.path().join("tenants/krz/espelkamp-zwei.yaml").exists());
     // Hostile slugs never become file names.
     let evil = env.run(&["tenant", "new", "--ags", "05770024", "--group", "krz", "--slug", "../../etc/passwd"]);
@@ -382,4 +382,79 @@ fn municipality_lookup_finds_names_with_umlauts() {
     let out = env.run(&["municipality", "Preußisch"]).ok().to_string();
     assert!(out.contains("05770036") && out.contains("preussisch-oldendorf"), "{out}");
     env.run(&["municipality", "Atlantis"]).code(1);
+}
+
+#[test]
+fn an_output_format_a_command_does_not_print_is_an_error() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    for args in [
+        &["-o", "json", "render", "--group", "krz"][..],
+        &["-o", "html", "validate"],
+        &["-o", "markdown", "tenant", "list"],
+    ] {
+        let run = env.run(args);
+        run.code(2);
+        assert!(run.stdout.is_empty(), "nothing printed in another format: {}", run.stdout);
+        assert!(run.stderr.contains("does not print -o") && run.stderr.contains("it supports -o"), "{}", run.stderr);
+    }
+    // What a command does print stays allowed.
+    env.run(&["-o", "yaml", "render", "--group", "krz"]).ok();
+    env.run(&["-o", "json", "validate"]).ok();
+}
+
+#[test]
+fn municipality_json_is_camel_case_with_booleans_and_an_empty_query_is_refused() {
+    let env = TestEnv::new();
+    let out = env.run(&["-o", "json", "municipality", "Bottrop"]).ok().to_string();
+    let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(rows[0]["kreisAgs"], "05512", "{out}");
+    assert_eq!(rows[0]["kreisfrei"], true, "a real boolean: {out}");
+    assert!(!out.contains("kreis_ags") && !out.contains("\"yes\""), "{out}");
+    let run = env.run(&["municipality", ""]);
+    run.code(2);
+    assert!(run.stdout.is_empty(), "not all 10,790 rows");
+    assert!(run.stderr.contains("portalctl municipality Oldendorf"), "{}", run.stderr);
+}
+
+#[test]
+fn a_cluster_that_cannot_be_reached_is_exit_3_for_every_command() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let missing = env.path().join("no-kubeconfig");
+    for args in [
+        &["rollout", "pause", "--group", "krz"][..],
+        &["rollout", "resume", "--group", "krz"],
+        &["diff", "--group", "krz"],
+    ] {
+        let mut cmd = env.command();
+        cmd.args(args).env("KUBECONFIG", &missing).env_remove("HOME");
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+#[test]
+fn no_colour_codes_off_a_terminal() {
+    let env = TestEnv::new();
+    // Not a terminal and no NO_COLOR: still plain.
+    let mut cmd = env.command();
+    cmd.env_remove("NO_COLOR").args(["municipality", ""]);
+    let out = cmd.output().unwrap();
+    assert!(!out.stderr.contains(&0x1b), "{}", String::from_utf8_lossy(&out.stderr));
+    // --color always colours stderr too.
+    let mut cmd = env.command();
+    cmd.env_remove("NO_COLOR").args(["--color", "always", "municipality", ""]);
+    assert!(cmd.output().unwrap().stderr.contains(&0x1b));
+}
+
+#[test]
+fn completions_for_every_shell_and_a_man_page() {
+    let env = TestEnv::new();
+    for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef portalctl"), ("fish", "complete -c portalctl")] {
+        let out = env.run(&["completions", shell]).ok().to_string();
+        assert!(out.contains(marker) && out.contains("municipality"), "{shell}: {out}");
+    }
+    let man = env.run(&["manpage"]).ok().to_string();
+    assert!(man.contains(".TH portalctl 1") && man.contains("Exit codes"), "{man}");
+    let help = env.run(&["--help"]).ok().to_string();
+    assert!(help.contains("portalctl up "), "the top-level help mentions up: {help}");
 }

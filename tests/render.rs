@@ -56,6 +56,15 @@ fn render_to_a_directory_writes_one_file_per_object_and_removes_stale_ones() {
 }
 
 #[test]
+fn out_named_after_the_group_is_the_groups_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("deploy").join("krz");
+    render(&["--group", "krz", "--out", &format!("{}/", out.display())]);
+    assert!(out.join("ingress-detmold.yaml").is_file(), "written into deploy/krz/");
+    assert!(!out.join("krz").exists(), "no deploy/krz/krz/");
+}
+
+#[test]
 fn output_has_no_timestamps_and_is_stable() {
     let a = render(&["--group", "krz"]);
     let b = render(&["--group", "krz"]);

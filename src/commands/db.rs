@@ -31,7 +31,7 @@ pub fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<Exit> {
 /// anything else an error.
 fn fail(err: db::Error) -> anyhow::Result<Exit> {
     if err.is_unavailable() {
-        eprintln!("{} {err}", console::style("error:").red().bold());
+        eprintln!("{} {err}", console::style("error:").for_stderr().red().bold());
         return Ok(Exit::Unavailable);
     }
     Err(err.into())
@@ -65,13 +65,13 @@ pub(crate) fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
     let Some(url) = conn.database_url.as_deref().filter(|u| !u.is_empty()) else {
         eprintln!(
             "{} no database given: pass --database-url or set DATABASE_URL",
-            console::style("error:").red().bold()
+            console::style("error:").for_stderr().red().bold()
         );
         return Err(Exit::Usage);
     };
     let opts = connect_options(conn, url);
     opts.resolve().map_err(|e| {
-        eprintln!("{} {e}", console::style("error:").red().bold());
+        eprintln!("{} {e}", console::style("error:").for_stderr().red().bold());
         Exit::Usage
     })
 }
@@ -127,9 +127,9 @@ impl Progress {
     fn failed(&mut self, tenant: &str, err: &db::Error) {
         let msg = err.to_string();
         let line = if msg.starts_with(&format!("tenant {tenant}:")) {
-            format!("{} {msg}", console::style("error:").red().bold())
+            format!("{} {msg}", console::style("error:").for_stderr().red().bold())
         } else {
-            format!("{} tenant {tenant}: {msg}", console::style("error:").red().bold())
+            format!("{} tenant {tenant}: {msg}", console::style("error:").for_stderr().red().bold())
         };
         match &self.bar {
             Some(pb) => pb.println(line),

@@ -108,7 +108,27 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
         bail!("{} already exists; nothing was written (add single tenants with `portalctl tenant new`)", dir.display());
     }
     let mut drafts = drafts_for(&args.kreise, !args.no_kreis_tenants)?;
+    // A commune that is already a tenant (of another group) stays where it is: left out, said once.
+    let before = drafts.len();
+    drafts.retain(|d| match existing.tenants.iter().find(|t| t.ags.as_deref() == Some(d.ags.as_str())) {
+        Some(t) => {
+            ctx.info(format!(
+                "note: {} (AGS {}) is already tenant {} of group {} ({}); left out of group {}",
+                d.display_name, d.ags, t.slug, t.group, t.source, args.name
+            ));
+            false
+        }
+        None => true,
+    });
+    if drafts.is_empty() && before > 0 {
+        bail!("every commune of the given Kreise is already a tenant; nothing was written");
+    }
     scaffold::resolve_collisions(&mut drafts, &taken);
+    for d in &mut drafts {
+        // `group new` has no --slug: the slug is changed in the file.
+        d.note =
+            d.note.take().map(|n| n.replace("pass --slug to choose another", "edit metadata.name to choose another"));
+    }
     for p in &args.pilots {
         if !drafts.iter().any(|d| &d.slug == p) {
             let slugs: Vec<&str> = drafts.iter().map(|d| d.slug.as_str()).collect();
@@ -189,13 +209,14 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
             ctx.info(format!("note: {note}"));
         }
     }
+    // The dry run validates exactly as the real run does.
+    super::tenant::check_with(ctx, &files)?;
     if args.dry_run {
         for f in &files {
             println!("---\n# {}\n{}", f.path, f.text);
         }
         return Ok(Exit::Success);
     }
-    super::tenant::check_with(ctx, &files)?;
     // Write everything into a hidden sibling directory, then rename it into place in one step.
     std::fs::create_dir_all(&ctx.tenants_dir)
         .with_context(|| format!("cannot create {}", ctx.tenants_dir.display()))?;

@@ -82,7 +82,8 @@ pub struct RenderArgs {
     #[arg(long, short = 'g', value_name = "GROUP")]
     pub group: Option<String>,
     /// Where to write: `-` for one multi-document YAML stream on stdout, or a directory that gets one
-    /// file per object under `<DIR>/<group>/` (stale files from an earlier render are removed). With
+    /// file per object under `<DIR>/<group>/`, or in DIR itself when it is named after the group
+    /// (`--out deploy/krz/`); stale files from an earlier render are removed. With
     /// `--helm-values`: `-` or a file.
     #[arg(long, default_value = "-", value_name = "DIR|FILE|-")]
     pub out: String,
@@ -182,17 +183,6 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the async runtime")
 }
 
-/// Cluster errors that mean "could not reach or configure the cluster" become exit code 3.
-fn unavailable_to_exit(result: anyhow::Result<Exit>) -> anyhow::Result<Exit> {
-    match result {
-        Err(e) if e.downcast_ref::<cluster::Error>().is_some_and(cluster::Error::is_unavailable) => {
-            eprintln!("{} {e:#}", console::style("error:").red().bold());
-            Ok(Exit::Unavailable)
-        }
-        other => other,
-    }
-}
-
 fn find_group<'a>(catalog: &'a Catalog, name: &str) -> anyhow::Result<&'a Group> {
     catalog.group(name).with_context(|| {
         let known: Vec<&str> = catalog.groups.iter().map(|g| g.name.as_str()).collect();
@@ -279,7 +269,13 @@ pub fn render(ctx: &Context, args: &RenderArgs) -> anyhow::Result<Exit> {
     }
     for group in &groups {
         let (state, _) = desired(&catalog, group, &options);
-        let dir = Path::new(&args.out).join(&group.name);
+        // `--out deploy/krz/` for group krz is the group's directory already: not deploy/krz/krz/.
+        let out = Path::new(&args.out);
+        let dir = if out.file_name().is_some_and(|n| n == group.name.as_str()) {
+            out.to_path_buf()
+        } else {
+            out.join(&group.name)
+        };
         let written = write_dir(&dir, &state)?;
         ctx.info(format!("wrote {written} objects of group {} to {}", group.name, dir.display()));
     }
@@ -347,7 +343,8 @@ fn select_objects<'a>(state: &'a DesiredState, tenants: &[String]) -> Vec<&'a Ob
 // ----- diff ---------------------------------------------------------------------------------
 
 pub fn diff(ctx: &Context, args: &DiffArgs) -> anyhow::Result<Exit> {
-    unavailable_to_exit(runtime()?.block_on(diff_async(ctx, args)))
+    // A cluster that cannot be reached is exit 3, decided in `main` (`Exit::for_error`).
+    runtime()?.block_on(diff_async(ctx, args))
 }
 
 async fn diff_async(ctx: &Context, args: &DiffArgs) -> anyhow::Result<Exit> {
@@ -439,7 +436,8 @@ fn colour_diff(text: &str) -> String {
 // ----- apply and prune ------------------------------------------------------------------------
 
 pub fn apply(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
-    unavailable_to_exit(runtime()?.block_on(apply_async(ctx, args)))
+    // A cluster that cannot be reached is exit 3, decided in `main` (`Exit::for_error`).
+    runtime()?.block_on(apply_async(ctx, args))
 }
 
 /// Objects of a group's tenants in the cluster, each with its tenant label.
@@ -515,7 +513,7 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
     progress.finish();
     if !failures.is_empty() {
         for (_, e) in &failures {
-            eprintln!("{} {e}", console::style("error:").red().bold());
+            eprintln!("{} {e}", console::style("error:").for_stderr().red().bold());
         }
         if let Some((_, e)) = failures.iter().find(|(_, e)| e.is_unavailable()) {
             return Err(anyhow::anyhow!("{e}")).context("apply failed");
@@ -568,7 +566,8 @@ async fn apply_async(ctx: &Context, args: &ApplyArgs) -> anyhow::Result<Exit> {
 // ----- offboard -----------------------------------------------------------------------------
 
 pub fn offboard(ctx: &Context, args: &OffboardArgs) -> anyhow::Result<Exit> {
-    unavailable_to_exit(runtime()?.block_on(offboard_async(ctx, args)))
+    // A cluster that cannot be reached is exit 3, decided in `main` (`Exit::for_error`).
+    runtime()?.block_on(offboard_async(ctx, args))
 }
 
 async fn offboard_async(ctx: &Context, args: &OffboardArgs) -> anyhow::Result<Exit> {

@@ -113,49 +113,52 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
     let state = abs(&args.state_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
 
-    if let Some(pid) = read_pid(&state).filter(|p| serve_alive(*p)) {
-        ctx.info(format!("portalctl is already running (portal server pid {pid}); stop it with `portalctl down`"));
-        let rows = rt.block_on(identities(&catalog.tenants, args.port, args.ops_port));
-        let summary = Summary {
-            already_running: true,
-            port: args.port,
-            ops_port: args.ops_port,
-            pid,
-            state_dir: state.display().to_string(),
-            database: database_label(args),
-            provisioned_changed: 0,
-            catalogue_imported: 0,
-            tenants: rows,
-        };
-        return print_summary(ctx, &summary);
+    // Already running: converge. The running server keeps its ports and database (as recorded
+    // by the `up` that started it); new and changed tenants get their databases here, and the
+    // server serves them once they are ready (removed tenant files are no longer served; their
+    // data is kept).
+    let running = read_pid(&state).filter(|p| serve_alive(*p));
+    let recorded = match running {
+        Some(_) => local::LocalState::read(&state)?,
+        None => None,
+    };
+    let (port, ops_port) = recorded.as_ref().map_or((args.port, args.ops_port), |r| (r.port, r.ops_port));
+    if let Some(pid) = running {
+        ctx.info(format!("portalctl is already running (portal server pid {pid}); bringing it up to date"));
+    } else {
+        // Fail before any work if the server could not listen.
+        check_port_free(args.port)?;
+        check_port_free(args.ops_port)?;
     }
-
-    // Fail before any work if the server could not listen.
-    check_port_free(args.port)?;
-    check_port_free(args.ops_port)?;
-    let url = match &args.database_url {
+    let external = match &recorded {
+        Some(r) if r.db_port.is_none() => Some(r.database_url(&state)?),
+        Some(_) => None,
+        None => args.database_url.clone(),
+    };
+    let db_port = recorded.as_ref().and_then(|r| r.db_port).unwrap_or(args.db_port);
+    let url = match &external {
         Some(url) => url.clone(),
         None => {
-            let pg = match LocalPostgres::new(&state, args.db_port) {
+            let pg = match LocalPostgres::new(&state, db_port) {
                 Ok(pg) => pg,
                 Err(e @ local::Error::NoBinaries) => {
-                    eprintln!("{} {e}", console::style("error:").red().bold());
+                    ctx.error(e.to_string());
                     return Ok(Exit::Unavailable);
                 }
                 Err(e) => return Err(e.into()),
             };
             check_traversable(&state)?;
             let started = pg.start().context("cannot start the private PostgreSQL")?;
-            ctx.info(if started {
-                format!("PostgreSQL started on 127.0.0.1:{} (data in {})", args.db_port, pg.data_dir().display())
-            } else {
-                format!("PostgreSQL already running on 127.0.0.1:{}", args.db_port)
-            });
+            if started {
+                ctx.info(format!("PostgreSQL started on 127.0.0.1:{db_port} (data in {})", pg.data_dir().display()));
+            } else if running.is_none() {
+                ctx.info(format!("PostgreSQL already running on 127.0.0.1:{db_port}"));
+            }
             pg.url()
         }
     };
     let mut opts = ConnectOptions::new(url.clone());
-    if args.database_url.is_none() {
+    if external.is_none() {
         opts.sslmode = Some(SslMode::Disable);
     }
     let resolved = opts.resolve()?;
@@ -168,18 +171,33 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
         tdbs.len()
     ));
 
-    let pid = start_server(ctx, args, &state, &tenants_dir, &secrets, &url)?;
-    let rows = rt.block_on(async {
-        wait_ready(args.ops_port, pid, &state, Duration::from_secs(args.timeout.max(1))).await?;
-        anyhow::Ok(identities(&catalog.tenants, args.port, args.ops_port).await)
-    })?;
+    let timeout = Duration::from_secs(args.timeout.max(1));
+    let pid = match running {
+        Some(pid) => pid,
+        None => {
+            let recorded = local::LocalState {
+                port: args.port,
+                ops_port: args.ops_port,
+                db_port: args.database_url.is_none().then_some(args.db_port),
+            };
+            recorded.write(&state, args.database_url.as_deref())?;
+            let pid = start_server(ctx, args, &state, &tenants_dir, &secrets, &url)?;
+            rt.block_on(wait_ready(args.ops_port, pid, &state, timeout))?;
+            pid
+        }
+    };
+    // The server picks changed tenant files up at its next poll: wait until it serves them all.
+    let rows = rt.block_on(wait_serving(&catalog.tenants, port, ops_port, pid, &state, timeout))?;
     let summary = Summary {
-        already_running: false,
-        port: args.port,
-        ops_port: args.ops_port,
+        already_running: running.is_some(),
+        port,
+        ops_port,
         pid,
         state_dir: state.display().to_string(),
-        database: database_label(args),
+        database: match &external {
+            Some(_) => "existing PostgreSQL from --database-url".to_string(),
+            None => format!("private PostgreSQL on 127.0.0.1:{db_port}"),
+        },
         provisioned_changed: provisioned,
         catalogue_imported: imported,
         tenants: rows,
@@ -187,10 +205,25 @@ pub fn up(ctx: &Context, args: &UpArgs) -> anyhow::Result<Exit> {
     print_summary(ctx, &summary)
 }
 
-fn database_label(args: &UpArgs) -> String {
-    match &args.database_url {
-        Some(_) => "existing PostgreSQL from --database-url".to_string(),
-        None => format!("private PostgreSQL on 127.0.0.1:{}", args.db_port),
+/// Ask every tenant until each is served, the server exits, or `timeout` passes; the last answers.
+async fn wait_serving(
+    tenants: &[Tenant],
+    port: u16,
+    ops_port: u16,
+    pid: u32,
+    state: &Path,
+    timeout: Duration,
+) -> anyhow::Result<Vec<Row>> {
+    let start = Instant::now();
+    loop {
+        let rows = identities(tenants, port, ops_port).await;
+        if rows.iter().all(|r| r.serving) || start.elapsed() > timeout {
+            return Ok(rows);
+        }
+        if !serve_alive(pid) {
+            bail!("the portal server exited; see {}", state.join(LOG_FILE).display());
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -409,7 +442,9 @@ pub fn down(ctx: &Context, args: &DownArgs) -> anyhow::Result<Exit> {
     }
     let pg_dir = state.join("postgres");
     if pg_dir.join("data").join("PG_VERSION").is_file() {
-        let pg = LocalPostgres::new(&state, args.db_port)?;
+        // The port `up` recorded, where it ran with another --db-port.
+        let db_port = local::LocalState::read(&state).ok().flatten().and_then(|s| s.db_port).unwrap_or(args.db_port);
+        let pg = LocalPostgres::new(&state, db_port)?;
         if pg.stop().context("cannot stop the private PostgreSQL")? {
             stopped.push("PostgreSQL".to_string());
         }

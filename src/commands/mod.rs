@@ -49,6 +49,18 @@ impl Context {
         Ok(built.catalog)
     }
 
+    /// Print an error line to stderr (always, also with `--quiet`).
+    pub fn error(&self, msg: impl AsRef<str>) {
+        eprintln!("{} {}", console::style("error:").for_stderr().red().bold(), msg.as_ref());
+    }
+
+    /// Print a warning line to stderr unless `--quiet`.
+    pub fn warn(&self, msg: impl AsRef<str>) {
+        if !self.quiet {
+            eprintln!("{} {}", console::style("warning:").for_stderr().yellow().bold(), msg.as_ref());
+        }
+    }
+
     /// Print a status line unless `--quiet`; to stderr so that stdout stays machine-readable.
     pub fn info(&self, msg: impl AsRef<str>) {
         if !self.quiet {
@@ -87,12 +99,29 @@ pub fn select<'a>(catalog: &'a Catalog, sel: &Selector) -> anyhow::Result<Vec<&'
 
 /// Run the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Exit> {
+    // Auto: colour on a terminal only, never with NO_COLOR (console decides per stream).
     match cli.global.color {
-        ColorChoice::Always => console::set_colors_enabled(true),
-        ColorChoice::Never => console::set_colors_enabled(false),
+        ColorChoice::Always => {
+            console::set_colors_enabled(true);
+            console::set_colors_enabled_stderr(true);
+        }
+        ColorChoice::Never => {
+            console::set_colors_enabled(false);
+            console::set_colors_enabled_stderr(false);
+        }
         ColorChoice::Auto => {}
     }
     let ctx = Context { tenants_dir: cli.global.tenants, output: cli.global.output, quiet: cli.global.quiet };
+    let (name, supported) = outputs(&cli.command);
+    if !supported.contains(&ctx.output) {
+        let list: Vec<String> = supported.iter().map(|f| format!("{f:?}").to_lowercase()).collect();
+        ctx.error(format!(
+            "`{name}` does not print -o {}; it supports -o {}",
+            format!("{:?}", ctx.output).to_lowercase(),
+            list.join(", ")
+        ));
+        return Ok(Exit::Usage);
+    }
     match cli.command {
         Command::Validate(args) => validate::run(&ctx, &args),
         Command::Tenant(cmd) => tenant::run(&ctx, cmd),
@@ -111,6 +140,47 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Offboard(args) => kube::offboard(&ctx, &args),
         Command::Up(args) => local::up(&ctx, &args),
         Command::Down(args) => local::down(&ctx, &args),
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(shell, &mut Cli::command(), "portalctl", &mut std::io::stdout());
+            Ok(Exit::Success)
+        }
+        Command::Manpage => {
+            use clap::CommandFactory as _;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .context("cannot write the man page")?;
+            Ok(Exit::Success)
+        }
+    }
+}
+
+/// A command's name and the `-o` formats it prints: an unsupported one is refused, never
+/// silently replaced by another.
+fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
+    use OutputFormat::{Html, Json, Markdown, Table, Yaml};
+    const STRUCTURED: &[OutputFormat] = &[Table, Json, Yaml];
+    match command {
+        Command::Status(_) => ("status", &[Table, Json, Yaml, Markdown, Html]),
+        // Kubernetes manifests are YAML; `-o yaml` says so, `-o table` is the default.
+        Command::Render(_) => ("render", &[Table, Yaml]),
+        Command::Diff(_) => ("diff", &[Table]),
+        Command::Apply(_) => ("apply", &[Table]),
+        Command::Offboard(_) => ("offboard", &[Table]),
+        Command::Serve(_) => ("serve", &[Table]),
+        Command::Down(_) => ("down", &[Table]),
+        Command::Completions { .. } => ("completions", &[Table]),
+        Command::Manpage => ("manpage", &[Table]),
+        Command::Validate(_) => ("validate", STRUCTURED),
+        Command::Tenant(_) => ("tenant", STRUCTURED),
+        Command::Group(_) => ("group", STRUCTURED),
+        Command::Municipality(_) => ("municipality", STRUCTURED),
+        Command::Dns(_) => ("dns", STRUCTURED),
+        Command::Servicekonto(_) => ("servicekonto", STRUCTURED),
+        Command::Db(_) => ("db", STRUCTURED),
+        Command::Content(_) => ("content", STRUCTURED),
+        Command::Rollout(_) => ("rollout", STRUCTURED),
+        Command::Up(_) => ("up", STRUCTURED),
     }
 }
 

@@ -7,12 +7,16 @@ use crate::municipality::{Municipality, Registry};
 use crate::output::{print_structured, render_table, table, OutputFormat};
 
 pub fn run(ctx: &Context, args: &MunicipalityArgs) -> anyhow::Result<Exit> {
-    let q = args.query.to_lowercase();
+    if args.query.trim().is_empty() {
+        ctx.error("no name or AGS to look for: give a part of a name (`portalctl municipality Oldendorf`) or the start of an AGS (`portalctl municipality 05770`)");
+        return Ok(Exit::Usage);
+    }
+    let q = args.query.trim().to_lowercase();
     let hits: Vec<&Municipality> = Registry::official()
         .municipalities
         .iter()
         .filter(|m| args.land.as_ref().is_none_or(|l| m.land.eq_ignore_ascii_case(l)))
-        .filter(|m| m.ags.starts_with(&args.query) || m.name.to_lowercase().contains(&q))
+        .filter(|m| m.ags.starts_with(args.query.trim()) || m.name.to_lowercase().contains(&q))
         .collect();
     match ctx.output {
         OutputFormat::Table => {

@@ -287,7 +287,7 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     let cluster = match super::kube::connect(&args.cluster, group).await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("{} {e:#}", console::style("error:").red().bold());
+            eprintln!("{} {e:#}", console::style("error:").for_stderr().red().bold());
             return Ok(Exit::Unavailable);
         }
     };

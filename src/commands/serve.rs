@@ -12,7 +12,9 @@ use std::time::Duration;
 pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
     let filter = tracing_subscriber::EnvFilter::try_from_env("PORTALCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour only on a terminal and never with NO_COLOR (`up` writes the log to a file).
+    let ansi = console::colors_enabled_stderr();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     match args.log_format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Text => builder.init(),

@@ -5,13 +5,14 @@ use super::{select, Context};
 use crate::cli::{DbConnArgs, Selector};
 use crate::cluster::{self, wait::is_ready, Cluster};
 use crate::exit_codes::Exit;
+use crate::local::LocalState;
 use crate::output::{render_table, table, OutputFormat};
 use crate::render::{server_name, tls_secret_name, ObjectKey, GROUP_LABEL};
-use crate::status::probe::{self, ClusterFacts, PortalAccess, Sources};
+use crate::status::probe::{self, ClusterFacts, PortalAccess, SourceProblem, Sources};
 use crate::status::report::{self, HistoryEntry};
-use crate::status::{assess, summarize, Check, GroupSummary, Phase, TenantStatus};
+use crate::status::{assess, summarize, Check, GroupSummary, Mode, Phase, TenantStatus};
 use crate::tenant::{Catalog, Group, Tenant};
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use clap::Args;
 use kube::api::DynamicObject;
 use serde::Serialize;
@@ -61,12 +62,55 @@ pub struct StatusArgs {
     /// Write the report (-o markdown|html) to this file instead of stdout.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Ask the local mode that `portalctl up` runs from this state directory (its database and
+    /// portal server). Without any of --state-dir, --database-url, --portal-address, --ops-address,
+    /// --no-cluster and --kubeconfig, `status` uses the local mode of `.portalctl` if `up` ran here.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct StatusDoc<'a> {
+    /// `cluster` or `local`.
+    mode: Mode,
     groups: &'a [GroupSummary],
     tenants: &'a [TenantStatus],
+    /// Sources that could not be asked (each once); the exit code is then 3.
+    problems: &'a [SourceProblem],
+}
+
+/// The default state directory of `portalctl up`.
+const DEFAULT_STATE_DIR: &str = ".portalctl";
+
+/// The local mode to ask, if any: named by `--state-dir`, or found in `.portalctl` when nothing
+/// else says where to look.
+fn local_mode(args: &StatusArgs) -> anyhow::Result<Option<(PathBuf, LocalState)>> {
+    let (dir, explicit) = match &args.state_dir {
+        Some(d) => (d.clone(), true),
+        None => {
+            let elsewhere = args.db.database_url.as_deref().is_some_and(|u| !u.is_empty())
+                || args.portal_address.is_some()
+                || args.ops_address.is_some()
+                || args.no_cluster
+                || args.cluster.kubeconfig.is_some();
+            if elsewhere {
+                return Ok(None);
+            }
+            (PathBuf::from(DEFAULT_STATE_DIR), false)
+        }
+    };
+    match LocalState::read(&dir)? {
+        Some(state) => Ok(Some((dir, state))),
+        None if explicit => bail!(
+            "{} holds no local mode (no {}): run `portalctl up --state-dir {}` first, or leave out --state-dir to \
+             ask a cluster",
+            dir.display(),
+            crate::local::STATE_FILE,
+            dir.display()
+        ),
+        None => Ok(None),
+    }
 }
 
 pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<Exit> {
@@ -103,52 +147,91 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
     let mut marks = vec![("", std::time::Instant::now())];
     let catalog = ctx.catalog()?;
     let tenants = select(&catalog, &args.selector)?;
-    let db = match args.db.database_url.as_deref().filter(|u| !u.is_empty()) {
-        None => None,
-        Some(_) => Some(super::db::resolve(&args.db).map_err(|_| anyhow::anyhow!("invalid --database-url"))?),
+    let local = local_mode(args)?;
+    let db_opts = match (&local, args.db.database_url.as_deref().filter(|u| !u.is_empty())) {
+        (Some((dir, state)), _) => {
+            let mut opts = super::db::connect_options(&args.db, &state.database_url(dir)?);
+            if state.db_port.is_some() {
+                opts.sslmode = Some(crate::db::SslMode::Disable);
+            }
+            Some(opts)
+        }
+        (None, None) => None,
+        (None, Some(url)) => {
+            super::db::resolve(&args.db).map_err(|_| anyhow::anyhow!("invalid --database-url"))?;
+            Some(super::db::connect_options(&args.db, url))
+        }
     };
-    let db_opts =
-        db.as_ref().map(|_| super::db::connect_options(&args.db, args.db.database_url.as_deref().unwrap_or_default()));
     let sources = Sources {
         db: db_opts.clone(),
         nameservers: args.nameserver.clone(),
         ingress: args.ingress.as_deref().map(crate::dns::Target::parse).transpose()?,
-        portal: match args.portal_address {
-            Some(a) => PortalAccess::Direct(a),
-            None => PortalAccess::Https,
+        portal: match (&local, args.portal_address) {
+            (Some((_, state)), _) => PortalAccess::Local(([127, 0, 0, 1], state.port).into()),
+            (None, Some(a)) => PortalAccess::Direct(a),
+            (None, None) => PortalAccess::Https,
         },
-        ops: args.ops_address.clone(),
+        ops: match &local {
+            Some((_, state)) => Some(format!("127.0.0.1:{}", state.ops_port)),
+            None => args.ops_address.clone(),
+        },
         timeout: args.check_timeout,
         concurrency: args.concurrency,
     };
+    let mode = if local.is_some() { Mode::Local } else { Mode::Cluster };
     // The cluster: one LIST per kind and group.
     marks.push(("tenant files", std::time::Instant::now()));
     let mut facts: HashMap<String, ClusterFacts> = HashMap::new();
     let mut cluster_problem: Option<String> = None;
-    if args.no_cluster {
+    let mut problems: Vec<SourceProblem> = Vec::new();
+    if local.is_some() {
+        // No cluster in local mode: the local server stands in for `deployed`.
+    } else if args.no_cluster {
         cluster_problem = Some("cluster: not asked (--no-cluster)".into());
     } else {
         for group in groups_of(&catalog, &tenants) {
-            match super::kube::connect(&args.cluster, group).await {
-                Err(e) => cluster_problem = Some(format!("cluster: {e:#}")),
+            let failed = match super::kube::connect(&args.cluster, group).await {
+                Err(e) => Some(format!("{e:#}")),
                 Ok(cluster) => match group_facts(&cluster, group, &tenants).await {
-                    Ok(f) => facts.extend(f),
-                    Err(e) => cluster_problem = Some(format!("cluster: {e}")),
+                    Ok(f) => {
+                        facts.extend(f);
+                        None
+                    }
+                    Err(e) => Some(e.to_string()),
                 },
+            };
+            if let Some(e) = failed {
+                cluster_problem = Some("cluster: unreachable".into());
+                let message = format!("group {}: {e}", group.name);
+                if !problems.iter().any(|p| p.message == message) {
+                    problems.push(SourceProblem { source: "cluster", message });
+                }
             }
         }
     }
     marks.push(("cluster (one LIST per kind)", std::time::Instant::now()));
     let (observations, observed) = probe::observe(&tenants, &sources, Some(&facts), cluster_problem.as_deref()).await;
     marks.push(("database, DNS and portals", std::time::Instant::now()));
+    for mut p in observed.problems.iter().cloned() {
+        if let (Some((dir, LocalState { db_port: Some(port), .. })), "database") = (&local, p.source) {
+            p.message = format!(
+                "the local PostgreSQL on 127.0.0.1:{port} does not answer ({}); start the local mode with \
+                 `portalctl up --state-dir {}`",
+                p.message,
+                dir.display()
+            );
+        }
+        problems.push(p);
+    }
     let statuses: Vec<TenantStatus> = tenants.iter().zip(observations).map(|(t, o)| assess(t, o)).collect();
     let summaries = summarize(&catalog, &statuses);
+    let db_reached = !problems.iter().any(|p| p.source == "database");
     let history: Vec<HistoryEntry> = match &db_opts {
-        Some(opts) => probe::record_history(opts, &statuses).await.unwrap_or_else(|e| {
-            eprintln!("warning: phase history not recorded: {e}");
+        Some(opts) if db_reached => probe::record_history(opts, &statuses).await.unwrap_or_else(|e| {
+            ctx.warn(format!("phase history not recorded: {e}"));
             Vec::new()
         }),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     marks.push(("phase history", std::time::Instant::now()));
     if args.timings {
@@ -164,21 +247,28 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
             tenants.len()
         );
     }
+    // Each source that could not be asked, once (not once per tenant).
+    for p in &problems {
+        ctx.error(format!("{}: {}", p.source, p.message));
+    }
     let text = match ctx.output {
         OutputFormat::Table => table_text(&summaries, &statuses),
         OutputFormat::Markdown => report::markdown(&summaries, &statuses),
-        OutputFormat::Html => {
-            let now = time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default();
-            report::html(&summaries, &statuses, &history, &now)?
-        }
-        OutputFormat::Json | OutputFormat::Yaml => {
-            crate::output::to_text(&StatusDoc { groups: &summaries, tenants: &statuses }, ctx.output)?
-        }
+        OutputFormat::Html => report::html(&summaries, &statuses, &history, time::OffsetDateTime::now_utc())?,
+        OutputFormat::Json | OutputFormat::Yaml => crate::output::to_text(
+            &StatusDoc { mode, groups: &summaries, tenants: &statuses, problems: &problems },
+            ctx.output,
+        )?,
     };
     let all_live = statuses.iter().all(|s| s.phase == Phase::Live);
-    Ok((if all_live { Exit::Success } else { Exit::Failure }, text))
+    let code = if !problems.is_empty() {
+        Exit::Unavailable
+    } else if all_live {
+        Exit::Success
+    } else {
+        Exit::Failure
+    };
+    Ok((code, text))
 }
 
 fn groups_of<'a>(catalog: &'a Catalog, tenants: &[&Tenant]) -> Vec<&'a Group> {
@@ -244,19 +334,19 @@ fn table_text(summaries: &[GroupSummary], statuses: &[TenantStatus]) -> String {
             s.tenant.clone(),
             s.group.clone(),
             s.wave.clone(),
-            s.phase.as_str().to_string(),
+            if s.unknown { format!("{} (or higher: unknown)", s.phase_label) } else { s.phase_label.to_string() },
             s.stuck.clone().unwrap_or_default(),
         ]);
     }
     let mut out = render_table(&t);
     out.push('\n');
     for g in summaries {
-        out.push_str(&format!("{}: {}\n", g.group, g.total.headline()));
+        out.push_str(&format!("{}: {}\n", g.group, g.total.headline(g.mode)));
         for k in &g.by_kreis {
-            out.push_str(&format!("  {:<28} {}\n", k.name, k.headline()));
+            out.push_str(&format!("  {:<28} {}\n", k.name, k.headline(g.mode)));
         }
         for w in &g.by_wave {
-            out.push_str(&format!("  wave {:<23} {}\n", w.name, w.headline()));
+            out.push_str(&format!("  wave {:<23} {}\n", w.name, w.headline(g.mode)));
         }
     }
     out

@@ -97,6 +97,18 @@ fn new(ctx: &Context, args: &TenantNewArgs) -> anyhow::Result<Exit> {
     let Some(mut draft) = scaffold::draft_by_ags(ags) else {
         bail!("AGS {ags:?} is neither a municipality (8 digits) nor a Kreis (5 digits) of the official list; try `portalctl municipality <name>`");
     };
+    if let Some(t) = catalog.tenants.iter().find(|t| t.ags.as_deref() == Some(draft.ags.as_str())) {
+        bail!(
+            "AGS {} ({}) is already tenant {} of group {} ({}); nothing was written (see it with `portalctl tenant \
+             show {}`)",
+            draft.ags,
+            draft.display_name,
+            t.slug,
+            t.group,
+            t.source,
+            t.slug
+        );
+    }
     if args.slug.is_none() {
         let taken = catalog.tenants.iter().map(|t| t.slug.clone()).collect();
         scaffold::resolve_collisions(std::slice::from_mut(&mut draft), &taken);

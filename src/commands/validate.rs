@@ -43,8 +43,8 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<Exit> {
                     continue;
                 }
                 let styled = match d.severity {
-                    Severity::Error => console::style(d.to_string()).red(),
-                    Severity::Warning => console::style(d.to_string()).yellow(),
+                    Severity::Error => console::style(d.to_string()).for_stderr().red(),
+                    Severity::Warning => console::style(d.to_string()).for_stderr().yellow(),
                 };
                 eprintln!("{styled}");
             }
@@ -58,9 +58,9 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<Exit> {
                 started.elapsed().as_secs_f64() * 1000.0
             );
             if valid {
-                ctx.info(format!("{} {summary}", console::style("✔").green()));
+                ctx.info(format!("{} {summary}", console::style("✔").for_stderr().green()));
             } else {
-                eprintln!("{} {summary}", console::style("✘").red());
+                eprintln!("{} {summary}", console::style("✘").for_stderr().red());
             }
         }
     }

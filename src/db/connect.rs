@@ -99,6 +99,14 @@ impl ConnectOptions {
 
     /// Parse the URL and prepare TLS. No IO except reading the CA file.
     pub fn resolve(&self) -> Result<Resolved> {
+        if let Some((scheme, _)) = self.url.split_once("://") {
+            if scheme != "postgres" && scheme != "postgresql" {
+                return Err(Error::Config(format!(
+                    "the database URL is a {scheme}:// URL; portalctl needs PostgreSQL: \
+                     postgres://USER@HOST:5432/DATABASE"
+                )));
+            }
+        }
         let (url, url_sslmode, url_rootcert) = split_libpq_tls_params(&self.url)?;
         let mut config = Config::from_str(&url)
             .map_err(|e| Error::Config(format!("the database URL cannot be parsed: {}", pg_reason(&e))))?;

@@ -154,6 +154,12 @@ pub fn pg_reason(err: &tokio_postgres::Error) -> String {
         if let Some(detail) = db.detail() {
             s.push_str(&format!("; {detail}"));
         }
+        if db.code() == &tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE {
+            s.push_str(
+                "; this needs an administrating role (superuser, or CREATEROLE with CREATE on the database): pass \
+                 its URL with --database-url",
+            );
+        }
         return s;
     }
     let mut s = err.to_string();

@@ -14,6 +14,14 @@ pub enum Error {
     NoBinaries,
     #[error("{what} failed: {detail}")]
     Command { what: String, detail: String },
+    #[error(
+        "port {port} on 127.0.0.1 is in use (another PostgreSQL?), so the private PostgreSQL cannot start there; \
+         choose another port: `portalctl up --db-port {next}` (and the same --db-port for `portalctl down`)",
+        next = port.wrapping_add(1)
+    )]
+    PortInUse { port: u16 },
+    #[error("the private PostgreSQL did not start on 127.0.0.1:{port}: {detail}; its log is {}", log.display())]
+    Start { port: u16, log: PathBuf, detail: String },
     #[error("cannot prepare {path}")]
     Io {
         path: PathBuf,
@@ -52,6 +60,11 @@ pub fn find_bindir() -> Result<PathBuf> {
     candidates.pop().ok_or(Error::NoBinaries)
 }
 
+/// The superuser URL of a private PostgreSQL on 127.0.0.1:`port` (trust authentication on loopback only).
+fn superuser_url(port: u16) -> String {
+    format!("postgres://postgres@127.0.0.1:{port}/postgres")
+}
+
 /// A PostgreSQL cluster owned by portalctl's local mode.
 #[derive(Debug, Clone)]
 pub struct LocalPostgres {
@@ -84,7 +97,7 @@ impl LocalPostgres {
 
     /// The superuser URL of this cluster (trust authentication on loopback only).
     pub fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+        superuser_url(self.port)
     }
 
     fn command(&self, program: &str) -> Command {
@@ -150,6 +163,9 @@ impl LocalPostgres {
         if self.running() {
             return Ok(false);
         }
+        if std::net::TcpListener::bind(("127.0.0.1", self.port)).is_err() {
+            return Err(Error::PortInUse { port: self.port });
+        }
         let opts = format!(
             "-c listen_addresses=127.0.0.1 -p {} -k {} -c max_connections=200",
             self.port,
@@ -158,7 +174,15 @@ impl LocalPostgres {
         let mut c = self.command("pg_ctl");
         c.arg("-D").arg(self.data_dir()).arg("-l").arg(self.root.join("server.log")).args(["-w", "-t", "60", "-o"]);
         c.arg(opts).arg("start");
-        self.run("pg_ctl start", c)?;
+        let log = self.root.join("server.log");
+        self.run("pg_ctl start", c).map_err(|e| match e {
+            Error::Command { detail, .. } => Error::Start {
+                port: self.port,
+                detail: detail.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string(),
+                log,
+            },
+            other => other,
+        })?;
         Ok(true)
     }
 
@@ -171,5 +195,78 @@ impl LocalPostgres {
         c.arg("-D").arg(self.data_dir()).args(["-m", "fast", "-w", "stop"]);
         self.run("pg_ctl stop", c)?;
         Ok(true)
+    }
+}
+
+/// What `portalctl up` records in `<state>/local.json` so that `status` (and `up` again) find the
+/// running local mode: its ports, and where its database is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocalState {
+    /// The portal server's public port on 127.0.0.1.
+    pub port: u16,
+    /// The operations listener's port on 127.0.0.1.
+    pub ops_port: u16,
+    /// The private PostgreSQL's port; `None` when `up` used an existing server (`--database-url`),
+    /// whose URL is then kept in `<state>/secrets/database-url` (mode 0600).
+    pub db_port: Option<u16>,
+}
+
+/// File name of [`LocalState`] in the state directory.
+pub const STATE_FILE: &str = "local.json";
+/// File name of an existing server's URL below `<state>/secrets/`.
+const DATABASE_URL_FILE: &str = "database-url";
+
+impl LocalState {
+    /// The local mode recorded in `state_dir`, if `up` ever ran there.
+    pub fn read(state_dir: &Path) -> Result<Option<LocalState>> {
+        let path = state_dir.join(STATE_FILE);
+        match std::fs::read_to_string(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(Error::Io { path, source }),
+            Ok(text) => serde_json::from_str(&text)
+                .map(Some)
+                .map_err(|e| Error::Io { path, source: std::io::Error::new(std::io::ErrorKind::InvalidData, e) }),
+        }
+    }
+
+    /// Record the local mode (and an existing server's URL, privately) in `state_dir`.
+    pub fn write(&self, state_dir: &Path, database_url: Option<&str>) -> Result<()> {
+        use std::io::Write as _;
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Io { path, source }
+        };
+        if let Some(url) = database_url {
+            let dir = state_dir.join("secrets");
+            std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+            let path = dir.join(DATABASE_URL_FILE);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&path)
+                .map_err(io(&path))?;
+            f.write_all(url.as_bytes()).map_err(io(&path))?;
+        }
+        let path = state_dir.join(STATE_FILE);
+        let text = serde_json::to_string_pretty(self).expect("plain struct");
+        std::fs::write(&path, text + "\n").map_err(io(&path))
+    }
+
+    /// The superuser URL of the local mode's database: the private PostgreSQL's, or the one
+    /// given to `up --database-url`.
+    pub fn database_url(&self, state_dir: &Path) -> Result<String> {
+        match self.db_port {
+            Some(port) => Ok(superuser_url(port)),
+            None => {
+                let path = state_dir.join("secrets").join(DATABASE_URL_FILE);
+                std::fs::read_to_string(&path)
+                    .map(|s| s.trim().to_string())
+                    .map_err(|source| Error::Io { path, source })
+            }
+        }
     }
 }

@@ -30,7 +30,6 @@ use axum::Router;
 use error::AppError;
 use registry::Registry;
 use site::{CurrentUser, Site};
-use source::TenantSource as _;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -47,7 +46,7 @@ pub enum Error {
     DatabaseUrl(#[source] tokio_postgres::Error),
     #[error("cannot create the database pool: {0}")]
     Pool(String),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr} (another server there? choose another address with --listen or --ops-listen)")]
     Listen { addr: String, source: std::io::Error },
     #[error("tenants: {0}")]
     Tenants(String),
@@ -430,24 +429,21 @@ pub struct ServeConfig {
 /// shutdown timeout).
 pub async fn serve(config: ServeConfig) -> Result<()> {
     let registry = Arc::new(if config.local_hostnames { Registry::with_local_hostnames() } else { Registry::new() });
-    let mut source: Box<dyn source::TenantSource> = match &config.source {
+    let pool = pool_with(&config.database_url, config.pool_size, config.read_limits.clone())?;
+    let inner: Box<dyn source::TenantSource> = match &config.source {
         SourceKind::Directory(dir) => {
-            let mut d = source::Directory::new(dir);
-            // Start with the healthy tenants; a broken file keeps only its own tenant offline.
-            // Only an unreadable directory stops the start.
-            let loaded = d.load().map_err(Error::Tenants)?;
-            for b in &loaded.broken {
-                tracing::error!(source = %d.describe(), problem = %b, "invalid tenant file");
-            }
-            source::apply(&registry, loaded.sites, &d.describe(), 1.0);
-            Box::new(d)
+            // Only an unreadable directory stops the start; a broken file keeps only its own
+            // tenant offline (reported by the first poll).
+            source::Directory::new(dir).load().map_err(Error::Tenants)?;
+            Box::new(source::Directory::new(dir))
         }
         SourceKind::Kubernetes => Box::new(source::Kubernetes::connect().await.map_err(Error::Tenants)?),
     };
+    // A tenant is served once its database is set up, never before (no 500 for a new tenant).
+    let mut source: Box<dyn source::TenantSource> = Box::new(source::Gated::new(inner, pool.clone()));
     if let Ok(Some(sites)) = source.poll().await {
         source::apply(&registry, sites, &source.describe(), 1.0);
     }
-    let pool = pool_with(&config.database_url, config.pool_size, config.read_limits.clone())?;
     let listener = tokio::net::TcpListener::bind(&config.listen)
         .await
         .map_err(|source| Error::Listen { addr: config.listen.clone(), source })?;

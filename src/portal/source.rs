@@ -138,6 +138,124 @@ impl TenantSource for Directory {
     }
 }
 
+/// A source whose tenants are served only once their database is: the tenant's role exists and
+/// the server's login may `SET ROLE` to it, and its schema is at the latest migration. A tenant
+/// file that appears before `portalctl up` (or `db provision` and `db migrate`) has set up its
+/// database is held back — its hostnames answer 404 as before it existed, never 500 — and is
+/// checked again at every poll until it is ready. A tenant once found ready stays served.
+pub struct Gated {
+    inner: Box<dyn TenantSource>,
+    pool: super::db::Pools,
+    /// The inner source's latest tenants.
+    all: Option<Vec<Site>>,
+    /// Schemas found ready.
+    ready: std::collections::HashSet<String>,
+    /// Schemas held back, with the reason last logged.
+    held: BTreeMap<String, String>,
+    /// What was last handed out.
+    last: Option<Vec<Site>>,
+}
+
+impl Gated {
+    pub fn new(inner: Box<dyn TenantSource>, pool: super::db::Pools) -> Gated {
+        Gated { inner, pool, all: None, ready: Default::default(), held: BTreeMap::new(), last: None }
+    }
+}
+
+/// Which of `schemas` are ready, and why each other one is not. A schema is ready when its role
+/// exists and a read as the tenant — the request path itself, [`super::db::read`] — finds it at
+/// the latest migration. Errors: the database could not be asked.
+async fn check_ready(
+    pool: &super::db::Pools,
+    schemas: Vec<String>,
+) -> Result<(Vec<String>, Vec<(String, String)>), String> {
+    let client = pool.get("").await.map_err(|e| format!("database: {e}"))?;
+    let rows = client
+        .query(
+            "SELECT s, EXISTS (SELECT 1 FROM pg_roles WHERE rolname = s) FROM unnest($1::text[]) AS u(s)",
+            &[&schemas],
+        )
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    drop(client);
+    let mut not = Vec::new();
+    let mut candidates = Vec::new();
+    for r in rows {
+        let (schema, role): (String, bool) = (r.get(0), r.get(1));
+        if role {
+            candidates.push(schema);
+        } else {
+            not.push((schema.clone(), format!("database role {schema} does not exist yet")));
+        }
+    }
+    const VERSION: super::db::Stmt<'static> =
+        super::db::Stmt::plain("SELECT coalesce(max(version), 0) FROM schema_migrations");
+    let versions = futures::future::join_all(
+        candidates.iter().map(|schema| async move { super::db::read(pool, schema, &[VERSION]).await }),
+    )
+    .await;
+    let mut ready = Vec::new();
+    let latest = crate::db::migrations::LATEST;
+    for (schema, v) in candidates.into_iter().zip(versions) {
+        match v.map(|rows| rows.first().and_then(|r| r.first()).map(|r| r.get::<_, i32>(0))) {
+            Ok(Some(v)) if v >= latest => ready.push(schema),
+            Ok(v) => not.push((schema.clone(), format!("schema {schema} at migration {} of {latest}", v.unwrap_or(0)))),
+            Err(e) => not.push((schema.clone(), format!("schema {schema} not readable as its role yet: {e}"))),
+        }
+    }
+    Ok((ready, not))
+}
+
+impl TenantSource for Gated {
+    fn describe(&self) -> String {
+        self.inner.describe()
+    }
+
+    fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<Site>>, String>> {
+        Box::pin(async move {
+            if let Some(sites) = self.inner.poll().await? {
+                self.all = Some(sites);
+            } else if self.held.is_empty() {
+                return Ok(None);
+            }
+            let Some(all) = &self.all else { return Ok(None) };
+            let unchecked: Vec<String> =
+                all.iter().map(|s| s.schema.clone()).filter(|s| !self.ready.contains(s)).collect();
+            if !unchecked.is_empty() {
+                let (ready, not) = match check_ready(&self.pool, unchecked).await {
+                    Ok(r) => r,
+                    Err(e) => {
+                        // Keep serving what was ready; try the rest at the next poll.
+                        if self.held.insert(String::new(), e.clone()).as_ref() != Some(&e) {
+                            tracing::warn!(error = %e, "cannot check which new tenants' databases are ready");
+                        }
+                        return Ok(None);
+                    }
+                };
+                self.ready.extend(ready);
+                let held: BTreeMap<String, String> = not.into_iter().collect();
+                for (schema, why) in &held {
+                    if self.held.get(schema) != Some(why) {
+                        tracing::warn!(
+                            schema = %schema, reason = %why,
+                            "tenant not served yet: its database is not set up (portalctl up, or db provision and db migrate)"
+                        );
+                    }
+                }
+                self.held = held;
+            } else {
+                self.held.clear();
+            }
+            let out: Vec<Site> = all.iter().filter(|s| self.ready.contains(&s.schema)).cloned().collect();
+            if self.last.as_ref() == Some(&out) {
+                return Ok(None);
+            }
+            self.last = Some(out.clone());
+            Ok(Some(out))
+        })
+    }
+}
+
 /// Label carried by every tenant ConfigMap.
 pub const TENANT_LABEL: &str = "portalctl.dev/tenant";
 

@@ -48,6 +48,39 @@ impl Phase {
     pub fn parse(s: &str) -> Option<Phase> {
         Phase::ALL.into_iter().find(|p| p.as_str() == s)
     }
+
+    /// The phase's name where the tenants run: in local mode there is no cluster, and the rung
+    /// `deployed` is "running locally" (`local`).
+    pub fn label(self, mode: Mode) -> &'static str {
+        match (self, mode) {
+            (Phase::Deployed, Mode::Local) => "local",
+            (p, _) => p.as_str(),
+        }
+    }
+
+    /// The phase's name in German, for reports.
+    pub fn german(self, mode: Mode) -> &'static str {
+        match (self, mode) {
+            (Phase::Declared, _) => "erfasst",
+            (Phase::Provisioned, _) => "Datenbank eingerichtet",
+            (Phase::Deployed, Mode::Cluster) => "installiert",
+            (Phase::Deployed, Mode::Local) => "läuft lokal",
+            (Phase::Reachable, _) => "erreichbar",
+            (Phase::ContentReady, _) => "Inhalte bereit",
+            (Phase::Live, Mode::Cluster) => "online",
+            (Phase::Live, Mode::Local) => "veröffentlicht",
+        }
+    }
+}
+
+/// Where the tenants run: in a Kubernetes cluster, or in the local mode of `portalctl up`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    #[default]
+    Cluster,
+    /// `portalctl up`: one portal server and a PostgreSQL on this machine, no cluster, no DNS.
+    Local,
 }
 
 /// The outcome of one check on the ladder.
@@ -85,6 +118,9 @@ pub struct Observation {
     /// Published services, when the database could be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published_services: Option<u64>,
+    /// Where the tenant was observed (the cluster or the local mode).
+    #[serde(skip)]
+    pub mode: Mode,
 }
 
 impl Observation {
@@ -98,6 +134,7 @@ impl Observation {
             content_ready: u(),
             live: u(),
             published_services: None,
+            mode: Mode::Cluster,
         }
     }
 
@@ -124,8 +161,16 @@ pub struct TenantStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kreis: Option<String>,
     pub hostname: String,
+    /// Where the tenant runs.
+    pub mode: Mode,
     /// The highest phase whose check and all checks below it passed.
+    #[serde(skip)]
     pub phase: Phase,
+    /// [`Phase::label`] of `phase` for `target` (`local` instead of `deployed` in local mode).
+    #[serde(rename = "phase")]
+    pub phase_label: &'static str,
+    /// Whether the tenant may stand higher than `phase`: the next check could not be made.
+    pub unknown: bool,
     /// Why the tenant is not further up, in one line (absent when `live`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stuck: Option<String>,
@@ -136,11 +181,17 @@ pub struct TenantStatus {
 pub fn assess(tenant: &Tenant, obs: Observation) -> TenantStatus {
     let mut phase = Phase::Declared;
     let mut stuck = None;
+    let mut unknown = false;
     for (rung, check) in obs.rungs() {
         match check {
             Check::Pass => phase = rung,
-            Check::Fail(why) | Check::Unknown(why) => {
+            Check::Fail(why) => {
                 stuck = Some(why.clone());
+                break;
+            }
+            Check::Unknown(why) => {
+                stuck = Some(why.clone());
+                unknown = true;
                 break;
             }
         }
@@ -152,7 +203,10 @@ pub fn assess(tenant: &Tenant, obs: Observation) -> TenantStatus {
         wave: tenant.wave.clone(),
         kreis: tenant.kreis.clone(),
         hostname: tenant.primary_hostname().to_string(),
+        mode: obs.mode,
         phase,
+        phase_label: phase.label(obs.mode),
+        unknown,
         stuck,
         checks: obs,
     }
@@ -164,12 +218,16 @@ pub fn assess(tenant: &Tenant, obs: Observation) -> TenantStatus {
 pub struct Tally {
     pub name: String,
     pub tenants: usize,
-    /// At least `deployed` ("installiert").
+    /// At least `deployed` ("installiert"; in local mode: running locally).
     pub installed: usize,
-    /// `live` ("online").
+    /// `live` ("online"; in local mode: published).
     pub online: usize,
-    /// Share online in whole percent, rounded half up.
-    pub online_percent: u32,
+    /// Tenants whose standing could not be fully determined (a source could not be asked): they
+    /// may stand higher than counted.
+    pub unknown: usize,
+    /// Share online in whole percent, rounded half up; `None` while any tenant is unknown (the
+    /// share would be a guess).
+    pub online_percent: Option<u32>,
     /// How many tenants stand at each phase.
     pub by_phase: BTreeMap<Phase, usize>,
 }
@@ -183,8 +241,11 @@ impl Tally {
         if s.phase == Phase::Live {
             self.online += 1;
         }
+        if s.unknown {
+            self.unknown += 1;
+        }
         *self.by_phase.entry(s.phase).or_insert(0) += 1;
-        self.online_percent = self.percent();
+        self.online_percent = (self.unknown == 0).then(|| self.percent());
     }
 
     /// Share of tenants online, in whole percent (rounded half up).
@@ -196,9 +257,41 @@ impl Tally {
         }
     }
 
-    /// "36 installed, 22 online (61 %)" — the way the project leads count.
-    pub fn headline(&self) -> String {
-        format!("{} of {} installed, {} online ({} %)", self.installed, self.tenants, self.online, self.percent())
+    /// "36 of 39 installed, 22 online (56 %)" — the way the project leads count; in local mode
+    /// "64 of 64 running locally, 30 published (47 %)". Unknown is said, never counted as 0.
+    pub fn headline(&self, mode: Mode) -> String {
+        let (installed, online) = match mode {
+            Mode::Cluster => ("installed", "online"),
+            Mode::Local => ("running locally", "published"),
+        };
+        let n = self.tenants;
+        if n > 0 && self.unknown == n && self.installed == 0 {
+            return format!("state of all {n} tenants unknown");
+        }
+        let mut s = format!("{} of {n} {installed}, {} {online}", self.installed, self.online);
+        match self.online_percent {
+            Some(p) => s.push_str(&format!(" ({p} %)")),
+            None => s.push_str(&format!(", {} unknown", self.unknown)),
+        }
+        s
+    }
+
+    /// [`Tally::headline`] in German, for reports.
+    pub fn headline_de(&self, mode: Mode) -> String {
+        let (installed, online) = match mode {
+            Mode::Cluster => ("installiert", "online"),
+            Mode::Local => ("laufen lokal", "veröffentlicht"),
+        };
+        let n = self.tenants;
+        if n > 0 && self.unknown == n && self.installed == 0 {
+            return format!("Stand aller {n} Portale unbekannt");
+        }
+        let mut s = format!("{} von {n} Portalen {installed}, {} {online}", self.installed, self.online);
+        match self.online_percent {
+            Some(p) => s.push_str(&format!(" ({p}\u{a0}%)")),
+            None => s.push_str(&format!(", {} unbekannt", self.unknown)),
+        }
+        s
     }
 }
 
@@ -213,6 +306,8 @@ pub const REGION_ROW: &str = "Region";
 pub struct GroupSummary {
     pub group: String,
     pub display_name: String,
+    /// Where the group's tenants were observed.
+    pub mode: Mode,
     pub total: Tally,
     pub by_kreis: Vec<Tally>,
     pub by_wave: Vec<Tally>,
@@ -249,6 +344,7 @@ pub fn summarize(catalog: &Catalog, statuses: &[TenantStatus]) -> Vec<GroupSumma
         out.push(GroupSummary {
             group: group.name.clone(),
             display_name: group.display_name.clone(),
+            mode: of_group[0].mode,
             total,
             by_kreis: by_kreis.into_values().chain(region).collect(),
             by_wave,
@@ -283,6 +379,7 @@ mod tests {
             content_ready: content,
             live,
             published_services: None,
+            mode: Mode::Cluster,
         }
     }
 
@@ -319,7 +416,7 @@ mod tests {
         assert_eq!(krz.total.tenants, 39);
         assert_eq!(krz.total.installed, 39);
         assert_eq!(krz.total.online, 22);
-        assert_eq!(krz.total.headline(), "39 of 39 installed, 22 online (56 %)");
+        assert_eq!(krz.total.headline(Mode::Cluster), "39 of 39 installed, 22 online (56 %)");
         let kreise: Vec<&str> = krz.by_kreis.iter().map(|k| k.name.as_str()).collect();
         assert_eq!(kreise, ["Kreis Herford", "Kreis Lippe", "Kreis Minden-Lübbecke"]);
         assert_eq!(krz.by_kreis.iter().map(|k| k.tenants).sum::<usize>(), 39);
@@ -349,7 +446,7 @@ mod tests {
             ]
         );
         assert!(el.by_kreis.iter().all(|k| !k.name.is_empty()), "no nameless Kreis row");
-        assert_eq!(el.total.headline(), "14 of 14 installed, 1 online (7 %)");
+        assert_eq!(el.total.headline(Mode::Cluster), "14 of 14 installed, 1 online (7 %)");
         // A group without a Dachportal has no Region row.
         let krz: Vec<TenantStatus> = c.tenants_of("krz").map(|t| assess(t, obs(5, ""))).collect();
         assert!(summarize(&c, &krz)[0].by_kreis.iter().all(|k| k.name != REGION_ROW));
@@ -361,5 +458,46 @@ mod tests {
         assert_eq!(t.percent(), 61);
         let t = Tally { tenants: 0, ..Tally::default() };
         assert_eq!(t.percent(), 0);
+    }
+
+    #[test]
+    fn unknown_is_said_not_counted_as_zero() {
+        let c = catalog();
+        let down = |t| assess(t, Observation::unknown("database: unreachable"));
+        let statuses: Vec<TenantStatus> = c.tenants_of("krz").map(down).collect();
+        let sums = summarize(&c, &statuses);
+        assert_eq!(sums[0].total.headline(Mode::Cluster), "state of all 39 tenants unknown");
+        assert_eq!(sums[0].total.online_percent, None);
+        // Some known, some not: the counts are lower bounds and the share is not given.
+        let statuses: Vec<TenantStatus> =
+            c.tenants_of("krz").enumerate().map(|(i, t)| if i < 3 { assess(t, obs(5, "")) } else { down(t) }).collect();
+        let sums = summarize(&c, &statuses);
+        assert_eq!(sums[0].total.headline(Mode::Cluster), "3 of 39 installed, 3 online, 36 unknown");
+    }
+
+    #[test]
+    fn in_local_mode_deployed_is_running_locally() {
+        let c = catalog();
+        let statuses: Vec<TenantStatus> = c
+            .tenants_of("heinsberg")
+            .map(|t| {
+                let mut o = obs(if t.published { 5 } else { 4 }, "go-live: not published yet");
+                o.mode = Mode::Local;
+                assess(t, o)
+            })
+            .collect();
+        let published = statuses.iter().filter(|s| s.phase == Phase::Live).count();
+        let sums = summarize(&c, &statuses);
+        assert_eq!(sums[0].mode, Mode::Local);
+        let pct = ((published * 200 + 11) / 22) as u32;
+        assert_eq!(
+            sums[0].total.headline(Mode::Local),
+            format!("11 of 11 running locally, {published} published ({pct} %)")
+        );
+        assert_eq!(Phase::Deployed.label(Mode::Local), "local");
+        let json = serde_json::to_value(&statuses[0]).unwrap();
+        assert_eq!(json["mode"], "local");
+        assert!(json["phase"] == "live" || json["phase"] == "content-ready", "{json}");
+        assert_eq!(json["unknown"], false);
     }
 }

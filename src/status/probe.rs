@@ -3,7 +3,7 @@
 //! connection for all schemas); the rest bounded-concurrent.
 
 use super::report::HistoryEntry;
-use super::{Check, Observation, Phase, TenantStatus};
+use super::{Check, Mode, Observation, Phase, TenantStatus};
 use crate::db::{self, TenantDb};
 use crate::dns::{self, Target};
 use crate::tenant::Tenant;
@@ -29,8 +29,12 @@ pub struct ClusterFacts {
 pub enum PortalAccess {
     /// `https://<hostname>/`, resolved through DNS, certificate checked: what citizens do.
     Https,
-    /// Plain HTTP to this address with the tenant's hostname in the Host header (local mode and tests).
+    /// Plain HTTP to this address with the tenant's hostname in the Host header (tests).
     Direct(SocketAddr),
+    /// The local mode of `portalctl up`: plain HTTP to this address with the tenant's hostname in
+    /// the Host header, no DNS; the server's operations listener ([`Sources::ops`]) saying it
+    /// serves the tenant is the rung `deployed` ("running locally").
+    Local(SocketAddr),
 }
 
 /// Where the probes look.
@@ -58,13 +62,26 @@ pub struct Identity {
     pub tenant: String,
 }
 
-/// How long the sources of one [`observe`] took (wall time).
-#[derive(Debug, Clone, Copy, Default)]
+/// A source that could not be asked at all (not one tenant's problem): reported once, and the
+/// command exits with [`crate::exit_codes::Exit::Unavailable`].
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SourceProblem {
+    /// `database`, `cluster`, `portal`.
+    pub source: &'static str,
+    /// The cause and what to do, in one line.
+    pub message: String,
+}
+
+/// How long the sources of one [`observe`] took (wall time), and the sources that failed as a whole.
+#[derive(Debug, Clone, Default)]
 pub struct Timings {
     /// Every tenant's database checks.
     pub database: Duration,
     /// DNS and portal checks of every tenant.
     pub dns_and_portal: Duration,
+    /// Sources that could not be asked, each once.
+    pub problems: Vec<SourceProblem>,
 }
 
 /// Observe every tenant. `cluster` is `None` when no cluster was asked (then `deployed` is unknown, and with it every
@@ -76,14 +93,34 @@ pub async fn observe(
     cluster_problem: Option<&str>,
 ) -> (Vec<Observation>, Timings) {
     // The database and the DNS/portal checks do not depend on each other: both at once.
-    let ((db_facts, database), (reached, dns_and_portal)) =
+    let ((db_facts, database, db_problem), (reached, dns_and_portal)) =
         tokio::join!(database_facts(tenants, sources), reachability(tenants, sources, cluster));
+    let local = matches!(sources.portal, PortalAccess::Local(_));
+    let mut problems: Vec<SourceProblem> = db_problem.into_iter().collect();
+    // The operations listener failing for every tenant is one problem of the source.
+    if let Some(ops) = &sources.ops {
+        let down = |c: &Check| matches!(c, Check::Unknown(w) if w.contains("operations listener"));
+        if !reached.is_empty() && reached.iter().all(|(d, r)| down(d) || down(r)) {
+            problems.push(SourceProblem {
+                source: "portal",
+                message: if local {
+                    format!(
+                        "the local portal server does not answer on its operations listener {ops}; start it with \
+                         `portalctl up`"
+                    )
+                } else {
+                    format!("the operations listener {ops} does not answer; check --ops-address (port-forward?)")
+                },
+            });
+        }
+    }
     let observations = tenants
         .iter()
         .zip(reached)
-        .map(|(t, reachable)| {
+        .map(|(t, (deployed_locally, reachable))| {
             let db = db_facts.get(&t.slug);
             let mut o = Observation::unknown("");
+            o.mode = if local { Mode::Local } else { Mode::Cluster };
             // provisioned
             o.provisioned = match db {
                 None => Check::Unknown("database: not asked (no --database-url)".into()),
@@ -101,8 +138,9 @@ pub async fn observe(
             let published =
                 db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).map(|p| p.services.max(0) as u64);
             o.published_services = published;
-            // deployed
+            // deployed (in local mode: the local server serves the tenant)
             o.deployed = match (cluster.and_then(|c| c.get(&t.slug)), cluster_problem) {
+                _ if local => deployed_locally,
                 (Some(f), _) => f.deployed.clone(),
                 (None, Some(p)) => Check::Unknown(p.to_string()),
                 (None, None) => Check::Unknown("cluster: not asked".into()),
@@ -124,19 +162,24 @@ pub async fn observe(
             o
         })
         .collect();
-    (observations, Timings { database, dns_and_portal })
+    (observations, Timings { database, dns_and_portal, problems })
 }
 
 /// Every tenant's database state: one connection, one query for what exists, the rest pipelined.
+/// A database that cannot be reached is one [`SourceProblem`]; its tenants say only "unreachable".
 async fn database_facts(
     tenants: &[&Tenant],
     sources: &Sources,
-) -> (HashMap<String, Result<db::status::TenantStatus, String>>, Duration) {
+) -> (HashMap<String, Result<db::status::TenantStatus, String>>, Duration, Option<SourceProblem>) {
     let started = std::time::Instant::now();
+    let mut problem = None;
     let facts = match &sources.db {
         None => HashMap::new(),
         Some(opts) => match opts.connect().await {
-            Err(e) => tenants.iter().map(|t| (t.slug.clone(), Err(format!("database: {e}")))).collect(),
+            Err(e) => {
+                problem = Some(SourceProblem { source: "database", message: e.to_string() });
+                tenants.iter().map(|t| (t.slug.clone(), Err("database: unreachable".to_string()))).collect()
+            }
             Ok(client) => {
                 let dbs: Vec<Result<TenantDb, String>> =
                     tenants.iter().map(|t| TenantDb::from_tenant(t).map_err(|e| format!("database: {e}"))).collect();
@@ -159,16 +202,17 @@ async fn database_facts(
             }
         },
     };
-    (facts, started.elapsed())
+    (facts, started.elapsed(), problem)
 }
 
 /// Every tenant's `reachable` check (DNS to the ingress, the public portal answering `/`, then the identity on the
-/// operations listener), bounded-concurrent, in order.
+/// operations listener), bounded-concurrent, in order. In local mode each tenant's pair is (served by the local
+/// server, its home page answers); otherwise the first of the pair is unused.
 async fn reachability(
     tenants: &[&Tenant],
     sources: &Sources,
     cluster: Option<&HashMap<String, ClusterFacts>>,
-) -> (Vec<Check>, Duration) {
+) -> (Vec<(Check, Check)>, Duration) {
     let started = std::time::Instant::now();
     let resolver = dns::resolver(&sources.nameservers).ok();
     let http = reqwest::Client::builder().timeout(sources.timeout).redirect(reqwest::redirect::Policy::none()).build();
@@ -181,7 +225,17 @@ async fn reachability(
                 .or_else(|| sources.ingress.clone());
             let resolver = resolver.as_ref();
             let http = http.as_ref().ok();
-            async move { reachable(t, target.as_ref(), resolver, http, &sources.portal, sources.ops.as_deref()).await }
+            async move {
+                match (&sources.portal, http) {
+                    (PortalAccess::Local(addr), Some(http)) => {
+                        local_checks(t, http, *addr, sources.ops.as_deref()).await
+                    }
+                    _ => (
+                        Check::Unknown(String::new()),
+                        reachable(t, target.as_ref(), resolver, http, &sources.portal, sources.ops.as_deref()).await,
+                    ),
+                }
+            }
         })
         .buffered(sources.concurrency.max(1))
         .collect()
@@ -216,7 +270,9 @@ async fn reachable(
     // The public side, as citizens reach it: the home page answers (a host no tenant claims gets 404).
     let mut req = match access {
         PortalAccess::Https => http.get(format!("https://{host}/")),
-        PortalAccess::Direct(addr) => http.get(format!("http://{addr}/")).header(reqwest::header::HOST, host),
+        PortalAccess::Direct(addr) | PortalAccess::Local(addr) => {
+            http.get(format!("http://{addr}/")).header(reqwest::header::HOST, host)
+        }
     };
     req = req.header(reqwest::header::ACCEPT, "text/html");
     match req.send().await {
@@ -250,6 +306,47 @@ async fn reachable(
             Err(_) => Check::Fail(format!("portal: {ops} does not serve a portal identity")),
         },
     }
+}
+
+/// Local mode: (`deployed`: the local server's operations listener names this tenant for its
+/// hostname, `reachable`: the home page answers on the public listener). No DNS, no TLS.
+async fn local_checks(t: &Tenant, http: &reqwest::Client, public: SocketAddr, ops: Option<&str>) -> (Check, Check) {
+    let host = t.primary_hostname();
+    let served = match ops {
+        None => Check::Unknown("local: the operations listener is not known".into()),
+        Some(ops) => {
+            let url = format!("http://{ops}{}", crate::portal::ops::IDENTITY_PATH);
+            match http.get(&url).query(&[("host", host)]).send().await {
+                Err(_) => Check::Unknown(format!("local: operations listener {ops} not reachable")),
+                Ok(resp) if resp.status() == reqwest::StatusCode::NOT_FOUND => Check::Fail(format!(
+                    "local: the local server does not serve {host} yet (database not set up? run `portalctl up`)"
+                )),
+                Ok(resp) if !resp.status().is_success() => {
+                    Check::Fail(format!("local: {ops} answers {} for the identity of {host}", resp.status()))
+                }
+                Ok(resp) => match resp.json::<Identity>().await {
+                    Ok(id) if id.tenant == t.slug => Check::Pass,
+                    Ok(id) => Check::Fail(format!("local: {host} is served as tenant {}", id.tenant)),
+                    Err(_) => Check::Fail(format!("local: {ops} does not serve a portal identity")),
+                },
+            }
+        }
+    };
+    let home = http
+        .get(format!("http://{public}/"))
+        .header(reqwest::header::HOST, host)
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await;
+    let reachable = match home {
+        Err(e) if e.is_timeout() => Check::Fail(format!("portal: {host} did not answer in time")),
+        Err(e) => Check::Fail(format!("portal: {public} not reachable ({})", root_cause(&e))),
+        Ok(resp) if !resp.status().is_success() => {
+            Check::Fail(format!("portal: {host} answers {} for its home page", resp.status()))
+        }
+        Ok(_) => Check::Pass,
+    };
+    (served, reachable)
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {

@@ -8,7 +8,15 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("tenant directory {path} does not exist")]
+    #[error(
+        "tenant directory {path} does not exist{here}; run portalctl where the tenants/ directory is, or pass \
+         --tenants DIR (or set PORTALCTL_TENANTS)",
+        here = if path.is_relative() {
+            std::env::current_dir().map(|d| format!(" (looked in {})", d.display())).unwrap_or_default()
+        } else {
+            String::new()
+        }
+    )]
     Missing { path: PathBuf },
     #[error("cannot read {path}")]
     Io {

@@ -174,7 +174,7 @@ fn check_theme(cx: &mut Ctx, spec: &ThemeSpec, resolved: &Theme, prefix: &str) {
                     "{fg_name} {fg} on {bg_name} {bg} ({usage}) has contrast {ratio:.2}:1; WCAG 2.1 AA needs 4.5:1"
                 ),
             )
-            .with_hint("darken the foreground or lighten the background until the ratio reaches 4.5:1");
+            .with_hint(contrast_hint(fg_name, f, bg_name, b));
         }
     }
 }
@@ -803,20 +803,26 @@ pub(super) fn build(files: &[SourceFile]) -> Built {
     let mut tenants = Vec::new();
     let mut missing_group_reported = std::collections::BTreeSet::new();
     for (file, parsed) in tenant_files.iter().zip(parse_all::<TenantFile>(&tenant_files)) {
-        if !group_dirs_with_file.contains(file.group_dir.as_str())
-            && missing_group_reported.insert(file.group_dir.clone())
-        {
+        let no_group = !group_dirs_with_file.contains(file.group_dir.as_str());
+        if no_group && missing_group_reported.insert(file.group_dir.clone()) {
+            let n = tenant_files.iter().filter(|f| f.group_dir == file.group_dir).count();
             diagnostics.push(
                 Diagnostic::error(
                     "missing-group",
                     Position::file(&file.path),
-                    format!("directory {:?} has tenant files but no group.yaml", file.group_dir),
+                    format!(
+                        "directory {:?} has {n} tenant file(s) but no group.yaml; they are checked once it exists \
+                         (what they inherit from it is unknown until then)",
+                        file.group_dir
+                    ),
                 )
                 .hint("create it with `portalctl group new` or move the tenant into an existing group's directory"),
             );
         }
         match parsed {
             Err(d) => diagnostics.push(*d),
+            // Without its group, every inherited value would be reported missing: one error, not one per tenant.
+            Ok(_) if no_group => {}
             Ok(t) => {
                 let mut cx = Ctx::new(file);
                 let resolved = resolve_tenant(file, &t, groups.get(&file.group_dir), &mut cx);
@@ -984,5 +990,17 @@ fn resolve_dachportals(diags: &mut Vec<Diagnostic>, tenants: &mut [(Tenant, Tena
             );
         }
         t.members = members;
+    }
+}
+
+/// Which way to move the colours: away from each other, i.e. the lighter one lighter and the darker one darker.
+fn contrast_hint(fg_name: &str, fg: Rgb, bg_name: &str, bg: Rgb) -> String {
+    if fg.luminance() > bg.luminance() {
+        format!(
+            "darken {bg_name} or lighten {fg_name} until the ratio reaches 4.5:1 (the text is the lighter colour here: \
+             lightening {bg_name} would lower the contrast)"
+        )
+    } else {
+        format!("darken {fg_name} or lighten {bg_name} until the ratio reaches 4.5:1")
     }
 }

@@ -68,8 +68,39 @@ pub fn run(cmd: &mut Command) -> Result<()> {
     Ok(())
 }
 
+/// A nested cargo, with the environment of a plain shell: `cargo xtask` (`cargo run`) sets the
+/// package variables of xtask (`CARGO_MANIFEST_DIR`, `CARGO_PKG_NAME`, …) for its process, and the
+/// nested cargo judges the build scripts' `rerun-if-env-changed` against its own environment —
+/// ring's build script names those variables, so ring and everything above it (rustls, kube,
+/// reqwest, portalctl) would be rebuilt on every switch between `cargo build --release` and
+/// `cargo xtask bench`.
 fn cargo() -> Command {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+            || ["CARGO_CRATE_NAME", "CARGO_BIN_NAME", "CARGO_PRIMARY_PACKAGE"].contains(&k.as_ref())
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_nested_cargo_does_not_inherit_the_package_variables_of_xtask() {
+        // `cargo test` sets them for this process, as `cargo xtask` does for xtask.
+        assert!(std::env::var_os("CARGO_MANIFEST_DIR").is_some());
+        let cmd = super::cargo();
+        let removed: Vec<String> =
+            cmd.get_envs().filter(|(_, v)| v.is_none()).map(|(k, _)| k.to_string_lossy().into_owned()).collect();
+        for k in ["CARGO_MANIFEST_DIR", "CARGO_PKG_NAME", "CARGO_PKG_VERSION"] {
+            assert!(removed.iter().any(|r| r == k), "{k} removed: {removed:?}");
+        }
+    }
 }
 
 fn ci() -> Result<()> {
