@@ -212,8 +212,13 @@ enum LoginError {
     NoBinding,
     BadRequest(String),
     Rejected(String),
-    TrustTooLow { have: TrustLevel, need: TrustLevel },
+    TrustTooLow {
+        have: TrustLevel,
+        need: TrustLevel,
+    },
     Unavailable(String),
+    /// The server is at its bound for this kind of work (503, retry later).
+    Busy(String),
     Internal(String),
 }
 
@@ -263,6 +268,15 @@ impl IntoResponse for LoginError {
                     "Das Servicekonto ist gerade nicht erreichbar. Bitte versuchen Sie es später erneut.".to_string(),
                 )
             }
+            LoginError::Busy(why) => {
+                tracing::warn!(reason = %why, "login refused: server busy");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Anmeldung ausgelastet",
+                    "Gerade melden sich sehr viele Menschen an. Bitte versuchen Sie es in einigen Sekunden erneut."
+                        .to_string(),
+                )
+            }
             LoginError::Internal(why) => {
                 tracing::error!(reason = %why, "login failed");
                 (
@@ -277,8 +291,13 @@ impl IntoResponse for LoginError {
              <title>{title}</title></head><body><main><h1>{title}</h1><p>{}</p><p><a href=\"/\">Zur Startseite</a></p></main></body></html>\n",
             super::xml::escape(&text)
         );
-        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
-            .into_response()
+        let mut resp =
+            (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
+                .into_response();
+        if matches!(self, LoginError::Busy(_)) {
+            resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        resp
     }
 }
 
@@ -510,19 +529,21 @@ async fn saml_acs(
     let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
     let idp = sk.idp_metadata(url).await.map_err(internal)?;
     let sp_keys = sk.sp_keys(&tenant, binding).map_err(internal)?;
-    let identity = saml::validate_response(
-        &form.saml_response,
-        &saml::Expectations {
-            entity_id,
-            acs_url: &acs_url,
-            request_id: &request_id,
-            idp: &idp,
-            sp_key: Some(&sp_keys.private_key),
-            now,
-            skew: CLOCK_SKEW,
-        },
-    )
-    .map_err(|e| LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)))?;
+    let expectations = saml::Expectations {
+        entity_id: entity_id.to_string(),
+        acs_url,
+        request_id,
+        idp,
+        sp_key: Some(sp_keys.private_key),
+        allow_legacy_cbc: binding.allow_legacy_cbc,
+        now,
+        skew: CLOCK_SKEW,
+    };
+    let identity = saml::Verifier::global().validate(form.saml_response, expectations).await.map_err(|e| match e {
+        saml::SamlError::Busy => LoginError::Busy(e.to_string()),
+        e if e.is_malformed() => LoginError::BadRequest(format!("tenant {}: {e}", tenant.slug)),
+        e => LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)),
+    })?;
     let next = safe_next(form.relay_state.as_deref());
     finish_login(
         &sk,
