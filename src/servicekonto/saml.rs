@@ -208,12 +208,18 @@ impl Verifier {
         })
     }
 
-    /// Validate off the async worker threads.
-    pub async fn validate(&self, saml_response: String, ex: Expectations) -> Result<Identity, SamlError> {
-        let permit = tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
+    /// A turn to validate: waits at most `max_wait` for a free slot, else [`SamlError::Busy`].
+    /// The slot is held until the returned permit is dropped.
+    pub async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, SamlError> {
+        tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
             .await
             .map_err(|_| SamlError::Busy)?
-            .map_err(|_| SamlError::Busy)?;
+            .map_err(|_| SamlError::Busy)
+    }
+
+    /// Validate off the async worker threads.
+    pub async fn validate(&self, saml_response: String, ex: Expectations) -> Result<Identity, SamlError> {
+        let permit = self.admit().await?;
         tokio::task::spawn_blocking(move || {
             let result = validate_response(&saml_response, &ex);
             drop(permit);
@@ -532,5 +538,104 @@ mod tests {
     fn comments_do_not_truncate_signed_text() {
         let xml = signed(&R { name_id: "erika<!-- x -->.evil", ..base() });
         assert_eq!(check(&xml).unwrap().subject, "erika.evil");
+    }
+
+    /// Encrypt the assertion of `xml` for `sp` (RSA-OAEP-MGF1P key transport), with AES-128-GCM
+    /// or AES-256-CBC, as an IdP would.
+    fn encrypt_assertion(xml: &str, sp: &SpKeys, cbc: bool) -> String {
+        use aes_gcm::aead::{Aead as _, KeyInit as _};
+        use cbc::cipher::{block_padding::Pkcs7, BlockEncryptMut as _, KeyIvInit as _};
+        use rand::RngCore as _;
+        let start = xml.find("<saml:Assertion").unwrap();
+        let end = xml.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
+        let mut rng = rand::rng();
+        let (alg, key, body) = if cbc {
+            let mut key = [0u8; 32];
+            let mut iv = [0u8; 16];
+            rng.fill_bytes(&mut key);
+            rng.fill_bytes(&mut iv);
+            let plain = &xml.as_bytes()[start..end];
+            let mut buf = vec![0u8; plain.len() + 16];
+            buf[..plain.len()].copy_from_slice(plain);
+            let ct = cbc::Encryptor::<aes::Aes256>::new(&key.into(), &iv.into())
+                .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
+                .unwrap()
+                .to_vec();
+            ("http://www.w3.org/2001/04/xmlenc#aes256-cbc", key.to_vec(), [iv.to_vec(), ct].concat())
+        } else {
+            let mut key = [0u8; 16];
+            let mut nonce = [0u8; 12];
+            rng.fill_bytes(&mut key);
+            rng.fill_bytes(&mut nonce);
+            let ct = aes_gcm::Aes128Gcm::new_from_slice(&key)
+                .unwrap()
+                .encrypt(aes_gcm::Nonce::from_slice(&nonce), &xml.as_bytes()[start..end])
+                .unwrap();
+            ("http://www.w3.org/2009/xmlenc11#aes128-gcm", key.to_vec(), [nonce.to_vec(), ct].concat())
+        };
+        let public = rsa::RsaPublicKey::from(&sp.private_key);
+        let wrapped = public.encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<sha1::Sha1>(), &key).unwrap();
+        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
+        let encrypted = format!(
+            concat!(
+                r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">"#,
+                r#"<xenc:EncryptionMethod Algorithm="{alg}"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>"#,
+                r#"<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>"#,
+                r#"<xenc:CipherData><xenc:CipherValue>{key}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>"#,
+                r#"<xenc:CipherData><xenc:CipherValue>{body}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#
+            ),
+            alg = alg,
+            key = b64(&wrapped),
+            body = b64(&body),
+        );
+        format!("{}{encrypted}{}", &xml[..start], &xml[end..])
+    }
+
+    #[test]
+    fn encrypted_assertions_gcm_by_default_cbc_only_by_opt_in() {
+        let sp = &idp_keys().1;
+        let with_key =
+            |cbc: bool| Expectations { sp_key: Some(sp.private_key.clone()), allow_legacy_cbc: cbc, ..expectations() };
+        let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+        let gcm = encrypt_assertion(&signed(&base()), sp, false);
+        assert!(!gcm.contains("Mustermann"));
+        assert_eq!(validate_response(&b64(&gcm), &with_key(false)).unwrap().subject, "erika");
+        let cbc = encrypt_assertion(&signed(&base()), sp, true);
+        assert!(matches!(
+            validate_response(&b64(&cbc), &with_key(false)),
+            Err(SamlError::Decrypt(DecryptError::LegacyCbc))
+        ));
+        assert_eq!(validate_response(&b64(&cbc), &with_key(true)).unwrap().subject, "erika");
+        // A flipped ciphertext byte fails the GCM tag.
+        let at = gcm.rfind("</xenc:CipherValue>").unwrap() - 10;
+        let flipped = if &gcm[at..at + 1] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{flipped}{}", &gcm[..at], &gcm[at + 1..]);
+        assert!(matches!(
+            validate_response(&b64(&tampered), &with_key(false)),
+            Err(SamlError::Decrypt(DecryptError::Data))
+        ));
+    }
+
+    #[test]
+    fn the_checks_that_need_no_key_come_before_decryption() {
+        // Without any SP key, a misaddressed encrypted response fails on its address, not the key.
+        let sp = &idp_keys().1;
+        let misaddressed = encrypt_assertion(&signed(&R { destination: "https://evil/acs", ..base() }), sp, false);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&misaddressed);
+        match validate_response(&b64, &expectations()) {
+            Err(SamlError::Mismatch { field, .. }) => assert_eq!(field, "Response Destination"),
+            other => panic!("{other:?}"),
+        }
+        let foreign_issuer = misaddressed.replacen(
+            "<saml:Issuer>https://idp.example/metadata</saml:Issuer>",
+            "<saml:Issuer>https://evil</saml:Issuer>",
+            1,
+        );
+        let foreign_issuer = foreign_issuer.replace("https://evil/acs", ACS);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&foreign_issuer);
+        match validate_response(&b64, &expectations()) {
+            Err(SamlError::Mismatch { field, .. }) => assert_eq!(field, "Response Issuer"),
+            other => panic!("{other:?}"),
+        }
     }
 }
