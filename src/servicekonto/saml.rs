@@ -540,55 +540,8 @@ mod tests {
         assert_eq!(check(&xml).unwrap().subject, "erika.evil");
     }
 
-    /// Encrypt the assertion of `xml` for `sp` (RSA-OAEP-MGF1P key transport), with AES-128-GCM
-    /// or AES-256-CBC, as an IdP would.
     fn encrypt_assertion(xml: &str, sp: &SpKeys, cbc: bool) -> String {
-        use aes_gcm::aead::{Aead as _, KeyInit as _};
-        use cbc::cipher::{block_padding::Pkcs7, BlockEncryptMut as _, KeyIvInit as _};
-        use rand::RngCore as _;
-        let start = xml.find("<saml:Assertion").unwrap();
-        let end = xml.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
-        let mut rng = rand::rng();
-        let (alg, key, body) = if cbc {
-            let mut key = [0u8; 32];
-            let mut iv = [0u8; 16];
-            rng.fill_bytes(&mut key);
-            rng.fill_bytes(&mut iv);
-            let plain = &xml.as_bytes()[start..end];
-            let mut buf = vec![0u8; plain.len() + 16];
-            buf[..plain.len()].copy_from_slice(plain);
-            let ct = cbc::Encryptor::<aes::Aes256>::new(&key.into(), &iv.into())
-                .encrypt_padded_mut::<Pkcs7>(&mut buf, plain.len())
-                .unwrap()
-                .to_vec();
-            ("http://www.w3.org/2001/04/xmlenc#aes256-cbc", key.to_vec(), [iv.to_vec(), ct].concat())
-        } else {
-            let mut key = [0u8; 16];
-            let mut nonce = [0u8; 12];
-            rng.fill_bytes(&mut key);
-            rng.fill_bytes(&mut nonce);
-            let ct = aes_gcm::Aes128Gcm::new_from_slice(&key)
-                .unwrap()
-                .encrypt(aes_gcm::Nonce::from_slice(&nonce), &xml.as_bytes()[start..end])
-                .unwrap();
-            ("http://www.w3.org/2009/xmlenc11#aes128-gcm", key.to_vec(), [nonce.to_vec(), ct].concat())
-        };
-        let public = rsa::RsaPublicKey::from(&sp.private_key);
-        let wrapped = public.encrypt(&mut rand_core::OsRng, rsa::Oaep::new::<sha1::Sha1>(), &key).unwrap();
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        let encrypted = format!(
-            concat!(
-                r#"<saml:EncryptedAssertion><xenc:EncryptedData xmlns:xenc="http://www.w3.org/2001/04/xmlenc#" Type="http://www.w3.org/2001/04/xmlenc#Element">"#,
-                r#"<xenc:EncryptionMethod Algorithm="{alg}"/><ds:KeyInfo xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><xenc:EncryptedKey>"#,
-                r#"<xenc:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>"#,
-                r#"<xenc:CipherData><xenc:CipherValue>{key}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedKey></ds:KeyInfo>"#,
-                r#"<xenc:CipherData><xenc:CipherValue>{body}</xenc:CipherValue></xenc:CipherData></xenc:EncryptedData></saml:EncryptedAssertion>"#
-            ),
-            alg = alg,
-            key = b64(&wrapped),
-            body = b64(&body),
-        );
-        format!("{}{encrypted}{}", &xml[..start], &xml[end..])
+        super::super::samples::encrypt_assertion(xml, &rsa::RsaPublicKey::from(&sp.private_key), cbc).unwrap()
     }
 
     #[test]

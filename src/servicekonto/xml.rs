@@ -1,9 +1,10 @@
 //! A small, bounded, namespace-aware XML tree for SAML messages, and exclusive XML
 //! canonicalization (`http://www.w3.org/2001/10/xml-exc-c14n#`, without comments) of a subtree.
 //!
-//! Only what SAML needs: elements, attributes, namespace declarations and text. Comments and
-//! processing instructions are dropped (exclusive c14n without comments drops them too);
-//! a DOCTYPE is rejected outright (no entity expansion, no external references).
+//! Only what SAML needs: elements, attributes, namespace declarations, text and processing
+//! instructions (which canonicalization keeps; they are not part of an element's text).
+//! Comments are dropped (exclusive c14n without comments drops them too); a DOCTYPE is
+//! rejected outright (no entity expansion, no external references).
 //!
 //! The input is hostile (an unauthenticated POST), so the cost of a document is bounded:
 //! - hard [`Limits`] on nesting depth, element count, attributes and namespace declarations per
@@ -89,6 +90,8 @@ pub struct Attr {
 enum Child {
     Element(u32),
     Text(String),
+    /// A processing instruction: target and data.
+    Pi(String, String),
 }
 
 #[derive(Debug)]
@@ -187,7 +190,7 @@ impl<'a> Element<'a> {
         let doc = self.doc;
         self.data().children.iter().filter_map(move |n| match n {
             Child::Element(id) => Some(Element { doc, id: *id }),
-            Child::Text(_) => None,
+            Child::Text(_) | Child::Pi(..) => None,
         })
     }
 
@@ -382,7 +385,12 @@ impl<'l> Parser<'l> {
                     self.text(value)?;
                 }
                 Event::DocType(_) => return Err(XmlError::Doctype),
-                Event::Comment(_) | Event::PI(_) | Event::Decl(_) => {}
+                Event::PI(pi) => {
+                    let target = String::from_utf8_lossy(pi.target()).into_owned();
+                    let data = String::from_utf8_lossy(pi.content()).replace("\r\n", "\n").replace('\r', "\n");
+                    self.pi(target, data.trim_start().to_string())?;
+                }
+                Event::Comment(_) | Event::Decl(_) => {}
                 Event::Eof => break,
             }
         }
@@ -416,6 +424,16 @@ impl<'l> Parser<'l> {
         } else {
             children.push(Child::Text(value));
         }
+        Ok(())
+    }
+
+    /// A processing instruction inside the root element is kept; outside it, dropped.
+    fn pi(&mut self, target: String, data: String) -> Result<(), XmlError> {
+        let Some(&open) = self.stack.last() else {
+            return Ok(());
+        };
+        self.count_text(target.len() + data.len())?;
+        self.elements[open as usize].children.push(Child::Pi(target, data));
         Ok(())
     }
 
@@ -520,6 +538,7 @@ pub fn exc_c14n(element: Element<'_>, skip: Option<Element<'_>>, inclusive: &[St
     enum Step<'a> {
         Open(Element<'a>),
         Text(&'a str),
+        Pi(&'a str, &'a str),
         Close(Element<'a>, usize),
     }
     let inclusive: Vec<&str> = inclusive.iter().map(|p| if p == "#default" { "" } else { p.as_str() }).collect();
@@ -532,6 +551,16 @@ pub fn exc_c14n(element: Element<'_>, skip: Option<Element<'_>>, inclusive: &[St
         let e = match step {
             Step::Text(t) => {
                 escape_text(&mut out, t);
+                continue;
+            }
+            Step::Pi(target, data) => {
+                out.push_str("<?");
+                out.push_str(target);
+                if !data.is_empty() {
+                    out.push(' ');
+                    out.push_str(data);
+                }
+                out.push_str("?>");
                 continue;
             }
             Step::Close(e, mark) => {
@@ -603,6 +632,7 @@ pub fn exc_c14n(element: Element<'_>, skip: Option<Element<'_>>, inclusive: &[St
         for child in e.data().children.iter().rev() {
             match child {
                 Child::Text(t) => steps.push(Step::Text(t)),
+                Child::Pi(target, data) => steps.push(Step::Pi(target, data)),
                 Child::Element(id) => {
                     let c = Element { doc: e.doc, id: *id };
                     if skip != Some(c) {
@@ -699,6 +729,13 @@ mod tests {
         let doc = parse_saml("<a>x &amp; y &#x41;&lt;&gt;<![CDATA[<b>]]>\r\n</a>").unwrap();
         assert_eq!(doc.root().text(), "x & y A<><b>");
         assert_eq!(exc_c14n(doc.root(), None, &[]), "<a>x &amp; y A&lt;&gt;&lt;b&gt;\n</a>");
+    }
+
+    #[test]
+    fn processing_instructions_are_canonicalized_but_not_text() {
+        let doc = parse_saml("<?before x?><a>x<?p  some\r\ndata ?>y<?q?></a><?after?>").unwrap();
+        assert_eq!(doc.root().text(), "xy");
+        assert_eq!(exc_c14n(doc.root(), None, &[]), "<a>x<?p some\ndata ?>y<?q?></a>");
     }
 
     #[test]
