@@ -144,3 +144,43 @@ fn our_verifier_and_xmlsec1_agree_on_every_signed_document() {
     // document are refused by the profile rule (and by our verifier).
     eprintln!("{} documents agree; xmlsec1-valid but not enveloped in their referent: {crypto_only:?}", corpus.len());
 }
+
+/// The fuzz seed corpus (fuzz/corpus/saml_response, written by `cargo xtask fuzz seeds`) holds
+/// responses that pass the whole validation with the fuzz target's key and clock, so that the
+/// fuzzer starts from the accepting path, not only from rejections.
+#[test]
+fn the_fuzz_seeds_reach_the_accepting_path() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let keys = portalctl::servicekonto::keys::KeyPaths {
+        key: root.join("keys/idp.key.pem"),
+        cert: root.join("keys/idp.crt.pem"),
+    };
+    let idp = SpKeys::read(&keys).unwrap();
+    let response = samples::Response::fixed();
+    let ex = Expectations {
+        entity_id: response.sp_entity_id.clone(),
+        acs_url: response.acs_url.clone(),
+        request_id: response.in_response_to.clone(),
+        idp: Arc::new(IdpMetadata {
+            entity_id: response.idp_entity_id.clone(),
+            sso_redirect: "https://idp.example/sso".into(),
+            slo_redirect: None,
+            signing_certs: vec![idp.cert_der.clone()],
+        }),
+        sp_key: Some(idp.private_key.clone()),
+        allow_legacy_cbc: true,
+        now: samples::FIXED_NOW,
+        skew: time::Duration::seconds(90),
+    };
+    let seeds = root.join("corpus/saml_response");
+    for name in ["assertion-signed", "response-signed", "both-signed", "encrypted-gcm", "encrypted-cbc"] {
+        let xml = std::fs::read_to_string(seeds.join(name)).unwrap();
+        let result = saml::validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &ex);
+        assert!(result.is_ok(), "{name}: {result:?}");
+    }
+    for name in ["xsw1", "xsw7", "wrong-key", "tampered-text", "deep-nesting-40000", "namespace-bomb-127k", "xxe"] {
+        let xml = std::fs::read_to_string(seeds.join(name)).unwrap();
+        let result = saml::validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &ex);
+        assert!(result.is_err(), "{name}");
+    }
+}
