@@ -22,8 +22,9 @@ pub fn saml() -> Result<()> {
     if cfg!(debug_assertions) {
         // Measure optimized code: rerun this benchmark from a release build of xtask.
         crate::run(cargo().args(["build", "--release", "--quiet", "--package", "xtask"]))?;
-        let target = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root().join("target"));
-        let status = Command::new(std::path::PathBuf::from(target).join("release").join("xtask"))
+        let target: std::path::PathBuf =
+            std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root().join("target"));
+        let status = Command::new(target.join("release").join("xtask"))
             .args(["bench", "saml"])
             .status()
             .context("cannot run the release xtask")?;

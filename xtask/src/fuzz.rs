@@ -31,8 +31,10 @@ pub fn run(args: &[&str]) -> Result<()> {
 /// leaves the input in fuzz/artifacts/.
 fn fuzz(seconds: u64) -> Result<()> {
     let fuzz_dir = root().join("fuzz");
-    let target_dir = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| fuzz_dir.join("target"));
-    let scratch = std::path::PathBuf::from(&target_dir).join("fuzz-corpus").join(TARGET);
+    // The nightly, instrumented build gets its own directory beside the stable one.
+    let target_dir: std::path::PathBuf = std::env::var("CARGO_TARGET_DIR")
+        .map_or_else(|_| fuzz_dir.join("target"), |t| std::path::Path::new(&t).join("fuzz"));
+    let scratch = target_dir.join("fuzz-corpus").join(TARGET);
     std::fs::create_dir_all(&scratch)?;
     let seeds = fuzz_dir.join("corpus").join(TARGET);
     let status = Command::new("cargo")
