@@ -411,11 +411,11 @@ impl<'l> Parser<'l> {
 
     fn text(&mut self, value: String) -> Result<(), XmlError> {
         let Some(&open) = self.stack.last() else {
-            return match () {
-                _ if value.trim().is_empty() => Ok(()),
-                _ if self.root.is_some() => Err(XmlError::Syntax("text after the root element".into())),
-                _ => Err(XmlError::Syntax("text before the root element".into())),
-            };
+            if value.trim().is_empty() {
+                return Ok(());
+            }
+            let place = if self.root.is_some() { "after" } else { "before" };
+            return Err(XmlError::Syntax(format!("text {place} the root element")));
         };
         self.count_text(value.len())?;
         let children = &mut self.elements[open as usize].children;
