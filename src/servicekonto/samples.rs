@@ -112,11 +112,11 @@ pub fn namespace_bomb(k: usize, n: usize, in_response_to: &str) -> String {
 /// A Response of at most `bytes` bytes made of as many small sibling elements as fit, each
 /// with a prefixed attribute (the most elements and namespace lookups per byte).
 pub fn wide(bytes: usize, in_response_to: &str) -> String {
-    let decls: String = (0..200).map(|i| format!(r#" xmlns:n{i}="urn:x:{i}""#)).collect();
+    let decls: String = (0..31).map(|i| format!(r#" xmlns:n{i}="urn:x:{i}""#)).collect();
     let mut out = response_open(in_response_to, &decls);
     let end = "</samlp:Response>";
     for i in 0.. {
-        let e = format!(r#"<n{}:e n0:a="{i}"/>"#, i % 200);
+        let e = format!(r#"<n{}:e n0:a="{i}"/>"#, i % 31);
         if out.len() + e.len() + end.len() > bytes {
             break;
         }

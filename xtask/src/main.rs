@@ -51,7 +51,7 @@ Tasks:
                      every source live (stand-in, PostgreSQL, dnsmasq, portal server). Tunables: BENCH_READINESS_DELAY_MS
                      (1000), BENCH_ROLLOUT_CONCURRENCY (8,32), BENCH_STATUS_RUNS (5)
   bench saml         time and peak RSS of validating the worst-case SAMLResponse documents at the 512 KiB cap
-                     (release build)";
+                     (in xtask's own profile; `cargo run --release -p xtask -- bench saml` for optimized code)";
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {
