@@ -17,6 +17,7 @@
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// The XML namespace, bound to `xml` implicitly.
@@ -369,20 +370,30 @@ impl<'l> Parser<'l> {
                 }
                 Event::Empty(_) => unreachable!("empty elements are expanded"),
                 Event::Text(t) => {
-                    let raw = String::from_utf8_lossy(t.as_ref()).replace("\r\n", "\n").replace('\r', "\n");
+                    let raw = String::from_utf8_lossy(t.as_ref());
+                    let raw = if raw.contains('\r') {
+                        Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
+                    } else {
+                        raw
+                    };
                     let value = quick_xml::escape::unescape(&raw).map_err(|e| XmlError::Syntax(e.to_string()))?;
-                    self.text(value.into_owned())?;
+                    self.text(&value)?;
                 }
                 Event::GeneralRef(r) => {
-                    let name = String::from_utf8_lossy(r.as_ref()).into_owned();
-                    let value = quick_xml::escape::unescape(&format!("&{name};"))
-                        .map_err(|e| XmlError::Syntax(e.to_string()))?
-                        .into_owned();
-                    self.text(value)?;
+                    // Character references and the five predefined entities; nothing else exists
+                    // without a DTD.
+                    let syntax = |e: String| XmlError::Syntax(e);
+                    if let Some(c) = r.resolve_char_ref().map_err(|e| syntax(e.to_string()))? {
+                        self.text(c.encode_utf8(&mut [0u8; 4]))?;
+                    } else {
+                        let name = String::from_utf8_lossy(r.as_ref());
+                        let value = quick_xml::escape::resolve_predefined_entity(&name)
+                            .ok_or_else(|| syntax(format!("unknown entity &{name};")))?;
+                        self.text(value)?;
+                    }
                 }
                 Event::CData(c) => {
-                    let value = String::from_utf8_lossy(c.as_ref()).into_owned();
-                    self.text(value)?;
+                    self.text(&String::from_utf8_lossy(c.as_ref()))?;
                 }
                 Event::DocType(_) => return Err(XmlError::Doctype),
                 Event::PI(pi) => {
@@ -409,7 +420,7 @@ impl<'l> Parser<'l> {
         Ok(())
     }
 
-    fn text(&mut self, value: String) -> Result<(), XmlError> {
+    fn text(&mut self, value: &str) -> Result<(), XmlError> {
         let Some(&open) = self.stack.last() else {
             if value.trim().is_empty() {
                 return Ok(());
@@ -420,9 +431,9 @@ impl<'l> Parser<'l> {
         self.count_text(value.len())?;
         let children = &mut self.elements[open as usize].children;
         if let Some(Child::Text(prev)) = children.last_mut() {
-            prev.push_str(&value);
+            prev.push_str(value);
         } else {
-            children.push(Child::Text(value));
+            children.push(Child::Text(value.to_string()));
         }
         Ok(())
     }
@@ -729,6 +740,9 @@ mod tests {
         let doc = parse_saml("<a>x &amp; y &#x41;&lt;&gt;<![CDATA[<b>]]>\r\n</a>").unwrap();
         assert_eq!(doc.root().text(), "x & y A<><b>");
         assert_eq!(exc_c14n(doc.root(), None, &[]), "<a>x &amp; y A&lt;&gt;&lt;b&gt;\n</a>");
+        assert_eq!(parse_saml("<a>&#252;&#x1F600;&quot;&apos;</a>").unwrap().root().text(), "ü😀\"'");
+        assert!(matches!(parse_saml("<a>&lol;</a>"), Err(XmlError::Syntax(_))));
+        assert!(matches!(parse_saml("<a>&#0;</a>"), Err(XmlError::Syntax(_))));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use anyhow::{bail, Result};
 use base64::Engine as _;
-use portalctl::servicekonto::keys::SpKeys;
+use portalctl::servicekonto::keys::{KeyPaths, SpKeys};
 use portalctl::servicekonto::metadata::IdpMetadata;
 use portalctl::servicekonto::saml::{self, Expectations, MAX_RESPONSE_LEN};
 use portalctl::servicekonto::samples::{self, ASSERTION_SIG, RESPONSE_SIG};
@@ -50,7 +50,9 @@ static ALLOC: Counting = Counting;
 
 pub fn saml() -> Result<()> {
     let now = samples::FIXED_NOW;
-    let idp = SpKeys::self_signed("IdP", "Bench", now - time::Duration::days(1), now + time::Duration::days(1))?;
+    // The fuzz target's test key pair, so that the written documents are valid for it as well.
+    let keys = crate::root().join("fuzz").join("keys");
+    let idp = SpKeys::read(&KeyPaths { key: keys.join("idp.key.pem"), cert: keys.join("idp.crt.pem") })?;
     let response = samples::Response::fixed();
     let ex = Expectations {
         entity_id: response.sp_entity_id.clone(),
