@@ -13,6 +13,7 @@ use base64::Engine as _;
 use portalctl::servicekonto::keys::{self, SpKeys};
 use portalctl::servicekonto::metadata::{self, SpMetadataParams};
 use portalctl::servicekonto::{routes, ServicekontoState, TenantLookup};
+use portalctl::servicekonto::{saml, samples};
 use portalctl::tenant::{self, SourceFile, Tenant};
 use reqwest::StatusCode;
 use std::collections::HashMap;
@@ -636,7 +637,14 @@ async fn check_validates_both_real_identity_providers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn saml_login_with_encrypted_assertions() {
     let env = Env::shared();
-    for mode in ["cbc", "gcm"] {
+    // AES-CBC (XML Encryption 1.0) is refused unless the tenant sets allowLegacyCbc (this one does not).
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "&encrypt=cbc").await;
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    for mode in ["gcm"] {
         let browser = env.browser();
         let form = saml_form(env, &browser, &format!("&encrypt={mode}")).await;
         let xml =
@@ -661,4 +669,61 @@ async fn saml_login_with_encrypted_assertions() {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{mode}");
         assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_saml_documents_get_a_400_and_the_server_lives_on() {
+    let env = Env::shared();
+    // Answering a real login in progress, so that the document reaches the full validation:
+    // 40,000 nested elements once aborted the whole process (stack overflow), a namespace bomb
+    // of 127 KB took 9.4 s and 1.3 GiB.
+    let hostile: [fn(&str) -> String; 2] =
+        [|irt| samples::deep_nesting(40_000, irt), |irt| samples::namespace_bomb(2000, 2900, irt)];
+    for make in hostile {
+        let browser = env.browser();
+        let mut form = saml_form(env, &browser, "").await;
+        let irt = saml::peek_in_response_to(&form.saml_response).expect("InResponseTo");
+        form.saml_response = base64::engine::general_purpose::STANDARD.encode(make(&irt));
+        let resp = post_acs(&browser, &form).await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED, "still serving");
+    }
+}
+
+#[test]
+fn allow_legacy_cbc_is_an_opt_in_for_saml_bindings_only() {
+    let secret = tempfile::NamedTempFile::new().unwrap();
+    let (saml, oidc) = build_tenants(secret.path());
+    assert!(!saml.servicekonto.unwrap().allow_legacy_cbc && !oidc.servicekonto.unwrap().allow_legacy_cbc);
+
+    let tenant = |slug: &str, ags: &str, servicekonto: &str| {
+        SourceFile {
+        path: format!("tenants/e2e/{slug}.yaml"),
+        group_dir: "e2e".into(),
+        stem: slug.into(),
+        text: format!(
+            "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \"Stadt {slug}\"\n  ags: \"{ags}\"\n  kind: stadt\n  parent: \"{}\"\n  wave: pilot\n  hostnames:\n    - service.{slug}.test\n  servicekonto:\n{servicekonto}",
+            &ags[..5]
+        ),
+    }
+    };
+    let group = SourceFile {
+        path: "tenants/e2e/group.yaml".into(),
+        group_dir: "e2e".into(),
+        stem: "group".into(),
+        text: "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: e2e\nspec:\n  displayName: \"E2E\"\n  waves:\n    - name: pilot\n".into(),
+    };
+    let built = tenant::build(&[
+        group,
+        tenant("detmold", "05766020", "    provider: bundid\n    idpMetadataUrl: https://idp.example/metadata\n    allowLegacyCbc: true\n"),
+        tenant(
+            "espelkamp",
+            "05770008",
+            "    provider: oidc\n    issuer: https://oidc.example\n    clientId: x\n    credentials: { env: X }\n    allowLegacyCbc: true\n",
+        ),
+    ]);
+    assert!(built.catalog.tenant("detmold").unwrap().servicekonto.as_ref().unwrap().allow_legacy_cbc);
+    let codes: Vec<(&str, &str)> =
+        built.diagnostics.iter().map(|d| (d.code, d.tenant.as_deref().unwrap_or(""))).collect();
+    assert_eq!(codes, [("servicekonto-legacy-cbc", "espelkamp")], "{:#?}", built.diagnostics);
 }

@@ -77,6 +77,11 @@ impl SpKeys {
         self.key_pem()
     }
 
+    /// The public half of the key pair.
+    pub fn public_key(&self) -> rsa::RsaPublicKey {
+        rsa::RsaPublicKey::from(&self.private_key)
+    }
+
     /// Base64 of the certificate's DER, as it appears in metadata.
     pub fn cert_base64(&self) -> String {
         use base64::Engine as _;

@@ -3,7 +3,7 @@
 //! endpoints, signing certificates). Pure: no IO.
 
 use super::keys::SpKeys;
-use super::xml::{self, escape, Element};
+use super::xml::{self, escape, Limits};
 use super::{Error, Result};
 use crate::tenant::Tenant;
 use base64::Engine as _;
@@ -75,17 +75,17 @@ pub struct IdpMetadata {
 /// Parse IdP metadata: an `EntityDescriptor` with an `IDPSSODescriptor`, or an
 /// `EntitiesDescriptor` whose first such entity is taken.
 pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata> {
-    let root = xml::parse(text).map_err(|e| Error::Metadata(e.to_string()))?;
+    let doc = xml::parse(text, &Limits::METADATA).map_err(|e| Error::Metadata(e.to_string()))?;
+    let root = doc.root();
     let entity = if root.is(MD_NS, "EntityDescriptor") {
-        &root
+        root
     } else if root.is(MD_NS, "EntitiesDescriptor") {
-        let mut all = Vec::new();
-        root.descendants(MD_NS, "EntityDescriptor", &mut all);
-        all.into_iter()
+        root.descendants(MD_NS, "EntityDescriptor")
+            .into_iter()
             .find(|e| e.child(MD_NS, "IDPSSODescriptor").is_some())
             .ok_or_else(|| Error::Metadata("no EntityDescriptor with an IDPSSODescriptor".into()))?
     } else {
-        return Err(Error::Metadata(format!("root element is {:?}, not md:EntityDescriptor", root.local)));
+        return Err(Error::Metadata(format!("root element is {:?}, not md:EntityDescriptor", root.local())));
     };
     let entity_id =
         entity.attr("entityID").ok_or_else(|| Error::Metadata("EntityDescriptor has no entityID".into()))?.to_string();
@@ -106,9 +106,7 @@ pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata> {
         if kd.attr("use").is_some_and(|u| u != "signing") {
             continue;
         }
-        let mut certs: Vec<&Element> = Vec::new();
-        kd.descendants(super::xmldsig::DSIG_NS, "X509Certificate", &mut certs);
-        for c in certs {
+        for c in kd.descendants(super::xmldsig::DSIG_NS, "X509Certificate") {
             let b64: String = c.text().chars().filter(|c| !c.is_whitespace()).collect();
             let der = base64::engine::general_purpose::STANDARD
                 .decode(b64)

@@ -5,7 +5,8 @@
 //! - [`metadata`]: SP metadata for the IdP operator; parsing IdP metadata.
 //! - [`saml`], [`xml`], [`xmldsig`], [`xmlenc`]: AuthnRequest (HTTP-Redirect, signed) and
 //!   Response validation (HTTP-POST; enveloped XML signature with exclusive c14n; encrypted
-//!   assertions).
+//!   assertions), with a bounded, non-recursive parser and off-thread verification.
+//! - [`samples`]: a well-formed Response and hostile shapes, for tests, fuzzing and benchmarks.
 //! - [`oidc`]: authorization code flow with PKCE, ID token verification.
 //! - [`check`]: IdP metadata/discovery reachability and certificate expiry.
 //! - [`rebind`]: moving a group to another provider, editing tenant files minimally.
@@ -20,6 +21,7 @@ pub mod metadata;
 pub mod oidc;
 pub mod rebind;
 pub mod saml;
+pub mod samples;
 pub mod session;
 pub mod trust;
 pub mod web;

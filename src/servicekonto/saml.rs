@@ -1,19 +1,23 @@
 //! SAML 2.0 Web SSO, SP side: the signed AuthnRequest for the HTTP-Redirect binding and the
 //! validation of the Response that comes back through HTTP-POST. Pure apart from the clock
 //! value passed in.
+//!
+//! The Response is unauthenticated input until its signature is checked. [`validate_response`]
+//! parses it with the bounded parser ([`xml::Limits::SAML`]); [`Verifier::validate`] runs it on
+//! the blocking thread pool behind a concurrency bound, so that neither parsing nor RSA work
+//! occupies the async worker threads, and fails fast ([`SamlError::Busy`]) instead of queueing
+//! without end when the bound stays exhausted.
 
 use super::keys::SpKeys;
 use super::metadata::{cert_rsa_key, IdpMetadata};
 use super::trust;
-use super::xml::{self, escape, Element};
+use super::xml::{self, escape, Element, Limits};
 use super::xmldsig::{self, SignatureError};
 use super::xmlenc::{self, DecryptError};
 use crate::tenant::TrustLevel;
 use base64::Engine as _;
-use rsa::pkcs1v15::SigningKey;
-use rsa::signature::{SignatureEncoding as _, Signer as _};
-use sha2::Sha256;
 use std::io::Write as _;
+use std::sync::Arc;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
@@ -56,6 +60,18 @@ pub enum SamlError {
     Certificate(String),
     #[error("the assertion states no known trust level")]
     NoTrustLevel,
+    #[error("too many SAML responses are being verified; try again")]
+    Busy,
+    #[error("the verification failed unexpectedly: {0}")]
+    Internal(String),
+}
+
+impl SamlError {
+    /// Whether the request itself is unusable (not base64, not well-formed, over a limit, not a
+    /// Response): a client error rather than a rejected login.
+    pub fn is_malformed(&self) -> bool {
+        matches!(self, SamlError::Encoding | SamlError::Xml(_) | SamlError::NotAResponse)
+    }
 }
 
 /// An AuthnRequest ready to be sent: its ID (kept for InResponseTo) and the redirect URL.
@@ -111,8 +127,7 @@ pub fn redirect_url(p: &AuthnRequestParams<'_>, keys: &SpKeys) -> Result<AuthnRe
         query.push_str(&format!("&RelayState={}", urlencode(rs)));
     }
     query.push_str(&format!("&SigAlg={}", urlencode(xmldsig::RSA_SHA256)));
-    let signer = SigningKey::<Sha256>::new(keys.private_key.clone());
-    let sig = signer.sign(query.as_bytes()).to_bytes();
+    let sig = xmldsig::sign_rsa_sha256(&keys.private_key, query.as_bytes())?;
     query.push_str(&format!("&Signature={}", urlencode(&base64::engine::general_purpose::STANDARD.encode(sig))));
     let sep = if p.destination.contains('?') { '&' } else { '?' };
     Ok(AuthnRequest { id: p.id.to_string(), url: format!("{}{sep}{query}", p.destination) })
@@ -129,14 +144,16 @@ pub fn timestamp(t: OffsetDateTime) -> String {
 }
 
 /// What a response is checked against.
-#[derive(Debug)]
-pub struct Expectations<'a> {
-    pub entity_id: &'a str,
-    pub acs_url: &'a str,
-    pub request_id: &'a str,
-    pub idp: &'a IdpMetadata,
+#[derive(Debug, Clone)]
+pub struct Expectations {
+    pub entity_id: String,
+    pub acs_url: String,
+    pub request_id: String,
+    pub idp: Arc<IdpMetadata>,
     /// Our SP private key, to decrypt an `EncryptedAssertion`.
-    pub sp_key: Option<&'a rsa::RsaPrivateKey>,
+    pub sp_key: Option<rsa::RsaPrivateKey>,
+    /// Accept AES-CBC encrypted assertions (the tenant's `allowLegacyCbc`).
+    pub allow_legacy_cbc: bool,
     pub now: OffsetDateTime,
     pub skew: Duration,
 }
@@ -150,19 +167,70 @@ pub struct Identity {
     pub trust_level: TrustLevel,
 }
 
-/// Decode and validate a `SAMLResponse` form value.
-pub fn validate_response(saml_response: &str, ex: &Expectations<'_>) -> Result<Identity, SamlError> {
+/// The XML of a `SAMLResponse` form value (base64, at most [`MAX_RESPONSE_LEN`]).
+pub fn decode_response(saml_response: &str) -> Result<String, SamlError> {
     if saml_response.len() > MAX_RESPONSE_LEN {
         return Err(SamlError::Encoding);
     }
     let clean: String = saml_response.chars().filter(|c| !c.is_whitespace()).collect();
     let bytes = base64::engine::general_purpose::STANDARD.decode(clean).map_err(|_| SamlError::Encoding)?;
-    let text = String::from_utf8(bytes).map_err(|_| SamlError::Encoding)?;
-    let root = xml::parse(&text)?;
-    validate_document(&root, ex)
+    String::from_utf8(bytes).map_err(|_| SamlError::Encoding)
 }
 
-fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, SamlError> {
+/// Decode and validate a `SAMLResponse` form value. CPU-bound (parsing, canonicalization, RSA):
+/// call it through [`Verifier::validate`] from async code.
+pub fn validate_response(saml_response: &str, ex: &Expectations) -> Result<Identity, SamlError> {
+    let text = decode_response(saml_response)?;
+    let doc = xml::parse(&text, &Limits::SAML)?;
+    validate_document(doc.root(), ex)
+}
+
+/// Runs [`validate_response`] on the blocking thread pool, at most `concurrency` at a time.
+#[derive(Debug)]
+pub struct Verifier {
+    permits: Arc<tokio::sync::Semaphore>,
+    max_wait: std::time::Duration,
+}
+
+impl Verifier {
+    /// A verifier running at most `concurrency` validations at once; a call that cannot start
+    /// within `max_wait` fails with [`SamlError::Busy`].
+    pub fn new(concurrency: usize, max_wait: std::time::Duration) -> Verifier {
+        Verifier { permits: Arc::new(tokio::sync::Semaphore::new(concurrency.max(1))), max_wait }
+    }
+
+    /// The process-wide verifier: one validation per CPU, waiting at most 2 s for a turn.
+    pub fn global() -> &'static Verifier {
+        static GLOBAL: std::sync::OnceLock<Verifier> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(|| {
+            let cpus = std::thread::available_parallelism().map_or(2, |n| n.get());
+            Verifier::new(cpus, std::time::Duration::from_secs(2))
+        })
+    }
+
+    /// A turn to validate: waits at most `max_wait` for a free slot, else [`SamlError::Busy`].
+    /// The slot is held until the returned permit is dropped.
+    pub async fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, SamlError> {
+        tokio::time::timeout(self.max_wait, self.permits.clone().acquire_owned())
+            .await
+            .map_err(|_| SamlError::Busy)?
+            .map_err(|_| SamlError::Busy)
+    }
+
+    /// Validate off the async worker threads.
+    pub async fn validate(&self, saml_response: String, ex: Expectations) -> Result<Identity, SamlError> {
+        let permit = self.admit().await?;
+        tokio::task::spawn_blocking(move || {
+            let result = validate_response(&saml_response, &ex);
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| SamlError::Internal(e.to_string()))?
+    }
+}
+
+fn validate_document(root: Element<'_>, ex: &Expectations) -> Result<Identity, SamlError> {
     if !root.is(PROTOCOL_NS, "Response") {
         return Err(SamlError::NotAResponse);
     }
@@ -184,24 +252,31 @@ fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, 
     if status != STATUS_SUCCESS {
         return Err(SamlError::Status(status.to_string()));
     }
-    expect("Response Destination", root.attr("Destination").ok_or(SamlError::Missing("Destination"))?, ex.acs_url)?;
-    expect("Response InResponseTo", root.attr("InResponseTo").unwrap_or(""), ex.request_id)?;
+    expect("Response Destination", root.attr("Destination").ok_or(SamlError::Missing("Destination"))?, &ex.acs_url)?;
+    expect("Response InResponseTo", root.attr("InResponseTo").unwrap_or(""), &ex.request_id)?;
     if let Some(issuer) = root.child(ASSERTION_NS, "Issuer") {
         expect("Response Issuer", &issuer.text(), &ex.idp.entity_id)?;
     }
-    let plain: Vec<&Element> = root.children_named(ASSERTION_NS, "Assertion").collect();
-    let encrypted: Vec<&Element> = root.children_named(ASSERTION_NS, "EncryptedAssertion").collect();
-    let decrypted: Element;
-    let assertion: &Element = match (plain.as_slice(), encrypted.as_slice()) {
-        ([a], []) => a,
+    // Everything that can be checked without our key has been checked (the response's
+    // signature if it has one, status, destination, InResponseTo, issuer); only now is an
+    // encrypted assertion decrypted.
+    let plain: Vec<Element<'_>> = root.children_named(ASSERTION_NS, "Assertion").collect();
+    let encrypted: Vec<Element<'_>> = root.children_named(ASSERTION_NS, "EncryptedAssertion").collect();
+    let decrypted: xml::Document;
+    let assertion: Element<'_> = match (plain.as_slice(), encrypted.as_slice()) {
+        ([a], []) => *a,
         ([], [e]) => {
-            let key = ex.sp_key.ok_or(SamlError::Decrypt(DecryptError::Key))?;
-            let text = xmlenc::decrypt(e, key)?;
-            decrypted = xml::parse_in_scope(&text, &e.scope)?;
-            if !decrypted.is(ASSERTION_NS, "Assertion") {
+            let key = ex.sp_key.as_ref().ok_or(SamlError::Decrypt(DecryptError::Key))?;
+            let options = xmlenc::Options { allow_legacy_cbc: ex.allow_legacy_cbc };
+            let plain = xmlenc::decrypt(*e, key, options)?;
+            if plain.legacy_cbc {
+                tracing::warn!(sp = %ex.entity_id, "accepted an AES-CBC encrypted assertion (allowLegacyCbc); ask the IdP for AES-GCM");
+            }
+            decrypted = xml::parse_in_scope(&plain.xml, &e.in_scope_namespaces(), &Limits::SAML)?;
+            if !decrypted.root().is(ASSERTION_NS, "Assertion") {
                 return Err(SamlError::AssertionCount);
             }
-            &decrypted
+            decrypted.root()
         }
         _ => return Err(SamlError::AssertionCount),
     };
@@ -221,7 +296,7 @@ fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, 
         .flat_map(|r| r.children_named(ASSERTION_NS, "Audience"))
         .map(|a| a.text())
         .collect();
-    if !audiences.iter().any(|a| a == ex.entity_id) {
+    if audiences.iter().all(|a| *a != ex.entity_id) {
         return Err(SamlError::Mismatch {
             field: "Audience",
             expected: ex.entity_id.to_string(),
@@ -239,8 +314,8 @@ fn validate_document(root: &Element, ex: &Expectations<'_>) -> Result<Identity, 
     let data = confirmation
         .child(ASSERTION_NS, "SubjectConfirmationData")
         .ok_or(SamlError::Missing("SubjectConfirmationData"))?;
-    expect("Recipient", data.attr("Recipient").ok_or(SamlError::Missing("Recipient"))?, ex.acs_url)?;
-    expect("SubjectConfirmationData InResponseTo", data.attr("InResponseTo").unwrap_or(""), ex.request_id)?;
+    expect("Recipient", data.attr("Recipient").ok_or(SamlError::Missing("Recipient"))?, &ex.acs_url)?;
+    expect("SubjectConfirmationData InResponseTo", data.attr("InResponseTo").unwrap_or(""), &ex.request_id)?;
     let not_on_or_after =
         data.attr("NotOnOrAfter").ok_or(SamlError::Missing("SubjectConfirmationData NotOnOrAfter"))?;
     check_window(data.attr("NotBefore"), Some(not_on_or_after), ex)?;
@@ -286,11 +361,7 @@ fn parse_time(s: &str) -> Result<OffsetDateTime, SamlError> {
     OffsetDateTime::parse(s, &Rfc3339).map_err(|_| SamlError::Time(s.to_string()))
 }
 
-fn check_window(
-    not_before: Option<&str>,
-    not_on_or_after: Option<&str>,
-    ex: &Expectations<'_>,
-) -> Result<(), SamlError> {
+fn check_window(not_before: Option<&str>, not_on_or_after: Option<&str>, ex: &Expectations) -> Result<(), SamlError> {
     if let Some(nb) = not_before {
         if ex.now + ex.skew < parse_time(nb)? {
             return Err(SamlError::NotYetValid(format!("NotBefore {nb}")));
@@ -304,23 +375,19 @@ fn check_window(
     Ok(())
 }
 
-/// The `InResponseTo` of an (unverified) response, to find the login it answers. Nothing
-/// else is read before the signature is checked.
+/// The `InResponseTo` of an (unverified) response, to find the login it answers. Only the
+/// root element's start tag is read (cheap enough for an async handler); nothing else is
+/// read before the signature is checked.
 pub fn peek_in_response_to(saml_response: &str) -> Option<String> {
-    if saml_response.len() > MAX_RESPONSE_LEN {
-        return None;
-    }
-    let clean: String = saml_response.chars().filter(|c| !c.is_whitespace()).collect();
-    let bytes = base64::engine::general_purpose::STANDARD.decode(clean).ok()?;
-    let root = xml::parse(std::str::from_utf8(&bytes).ok()?).ok()?;
+    let text = decode_response(saml_response).ok()?;
+    let doc = xml::parse_root_tag(&text, &Limits::SAML).ok()?;
+    let root = doc.root();
     root.is(PROTOCOL_NS, "Response").then(|| root.attr("InResponseTo").map(str::to_string)).flatten()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::servicekonto::xmldsig::{DSIG_NS, ENVELOPED, EXC_C14N, RSA_SHA256 as SIG_RSA_SHA256, SHA256};
-    use sha2::Digest as _;
     use std::sync::OnceLock;
 
     const SP: &str = "https://service.detmold.de/saml/metadata";
@@ -337,29 +404,9 @@ mod tests {
         })
     }
 
-    fn find_by_id<'a>(e: &'a Element, id: &str) -> Option<&'a Element> {
-        if e.attr("ID") == Some(id) {
-            return Some(e);
-        }
-        e.elements().find_map(|c| find_by_id(c, id))
-    }
-
     /// Sign the element with `id`, placing the signature where `<!--SIG-->` stands.
     fn sign(xml: &str, id: &str, keys: &SpKeys) -> String {
-        let doc = xml::parse(&xml.replace("<!--SIG-->", "")).unwrap();
-        let el = find_by_id(&doc, id).unwrap();
-        let b64 = |b: &[u8]| base64::engine::general_purpose::STANDARD.encode(b);
-        let digest = b64(&Sha256::digest(xml::exc_c14n(el, None, &[]).as_bytes()));
-        let signed_info = format!(
-            r##"<ds:SignedInfo xmlns:ds="{DSIG_NS}"><ds:CanonicalizationMethod Algorithm="{EXC_C14N}"/><ds:SignatureMethod Algorithm="{SIG_RSA_SHA256}"/><ds:Reference URI="#{id}"><ds:Transforms><ds:Transform Algorithm="{ENVELOPED}"/><ds:Transform Algorithm="{EXC_C14N}"/></ds:Transforms><ds:DigestMethod Algorithm="{SHA256}"/><ds:DigestValue>{digest}</ds:DigestValue></ds:Reference></ds:SignedInfo>"##
-        );
-        let canonical = xml::exc_c14n(&xml::parse(&signed_info).unwrap(), None, &[]);
-        let sig = SigningKey::<Sha256>::new(keys.private_key.clone()).sign(canonical.as_bytes()).to_bytes();
-        let signature = format!(
-            r#"<ds:Signature xmlns:ds="{DSIG_NS}">{signed_info}<ds:SignatureValue>{}</ds:SignatureValue></ds:Signature>"#,
-            b64(&sig)
-        );
-        xml.replacen("<!--SIG-->", &signature, 1)
+        xmldsig::sign_enveloped(xml, id, "<!--SIG-->", &keys.private_key).unwrap()
     }
 
     struct R {
@@ -400,23 +447,27 @@ mod tests {
         )
     }
 
-    fn check(xml: &str) -> Result<Identity, SamlError> {
+    fn expectations() -> Expectations {
         let idp = IdpMetadata {
             entity_id: IDP.into(),
             sso_redirect: "https://idp.example/sso".into(),
             slo_redirect: None,
             signing_certs: vec![idp_keys().0.cert_der.clone()],
         };
-        let ex = Expectations {
-            entity_id: SP,
-            acs_url: ACS,
-            request_id: REQ,
-            idp: &idp,
+        Expectations {
+            entity_id: SP.into(),
+            acs_url: ACS.into(),
+            request_id: REQ.into(),
+            idp: Arc::new(idp),
             sp_key: None,
+            allow_legacy_cbc: false,
             now: OffsetDateTime::now_utc(),
             skew: Duration::seconds(90),
-        };
-        validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &ex)
+        }
+    }
+
+    fn check(xml: &str) -> Result<Identity, SamlError> {
+        validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &expectations())
     }
 
     fn signed(r: &R) -> String {
@@ -487,5 +538,57 @@ mod tests {
     fn comments_do_not_truncate_signed_text() {
         let xml = signed(&R { name_id: "erika<!-- x -->.evil", ..base() });
         assert_eq!(check(&xml).unwrap().subject, "erika.evil");
+    }
+
+    fn encrypt_assertion(xml: &str, sp: &SpKeys, cbc: bool) -> String {
+        super::super::samples::encrypt_assertion(xml, &rsa::RsaPublicKey::from(&sp.private_key), cbc).unwrap()
+    }
+
+    #[test]
+    fn encrypted_assertions_gcm_by_default_cbc_only_by_opt_in() {
+        let sp = &idp_keys().1;
+        let with_key =
+            |cbc: bool| Expectations { sp_key: Some(sp.private_key.clone()), allow_legacy_cbc: cbc, ..expectations() };
+        let b64 = |x: &str| base64::engine::general_purpose::STANDARD.encode(x);
+        let gcm = encrypt_assertion(&signed(&base()), sp, false);
+        assert!(!gcm.contains("Mustermann"));
+        assert_eq!(validate_response(&b64(&gcm), &with_key(false)).unwrap().subject, "erika");
+        let cbc = encrypt_assertion(&signed(&base()), sp, true);
+        assert!(matches!(
+            validate_response(&b64(&cbc), &with_key(false)),
+            Err(SamlError::Decrypt(DecryptError::LegacyCbc))
+        ));
+        assert_eq!(validate_response(&b64(&cbc), &with_key(true)).unwrap().subject, "erika");
+        // A flipped ciphertext byte fails the GCM tag.
+        let at = gcm.rfind("</xenc:CipherValue>").unwrap() - 10;
+        let flipped = if &gcm[at..at + 1] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{flipped}{}", &gcm[..at], &gcm[at + 1..]);
+        assert!(matches!(
+            validate_response(&b64(&tampered), &with_key(false)),
+            Err(SamlError::Decrypt(DecryptError::Data))
+        ));
+    }
+
+    #[test]
+    fn the_checks_that_need_no_key_come_before_decryption() {
+        // Without any SP key, a misaddressed encrypted response fails on its address, not the key.
+        let sp = &idp_keys().1;
+        let misaddressed = encrypt_assertion(&signed(&R { destination: "https://evil/acs", ..base() }), sp, false);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&misaddressed);
+        match validate_response(&b64, &expectations()) {
+            Err(SamlError::Mismatch { field, .. }) => assert_eq!(field, "Response Destination"),
+            other => panic!("{other:?}"),
+        }
+        let foreign_issuer = misaddressed.replacen(
+            "<saml:Issuer>https://idp.example/metadata</saml:Issuer>",
+            "<saml:Issuer>https://evil</saml:Issuer>",
+            1,
+        );
+        let foreign_issuer = foreign_issuer.replace("https://evil/acs", ACS);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&foreign_issuer);
+        match validate_response(&b64, &expectations()) {
+            Err(SamlError::Mismatch { field, .. }) => assert_eq!(field, "Response Issuer"),
+            other => panic!("{other:?}"),
+        }
     }
 }

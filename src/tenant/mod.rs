@@ -159,6 +159,9 @@ pub struct Binding {
     pub client_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub credentials: Option<SecretRef>,
+    /// SAML: AES-CBC encrypted assertions accepted (`allowLegacyCbc`); AES-GCM only otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_legacy_cbc: bool,
 }
 
 /// Every group and tenant of a `tenants/` directory.

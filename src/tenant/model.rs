@@ -214,6 +214,10 @@ pub struct ServicekontoSpec {
     /// Where the SP key / client secret is kept. Never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<S<SecretRef>>,
+    /// SAML: also accept AES-CBC encrypted assertions (XML Encryption 1.0). Off by default;
+    /// only for an IdP that cannot send AES-GCM yet. Every such login is logged as a warning.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_legacy_cbc: Option<S<bool>>,
     /// Rejected: secrets do not belong in tenant files.
     #[serde(default, skip_serializing)]
     pub client_secret: Option<S<String>>,

@@ -376,6 +376,7 @@ fn merge_servicekonto(group: Option<&ServicekontoSpec>, own: Option<&Servicekont
         entity_id: own.and_then(|s| s.entity_id.as_ref()).map(|v| v.value.clone()),
         client_id: own.and_then(|s| s.client_id.as_ref()).map(|v| v.value.clone()),
         credentials: own.and_then(|s| s.credentials.as_ref()).map(|v| v.value.clone()),
+        allow_legacy_cbc: pick(own, group, |s| s.allow_legacy_cbc.as_ref()).is_some_and(|v| v.value),
     })
 }
 
@@ -388,6 +389,7 @@ struct MergedSk {
     entity_id: Option<String>,
     client_id: Option<String>,
     credentials: Option<SecretRef>,
+    allow_legacy_cbc: bool,
 }
 
 fn is_digits(s: &str, n: usize) -> bool {
@@ -650,6 +652,14 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
                 .with_hint("credentials: { secretKeyRef: { name: <tenant>-servicekonto } }");
             }
         }
+        if protocol == Protocol::Oidc && m.allow_legacy_cbc {
+            cx.error_file(
+                "servicekonto-legacy-cbc",
+                "spec.servicekonto.allowLegacyCbc",
+                "allowLegacyCbc applies to SAML bindings only (it admits AES-CBC encrypted assertions)",
+            )
+            .with_hint("remove allowLegacyCbc from this OIDC binding");
+        }
         Some(Binding {
             provider,
             protocol,
@@ -663,6 +673,7 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
             },
             client_id: m.client_id,
             credentials: m.credentials,
+            allow_legacy_cbc: m.allow_legacy_cbc && protocol == Protocol::Saml,
         })
     });
 

@@ -13,13 +13,14 @@ pub fn run_bench(which: &str) -> Result<()> {
         "login" => crate::bench_login::login(),
         "kube" => kube(),
         "status" | "rollout" => crate::bench_status::status(),
-        other => bail!("unknown benchmark {other:?}; available: validate, db, serve, login, kube, status"),
+        "saml" => crate::bench_saml::saml(),
+        other => bail!("unknown benchmark {other:?}; available: validate, db, serve, login, kube, status, saml"),
     }
 }
 
 pub fn run(args: &[&str]) -> Result<()> {
     if args.is_empty() {
-        bail!("usage: cargo xtask bench <validate|db|serve|login|kube|status>");
+        bail!("usage: cargo xtask bench <validate|db|serve|login|kube|status|saml>");
     }
     for a in args {
         run_bench(a)?;

@@ -9,9 +9,11 @@ use std::time::Instant;
 
 mod bench;
 mod bench_login;
+mod bench_saml;
 mod bench_serve;
 mod bench_status;
 mod chart;
+mod fuzz;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -20,6 +22,7 @@ fn main() -> Result<()> {
         ["ci"] => ci(),
         ["bench", rest @ ..] => bench::run(rest),
         ["chart-check"] => chart::check(),
+        ["fuzz", rest @ ..] => fuzz::run(rest),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -35,6 +38,9 @@ Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
   chart-check        render charts/serviceportal with real Helm for each bundled group, compare with
                      `portalctl render` object by object, and run `helm lint --strict`
+  fuzz [--seconds N] run the SAML response fuzz target (fuzz/, `cargo +nightly fuzz`, cargo-fuzz installed) for N
+                     seconds (default 60) on the committed seeds; a crash, a hang over 5 s or an allocation over
+                     64 MiB fails it. `fuzz seeds` regenerates fuzz/corpus/saml_response.
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
   bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL
   bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart
@@ -47,7 +53,9 @@ Tasks:
   bench status       roll all 396 NRW communes out from empty against the Kubernetes test stand-in with a simulated
                      readiness delay (wall time, working vs waiting), then time `portalctl status` of the group with
                      every source live (stand-in, PostgreSQL, dnsmasq, portal server). Tunables: BENCH_READINESS_DELAY_MS
-                     (1000), BENCH_ROLLOUT_CONCURRENCY (8,32), BENCH_STATUS_RUNS (5)";
+                     (1000), BENCH_ROLLOUT_CONCURRENCY (8,32), BENCH_STATUS_RUNS (5)
+  bench saml         time and peak RSS of validating the worst-case SAMLResponse documents at the 512 KiB cap
+                     (in xtask's own profile; `cargo run --release -p xtask -- bench saml` for optimized code)";
 
 /// The repository root (the parent of `xtask/`).
 pub fn root() -> PathBuf {

@@ -18,6 +18,8 @@ pub(crate) enum LoginError {
         need: TrustLevel,
     },
     Unavailable(String),
+    /// The server is at its bound for this kind of work (503, retry later).
+    Busy(String),
     Internal(String),
     /// A state-changing request that did not come from the tenant's own pages.
     CrossSite(String),
@@ -77,6 +79,15 @@ impl IntoResponse for LoginError {
                     "Das Servicekonto ist gerade nicht erreichbar. Bitte versuchen Sie es später erneut.".to_string(),
                 )
             }
+            LoginError::Busy(why) => {
+                tracing::warn!(reason = %why, "login refused: server busy");
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Anmeldung ausgelastet",
+                    "Gerade melden sich sehr viele Menschen an. Bitte versuchen Sie es in einigen Sekunden erneut."
+                        .to_string(),
+                )
+            }
             LoginError::Internal(why) => {
                 tracing::error!(reason = %why, "login failed");
                 (
@@ -86,11 +97,16 @@ impl IntoResponse for LoginError {
                 )
             }
         };
-        page(
+        let busy = matches!(self, LoginError::Busy(_));
+        let mut resp = page(
             status,
             title,
             &format!("<p>{}</p><p><a href=\"/\">Zur Startseite</a></p>", crate::servicekonto::xml::escape(&text)),
-        )
+        );
+        if busy {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
+        }
+        resp
     }
 }
 

@@ -83,19 +83,21 @@ pub(super) async fn acs(
     let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
     let idp = sk.idp_metadata(url).await.map_err(internal)?;
     let sp_keys = sk.sp_keys(&tenant, binding).map_err(internal)?;
-    let identity = saml::validate_response(
-        &saml_response,
-        &saml::Expectations {
-            entity_id,
-            acs_url: &acs_url,
-            request_id: &request_id,
-            idp: &idp,
-            sp_key: Some(&sp_keys.private_key),
-            now,
-            skew: CLOCK_SKEW,
-        },
-    )
-    .map_err(|e| LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)))?;
+    let expectations = saml::Expectations {
+        entity_id: entity_id.to_string(),
+        acs_url,
+        request_id,
+        idp,
+        sp_key: Some(sp_keys.private_key),
+        allow_legacy_cbc: binding.allow_legacy_cbc,
+        now,
+        skew: CLOCK_SKEW,
+    };
+    let identity = saml::Verifier::global().validate(saml_response, expectations).await.map_err(|e| match e {
+        saml::SamlError::Busy => LoginError::Busy(e.to_string()),
+        e if e.is_malformed() => LoginError::BadRequest(format!("tenant {}: {e}", tenant.slug)),
+        e => LoginError::Rejected(format!("tenant {}: {e}", tenant.slug)),
+    })?;
     // Verified: now use the login up. Another replica (or a second tab) may have been first.
     if sk.sessions.take_pending(&tenant.group, login_token, now).await.map_err(store_error)?.is_none() {
         return Err(LoginError::BadRequest("the login in progress was already finished".into()));
