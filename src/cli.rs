@@ -428,6 +428,9 @@ pub struct DbProvisionArgs {
     pub select: Selector,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
     /// Tenants provisioned at once (one connection each).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
@@ -470,6 +473,9 @@ pub struct DbOffboardArgs {
     pub pg_dump: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -487,6 +493,9 @@ pub struct DbRestoreArgs {
     pub psql: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

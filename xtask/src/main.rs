@@ -2,6 +2,8 @@
 //!
 //! Run `cargo xtask help` for the list.
 
+#![recursion_limit = "256"]
+
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -11,6 +13,8 @@ mod bench;
 mod bench_serve;
 mod bench_status;
 mod chart;
+mod cluster;
+mod cluster_bootstrap;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +23,7 @@ fn main() -> Result<()> {
         ["ci"] => ci(),
         ["bench", rest @ ..] => bench::run(rest),
         ["chart-check"] => chart::check(),
+        ["cluster", rest @ ..] => cluster::run(rest),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -32,6 +37,9 @@ cargo xtask <task>
 
 Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
+  cluster up|down    a real Kubernetes control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager,
+                     kube-scheduler built from source and cached; KWOK simulating nodes, pods, ingress addresses and
+                     certificates); `up` prints KUBECONFIG=<path>. `cargo xtask cluster help` for details
   chart-check        render charts/serviceportal with real Helm for each bundled group, compare with
                      `portalctl render` object by object, and run `helm lint --strict`
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
