@@ -621,7 +621,11 @@ async fn kubernetes_mode_applies_secrets_server_side_and_offboard_deletes_them()
         db.dir.path().join("b").to_str().unwrap(),
     ]);
     assert_ok(&off, "offboard");
-    assert!(secrets.get_opt("espelkamp-db").await.unwrap().is_none());
+    // Deleted with foreground propagation: the garbage collector removes it moments later.
+    kubetest::eventually("the tenant Secret is gone", Duration::from_secs(30), || async {
+        secrets.get_opt("espelkamp-db").await.unwrap().is_none()
+    })
+    .await;
     assert!(secrets.get_opt("portal-db").await.unwrap().is_some(), "the group's Secret stays");
     kube.delete_namespace(&ns).await;
 }

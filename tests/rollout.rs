@@ -64,8 +64,22 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn tenant_configmaps(kube: &Kube, namespace: &str) -> Vec<String> {
-    Kube::block_on(kube.tenant_slugs(namespace))
+/// The cluster client of a synchronous test, with the runtime it lives on.
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    kube: Kube,
+}
+
+impl Cluster {
+    fn connect(kubeconfig: &Path) -> Cluster {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let kube = rt.block_on(Kube::connect(kubeconfig));
+        Cluster { rt, kube }
+    }
+}
+
+fn tenant_configmaps(c: &Cluster, namespace: &str) -> Vec<String> {
+    c.rt.block_on(c.kube.tenant_slugs(namespace))
 }
 
 #[test]
@@ -73,7 +87,7 @@ fn waves_gates_resume_and_go_live() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(db_url) = database("waves") else { return };
     let Some(kc) = kubetest::kubeconfig() else { return };
-    let kube = Kube::block_on(Kube::connect(&kc));
+    let kube = Cluster::connect(&kc);
     let env = TestEnv::new();
     let ns = &kubetest::namespace("portal-krz-e2e");
     tenants(&env, ns);
@@ -93,7 +107,7 @@ fn waves_gates_resume_and_go_live() {
     assert_eq!(plan[0]["tenants"], serde_json::json!(PILOTS));
 
     // An unhealthy pilot (its Ingress never gets an address) holds the main wave.
-    Kube::block_on(kube.hold_ingress(ns, "espelkamp"));
+    kube.rt.block_on(kube.kube.hold_ingress(ns, "espelkamp"));
     let held = rollout(&["--max-failures", "3"]);
     assert_eq!(held.status.code(), Some(1), "{}", text(&held));
     let stderr = String::from_utf8_lossy(&held.stderr);
@@ -102,7 +116,7 @@ fn waves_gates_resume_and_go_live() {
     assert_eq!(tenant_configmaps(&kube, ns), PILOTS, "the main wave must not have started");
 
     // The pilot recovers; a second run finishes, the pilots' no-op included.
-    Kube::block_on(kube.release_ingress(ns, "espelkamp"));
+    kube.rt.block_on(kube.kube.release_ingress(ns, "espelkamp"));
     let done = rollout(&[]);
     assert_eq!(done.status.code(), Some(0), "{}", text(&done));
     let mut all: Vec<&str> = PILOTS.iter().chain(MAIN.iter()).copied().collect();
@@ -239,7 +253,7 @@ fn waves_gates_resume_and_go_live() {
     assert!(page.contains("5 von 5 Portalen installiert") && page.contains("<svg"), "{page}");
     assert!(page.contains("Kreis Minden-Lübbecke") && page.contains("Kreis Lippe"));
     screenshot(&report);
-    Kube::block_on(kube.delete_namespace(ns));
+    kube.rt.block_on(kube.kube.delete_namespace(ns));
 }
 
 /// A child process that is killed and reaped when dropped, on every path.
@@ -287,12 +301,12 @@ fn kill_minus_nine_midway_then_a_second_run_converges() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(db_url) = database("kill") else { return };
     let Some(kc) = kubetest::kubeconfig() else { return };
-    let kube = Kube::block_on(Kube::connect(&kc));
+    let kube = Cluster::connect(&kc);
     let env = TestEnv::new();
     let ns = &kubetest::namespace("portal-krz-kill");
     tenants(&env, ns);
     // A pilot whose Ingress gets no address: the first run is surely still busy (waiting) when it is killed.
-    Kube::block_on(kube.hold_ingress(ns, "detmold"));
+    kube.rt.block_on(kube.kube.hold_ingress(ns, "detmold"));
     let secrets = env.path().join("secrets");
     let args = [
         "rollout",
@@ -321,16 +335,16 @@ fn kill_minus_nine_midway_then_a_second_run_converges() {
     let partial = tenant_configmaps(&kube, ns);
     assert!(!partial.is_empty() && partial.len() < 5, "killed midway: {partial:?}");
 
-    Kube::block_on(kube.release_ingress(ns, "detmold"));
+    kube.rt.block_on(kube.kube.release_ingress(ns, "detmold"));
     let second = run(&env, &kc, &args);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     let mut all: Vec<&str> = PILOTS.iter().chain(MAIN.iter()).copied().collect();
     all.sort();
     assert_eq!(tenant_configmaps(&kube, ns), all, "every tenant exactly once");
     // A third run changes nothing in the cluster: no object's resourceVersion moves.
-    let rv = Kube::block_on(kube.resource_versions(ns));
+    let rv = kube.rt.block_on(kube.kube.resource_versions(ns));
     let third = run(&env, &kc, &args);
     assert_eq!(third.status.code(), Some(0), "{}", text(&third));
-    assert_eq!(Kube::block_on(kube.resource_versions(ns)), rv, "a converged rollout is a no-op");
-    Kube::block_on(kube.delete_namespace(ns));
+    assert_eq!(kube.rt.block_on(kube.kube.resource_versions(ns)), rv, "a converged rollout is a no-op");
+    kube.rt.block_on(kube.kube.delete_namespace(ns));
 }

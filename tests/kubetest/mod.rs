@@ -64,11 +64,6 @@ impl Kube {
         Kube { client: kube::Client::try_from(config).expect("client"), kubeconfig: kubeconfig.to_path_buf() }
     }
 
-    /// For synchronous tests: run `f` on a runtime of its own.
-    pub fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
-    }
-
     /// Create the namespace (server-side apply under the tests' manager; portalctl's apply of it later merges).
     pub async fn ensure_namespace(&self, ns: &str) {
         let api: Api<Namespace> = Api::all(self.client.clone());

@@ -493,7 +493,7 @@ fn start(l: &Layout, token: &str) -> Result<()> {
             "--authorization-mode=Node,RBAC".into(),
             "--anonymous-auth=false".into(),
             "--service-account-issuer=https://kubernetes.default.svc.cluster.local".into(),
-            format!("--service-account-key-file={}", p("sa.key")),
+            format!("--service-account-key-file={}", p("sa.pub")),
             format!("--service-account-signing-key-file={}", p("sa.key")),
             "--service-cluster-ip-range=10.96.0.0/16".into(),
             // Nodes are KWOK's; with no node lifecycle controller no one would lift the not-ready taint.
@@ -520,6 +520,8 @@ fn start(l: &Layout, token: &str) -> Result<()> {
             "--v=1".into(),
         ]
     };
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(crate::cluster_bootstrap::install(&l.kubeconfig()))?;
     let mut kcm = common(l.port + 1);
     kcm.extend([
         format!("--service-account-private-key-file={}", p("sa.key")),
@@ -529,7 +531,7 @@ fn start(l: &Layout, token: &str) -> Result<()> {
         "--controllers=deployment-controller,replicaset-controller,namespace-controller,garbage-collector-controller,\
          serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,\
          disruption-controller,horizontal-pod-autoscaler-controller,endpointslice-controller,\
-         pod-garbage-collector-controller"
+         pod-garbage-collector-controller,resourcequota-controller"
             .into(),
         // Reconcile quickly: the tests wait for Deployments.
         "--concurrent-deployment-syncs=10".into(),
@@ -555,8 +557,7 @@ fn start(l: &Layout, token: &str) -> Result<()> {
         ],
     )?;
     let t = Instant::now();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    rt.block_on(crate::cluster_bootstrap::bootstrap(&l.kubeconfig()))?;
+    rt.block_on(crate::cluster_bootstrap::verify(&l.kubeconfig()))?;
     for c in ["kube-controller-manager", "kube-scheduler", "kwok"] {
         let pid = pid_of(l, c).unwrap_or(0);
         if !is_ours(l, c, pid) {
@@ -645,6 +646,7 @@ fn pki(l: &Layout) -> Result<String> {
     write("apiserver.crt", &server_cert.pem())?;
     write("apiserver.key", &server_key.serialize_pem())?;
     write("sa.key", &sa_key.serialize_pem())?;
+    write("sa.pub", &sa_key.public_key_pem())?;
     write("tokens.csv", &format!("{token},portalctl-admin,portalctl-admin,system:masters\n"))?;
     Ok(token)
 }

@@ -58,7 +58,9 @@ where
     Ok(t.elapsed())
 }
 
-pub async fn bootstrap(kubeconfig: &Path) -> Result<()> {
+/// Before KWOK starts (its stage for Certificates needs the kind, in the OpenAPI v3 document too): the CRD and the
+/// IngressClass.
+pub async fn install(kubeconfig: &Path) -> Result<()> {
     let client = client(kubeconfig).await?;
     let crds = resource("apiextensions.k8s.io", "v1", "CustomResourceDefinition", "customresourcedefinitions");
     apply(&client, &crds, None, certificate_crd()).await?;
@@ -70,6 +72,26 @@ pub async fn bootstrap(kubeconfig: &Path) -> Result<()> {
                "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
     )
     .await?;
+    let crd_api: Api<DynamicObject> = Api::all_with(client.clone(), &crds);
+    until("Certificate CRD Established", Duration::from_secs(30), || async {
+        crd_api.get_opt("certificates.cert-manager.io").await.ok().flatten().is_some_and(|o| {
+            o.data["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+        })
+    })
+    .await?;
+    until("cert-manager.io/v1 in the OpenAPI v3 document", Duration::from_secs(30), || async {
+        let req = http::Request::get("/openapi/v3").body(Vec::new()).expect("a valid request");
+        client.request_text(req).await.is_ok_and(|t| t.contains("apis/cert-manager.io/v1"))
+    })
+    .await?;
+    Ok(())
+}
+
+/// After the controllers and KWOK started: the KWOK node, and a smoke Deployment.
+pub async fn verify(kubeconfig: &Path) -> Result<()> {
+    let client = client(kubeconfig).await?;
     let nodes = resource("", "v1", "Node", "nodes");
     apply(
         &client,
@@ -84,15 +106,6 @@ pub async fn bootstrap(kubeconfig: &Path) -> Result<()> {
     )
     .await?;
 
-    let crd_api: Api<DynamicObject> = Api::all_with(client.clone(), &crds);
-    until("Certificate CRD Established", Duration::from_secs(30), || async {
-        crd_api.get_opt("certificates.cert-manager.io").await.ok().flatten().is_some_and(|o| {
-            o.data["status"]["conditions"]
-                .as_array()
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
-        })
-    })
-    .await?;
     let node_api: Api<DynamicObject> = Api::all_with(client.clone(), &nodes);
     until("node Ready (KWOK)", Duration::from_secs(60), || async {
         node_api.get_opt(NODE).await.ok().flatten().is_some_and(|o| {
