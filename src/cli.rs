@@ -439,6 +439,9 @@ pub struct DbProvisionArgs {
     pub select: Selector,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
     /// Tenants provisioned at once (one connection each).
     #[arg(long, default_value_t = 8, value_name = "N")]
     pub concurrency: usize,
@@ -465,6 +468,9 @@ pub struct DbStatusArgs {
     /// with it; one that does not log in is a failure (exit 1).
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -485,6 +491,9 @@ pub struct DbOffboardArgs {
     pub pg_dump: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -502,6 +511,9 @@ pub struct DbRestoreArgs {
     pub psql: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsArgs,
+    /// The cluster of `--secrets kubernetes`.
+    #[command(flatten)]
+    pub cluster: crate::commands::kube::ClusterArgs,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,6 +2,8 @@
 //! `.ci/postgres.sh` starts one). Each test makes its own database and uniquely named
 //! group and tenant roles, and drops them at the end, so tests run in parallel.
 
+mod kubetest;
+
 use portalctl::db::migrations::{self, Migration, LATEST};
 use portalctl::db::{self, quote, ConnectOptions, SslMode};
 use std::path::{Path, PathBuf};
@@ -564,130 +566,51 @@ async fn offboard_dumps_the_schema_then_drops_schema_and_role() {
     assert_eq!(version(&client, &db.schema("rahden")).await, Some(LATEST));
 }
 
-/// A stand-in for the Kubernetes API that serves just Secrets (get, server-side apply,
-/// delete) over real HTTP and records every request. Test infrastructure only.
-mod fake_kube {
-    use axum::body::Bytes;
-    use axum::extract::{Path, RawQuery, State};
-    use axum::http::{HeaderMap, Method, StatusCode};
-    use axum::response::{IntoResponse, Response};
-    use axum::routing::get;
-    use axum::{Json, Router};
-    use std::collections::BTreeMap;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Default)]
-    pub struct Api {
-        pub secrets: Mutex<BTreeMap<(String, String), serde_json::Value>>,
-        /// (method, path, query, content-type)
-        pub requests: Mutex<Vec<(String, String, String, String)>>,
-    }
-
-    fn not_found(name: &str) -> Response {
-        let status = serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-            "message": format!("secrets \"{name}\" not found"), "reason": "NotFound", "code": 404});
-        (StatusCode::NOT_FOUND, Json(status)).into_response()
-    }
-
-    async fn secret(
-        State(api): State<Arc<Api>>,
-        method: Method,
-        Path((ns, name)): Path<(String, String)>,
-        RawQuery(query): RawQuery,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
-        let ct = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
-        api.requests.lock().unwrap().push((
-            method.to_string(),
-            format!("/api/v1/namespaces/{ns}/secrets/{name}"),
-            query.unwrap_or_default(),
-            ct,
-        ));
-        let key = (ns, name.clone());
-        match method {
-            Method::GET => match api.secrets.lock().unwrap().get(&key) {
-                Some(s) => Json(s.clone()).into_response(),
-                None => not_found(&name),
-            },
-            Method::PATCH => {
-                let mut obj: serde_json::Value = match serde_json::from_slice(&body) {
-                    Ok(v) => v,
-                    Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-                };
-                obj["metadata"]["uid"] = "fake-uid".into();
-                api.secrets.lock().unwrap().insert(key, obj.clone());
-                Json(obj).into_response()
-            }
-            Method::DELETE => match api.secrets.lock().unwrap().remove(&key) {
-                Some(_) => Json(serde_json::json!({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                    "status": "Success", "code": 200}))
-                .into_response(),
-                None => not_found(&name),
-            },
-            _ => StatusCode::METHOD_NOT_ALLOWED.into_response(),
-        }
-    }
-
-    /// Serve on a free port; returns the state and a kubeconfig text pointing at it.
-    pub async fn start() -> (Arc<Api>, String) {
-        let api = Arc::new(Api::default());
-        let app = Router::new()
-            .route("/api/v1/namespaces/{ns}/secrets/{name}", get(secret).patch(secret).delete(secret))
-            .with_state(api.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n    server: http://127.0.0.1:{port}\n\
-             users:\n- name: tester\n  user:\n    token: test-token\ncontexts:\n- name: fake\n  context:\n    cluster: fake\n    user: tester\n\
-             current-context: fake\n"
-        );
-        (api, kubeconfig)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn kubernetes_mode_applies_secrets_server_side_and_offboard_deletes_them() {
     let Some(db) = TestDb::create("kube").await else { return };
+    let Some(kubeconfig) = kubetest::kubeconfig() else { return };
     db.scaffold("05770");
-    let (api, kubeconfig) = fake_kube::start().await;
-    let kc = db.dir.path().join("kubeconfig");
-    std::fs::write(&kc, kubeconfig).unwrap();
+    let kube = kubetest::Kube::connect(&kubeconfig).await;
+    let ns = format!("portal-{}", db.group());
+    kube.ensure_namespace(&ns).await;
+    // --kubeconfig and --context are honoured: KUBECONFIG points nowhere.
+    let context = "portalctl-test";
     let run = |args: &[&str]| {
         let mut cmd = db.command();
-        cmd.arg("db").args(args).args(["--secrets", "kubernetes"]).env("KUBECONFIG", &kc);
-        // Blocking the runtime's worker here is fine: the fake API runs on the other one.
+        cmd.arg("db").args(args).args(["--secrets", "kubernetes", "--kubeconfig"]).arg(&kubeconfig);
+        cmd.args(["--context", context]).env("KUBECONFIG", "/nonexistent/kubeconfig");
         cmd.output().unwrap()
     };
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::namespaced(kube.client.clone(), &ns);
     let first = run(&["provision", "--tenant", "espelkamp"]);
     assert_ok(&first, "provision");
-    let ns = format!("portal-{}", db.group());
-    {
-        let secrets = api.secrets.lock().unwrap();
-        let s = secrets.get(&(ns.clone(), "espelkamp-db".to_string())).expect("tenant Secret applied");
-        assert_eq!(s["metadata"]["labels"]["portalctl.dev/tenant"], "espelkamp");
-        assert_eq!(s["metadata"]["labels"]["app.kubernetes.io/managed-by"], "portalctl");
-        assert!(s["data"]["password"].as_str().is_some_and(|p| p.len() >= 40), "base64 of 32 characters");
-        assert!(secrets.contains_key(&(ns.clone(), "portal-db".to_string())), "group Secret applied");
-        let requests = api.requests.lock().unwrap();
-        let patches: Vec<_> = requests.iter().filter(|r| r.0 == "PATCH").collect();
-        assert_eq!(patches.len(), 2, "{requests:?}");
-        for p in patches {
-            assert!(p.2.contains("fieldManager=portalctl"), "{p:?}");
-            assert_eq!(p.3, "application/apply-patch+yaml", "{p:?}");
-        }
+    let s = secrets.get("espelkamp-db").await.expect("tenant Secret applied");
+    let labels = s.metadata.labels.clone().unwrap();
+    let expected = portalctl::render::common_labels(&db.group(), env!("CARGO_PKG_VERSION"), "database-credentials");
+    for (k, v) in &expected {
+        assert_eq!(labels.get(k), Some(v), "the project's label set: {labels:?}");
     }
+    assert_eq!(labels["portalctl.dev/tenant"], "espelkamp");
+    let managed = s.metadata.managed_fields.clone().unwrap();
+    assert!(
+        managed.iter().all(|m| m.manager.as_deref() == Some(portalctl::cluster::FIELD_MANAGER)
+            && m.operation.as_deref() == Some("Apply")),
+        "server-side apply under portalctl's one field manager: {managed:?}"
+    );
+    let password = String::from_utf8(s.data.clone().unwrap()["password"].0.clone()).unwrap();
+    assert_eq!(password.len(), 32);
+    assert!(secrets.get_opt("portal-db").await.unwrap().is_some(), "group Secret applied");
     let (out, err) = text(&first);
     assert!(out.contains(&format!("Secret {ns}/espelkamp-db")), "{out}");
-    let password = api.secrets.lock().unwrap()[&(ns.clone(), "espelkamp-db".to_string())]["data"]["password"].clone();
-    assert!(!out.contains(password.as_str().unwrap()) && !err.contains(password.as_str().unwrap()));
+    assert!(!out.contains(&password) && !err.contains(&password));
 
-    // Second run: the Secrets are there, nothing changes, nothing is applied.
+    // Second run: the Secrets are there, nothing changes, nothing is written.
+    let rv = s.metadata.resource_version.clone();
     let second = run(&["provision", "--tenant", "espelkamp"]);
     assert_ok(&second, "second provision");
     assert!(text(&second).1.contains("0 changed, 1 unchanged"), "{}", text(&second).1);
-    assert_eq!(api.requests.lock().unwrap().iter().filter(|r| r.0 == "PATCH").count(), 2);
+    assert_eq!(secrets.get("espelkamp-db").await.unwrap().metadata.resource_version, rv);
 
     let off = run(&[
         "offboard",
@@ -698,8 +621,13 @@ async fn kubernetes_mode_applies_secrets_server_side_and_offboard_deletes_them()
         db.dir.path().join("b").to_str().unwrap(),
     ]);
     assert_ok(&off, "offboard");
-    assert!(!api.secrets.lock().unwrap().contains_key(&(ns.clone(), "espelkamp-db".to_string())));
-    assert!(api.secrets.lock().unwrap().contains_key(&(ns, "portal-db".to_string())), "the group's Secret stays");
+    // Deleted with foreground propagation: the garbage collector removes it moments later.
+    kubetest::eventually("the tenant Secret is gone", Duration::from_secs(30), || async {
+        secrets.get_opt("espelkamp-db").await.unwrap().is_none()
+    })
+    .await;
+    assert!(secrets.get_opt("portal-db").await.unwrap().is_some(), "the group's Secret stays");
+    kube.delete_namespace(&ns).await;
 }
 
 /// The batched status of many tenants (what `portalctl status` uses) says exactly what the per-tenant status says,

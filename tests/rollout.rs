@@ -1,10 +1,11 @@
-//! Rollout and go-live status end to end: the Kubernetes stand-in (tests/testcluster), real PostgreSQL, a real DNS
-//! server (dnsmasq) and the real portal server. A pilot wave goes live; a gate holds the next wave while a pilot is
+//! Rollout and go-live status end to end: a real Kubernetes API server (`cargo xtask cluster up`, see tests/kubetest),
+//! real PostgreSQL, a real DNS server (dnsmasq) and the real portal server. A pilot wave goes live; a gate holds the next wave while a pilot is
 //! unhealthy; `kill -9` midway and a second run converges; a tenant without DNS shows the right stuck reason.
 
+mod kubetest;
 mod testenv;
 
-use portalctl_testcluster::TestCluster;
+use kubetest::Kube;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -63,32 +64,38 @@ fn text(o: &Output) -> String {
     )
 }
 
-fn tenant_configmaps(cluster: &TestCluster, namespace: &str) -> Vec<String> {
-    let mut v: Vec<String> = cluster
-        .objects("ConfigMap")
-        .unwrap()
-        .iter()
-        .filter(|o| o["metadata"]["namespace"] == namespace)
-        .filter_map(|o| o["metadata"]["name"].as_str().and_then(|n| n.strip_suffix("-tenant")).map(String::from))
-        .collect();
-    v.sort();
-    v
+/// The cluster client of a synchronous test, with the runtime it lives on.
+struct Cluster {
+    rt: tokio::runtime::Runtime,
+    kube: Kube,
+}
+
+impl Cluster {
+    fn connect(kubeconfig: &Path) -> Cluster {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let kube = rt.block_on(Kube::connect(kubeconfig));
+        Cluster { rt, kube }
+    }
+}
+
+fn tenant_configmaps(c: &Cluster, namespace: &str) -> Vec<String> {
+    c.rt.block_on(c.kube.tenant_slugs(namespace))
 }
 
 #[test]
 fn waves_gates_resume_and_go_live() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(db_url) = database("waves") else { return };
-    let cluster = TestCluster::builder().readiness_delay(Duration::from_millis(100)).start_blocking().unwrap();
-    let kc = cluster.kubeconfig_path().to_path_buf();
+    let Some(kc) = kubetest::kubeconfig() else { return };
+    let kube = Cluster::connect(&kc);
     let env = TestEnv::new();
-    let ns = "portal-krz-e2e";
+    let ns = &kubetest::namespace("portal-krz-e2e");
     tenants(&env, ns);
     let secrets = env.path().join("secrets");
     let secrets = secrets.to_str().unwrap();
     let rollout = |extra: &[&str]| {
         let mut args =
-            vec!["rollout", "-g", "krz", "--database-url", &db_url, "--secrets-dir", secrets, "--timeout", "3s"];
+            vec!["rollout", "-g", "krz", "--database-url", &db_url, "--secrets-dir", secrets, "--timeout", "15s"];
         args.extend_from_slice(extra);
         run(&env, &kc, &args)
     };
@@ -100,21 +107,21 @@ fn waves_gates_resume_and_go_live() {
     assert_eq!(plan[0]["tenants"], serde_json::json!(PILOTS));
 
     // An unhealthy pilot (its Ingress never gets an address) holds the main wave.
-    cluster.pause_controllers("espelkamp");
+    kube.rt.block_on(kube.kube.hold_ingress(ns, "espelkamp"));
     let held = rollout(&["--max-failures", "3"]);
     assert_eq!(held.status.code(), Some(1), "{}", text(&held));
     let stderr = String::from_utf8_lossy(&held.stderr);
     assert!(stderr.contains("wave main held"), "{}", text(&held));
-    assert!(stderr.contains("espelkamp: cluster: Ingress portal-krz-e2e/espelkamp not ready"), "{}", text(&held));
-    assert_eq!(tenant_configmaps(&cluster, ns), PILOTS, "the main wave must not have started");
+    assert!(stderr.contains(&format!("espelkamp: cluster: Ingress {ns}/espelkamp not ready")), "{}", text(&held));
+    assert_eq!(tenant_configmaps(&kube, ns), PILOTS, "the main wave must not have started");
 
     // The pilot recovers; a second run finishes, the pilots' no-op included.
-    cluster.resume_controllers("espelkamp");
+    kube.rt.block_on(kube.kube.release_ingress(ns, "espelkamp"));
     let done = rollout(&[]);
     assert_eq!(done.status.code(), Some(0), "{}", text(&done));
     let mut all: Vec<&str> = PILOTS.iter().chain(MAIN.iter()).copied().collect();
     all.sort();
-    assert_eq!(tenant_configmaps(&cluster, ns), all);
+    assert_eq!(tenant_configmaps(&kube, ns), all);
 
     // Paused groups do nothing, also in CI runs; resume lets them continue.
     assert!(run(&env, &kc, &["rollout", "pause", "-g", "krz"]).status.success());
@@ -246,6 +253,7 @@ fn waves_gates_resume_and_go_live() {
     assert!(page.contains("5 von 5 Portalen installiert") && page.contains("<svg"), "{page}");
     assert!(page.contains("Kreis Minden-Lübbecke") && page.contains("Kreis Lippe"));
     screenshot(&report);
+    kube.rt.block_on(kube.kube.delete_namespace(ns));
 }
 
 /// A child process that is killed and reaped when dropped, on every path.
@@ -292,12 +300,13 @@ fn screenshot(report: &Path) {
 fn kill_minus_nine_midway_then_a_second_run_converges() {
     let _turn = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(db_url) = database("kill") else { return };
-    // Slow readiness so that the first run is surely still busy when it is killed.
-    let cluster = TestCluster::builder().readiness_delay(Duration::from_millis(1500)).start_blocking().unwrap();
-    let kc = cluster.kubeconfig_path().to_path_buf();
+    let Some(kc) = kubetest::kubeconfig() else { return };
+    let kube = Cluster::connect(&kc);
     let env = TestEnv::new();
-    let ns = "portal-krz-kill";
+    let ns = &kubetest::namespace("portal-krz-kill");
     tenants(&env, ns);
+    // A pilot whose Ingress gets no address: the first run is surely still busy (waiting) when it is killed.
+    kube.rt.block_on(kube.kube.hold_ingress(ns, "detmold"));
     let secrets = env.path().join("secrets");
     let args = [
         "rollout",
@@ -315,7 +324,7 @@ fn kill_minus_nine_midway_then_a_second_run_converges() {
     );
     // Wait until it has started applying, then kill it hard.
     let started = Instant::now();
-    while tenant_configmaps(&cluster, ns).is_empty() && started.elapsed() < Duration::from_secs(30) {
+    while tenant_configmaps(&kube, ns).is_empty() && started.elapsed() < Duration::from_secs(30) {
         std::thread::sleep(Duration::from_millis(20));
     }
     // SAFETY: sending a signal to our own child process.
@@ -323,18 +332,19 @@ fn kill_minus_nine_midway_then_a_second_run_converges() {
         libc::kill(first.0.id() as i32, libc::SIGKILL);
     }
     let _ = first.0.wait();
-    let partial = tenant_configmaps(&cluster, ns);
+    let partial = tenant_configmaps(&kube, ns);
     assert!(!partial.is_empty() && partial.len() < 5, "killed midway: {partial:?}");
 
-    cluster.set_readiness_delay(Duration::from_millis(50));
+    kube.rt.block_on(kube.kube.release_ingress(ns, "detmold"));
     let second = run(&env, &kc, &args);
     assert_eq!(second.status.code(), Some(0), "{}", text(&second));
     let mut all: Vec<&str> = PILOTS.iter().chain(MAIN.iter()).copied().collect();
     all.sort();
-    assert_eq!(tenant_configmaps(&cluster, ns), all, "every tenant exactly once");
+    assert_eq!(tenant_configmaps(&kube, ns), all, "every tenant exactly once");
     // A third run changes nothing in the cluster: no object's resourceVersion moves.
-    let rv = cluster.resource_version();
+    let rv = kube.rt.block_on(kube.kube.resource_versions(ns));
     let third = run(&env, &kc, &args);
     assert_eq!(third.status.code(), Some(0), "{}", text(&third));
-    assert_eq!(cluster.resource_version(), rv, "a converged rollout is a no-op");
+    assert_eq!(kube.rt.block_on(kube.kube.resource_versions(ns)), rv, "a converged rollout is a no-op");
+    kube.rt.block_on(kube.kube.delete_namespace(ns));
 }

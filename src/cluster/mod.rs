@@ -9,6 +9,7 @@
 pub mod diff;
 pub mod progress;
 pub mod retry;
+pub mod retry_after;
 pub mod secrets;
 pub mod state;
 pub mod wait;
@@ -108,6 +109,8 @@ pub struct Cluster {
     /// The kubeconfig context (or `in-cluster`).
     pub context: String,
     pub retry: RetryPolicy,
+    /// Which kinds the cluster serves (`apiVersion/kind` → answer), asked once per connection.
+    served: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
 }
 
 async fn load_config(opts: &ConnectOptions) -> Result<(Config, String)> {
@@ -163,12 +166,11 @@ impl Cluster {
         config.write_timeout = Some(timeout);
         // Retries are ours (RetryPolicy: backoff with jitter, also for 500 and dropped connections).
         config.default_retry = false;
-        let client = Client::try_from(config).map_err(|e| Error::Client {
-            server: server.clone(),
-            context: context.clone(),
-            message: describe(&e),
-        })?;
-        let cluster = Cluster { client, server, context, retry: opts.retry.clone() };
+        let client = kube::client::ClientBuilder::try_from(config)
+            .map_err(|e| Error::Client { server: server.clone(), context: context.clone(), message: describe(&e) })?
+            .with_layer(&retry_after::RetryAfterLayer)
+            .build();
+        let cluster = Cluster { client, server, context, retry: opts.retry.clone(), served: Default::default() };
         cluster.probe().await?;
         Ok(cluster)
     }

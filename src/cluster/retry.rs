@@ -1,8 +1,10 @@
 //! Retries with exponential backoff and full jitter for what a busy or flaky API server
-//! answers: 429, 5xx, timeouts and broken connections.
+//! answers: 429, 5xx, timeouts and broken connections. A server's `Retry-After` (the header, which
+//! [`retry_after`] turns into the Status' `details.retryAfterSeconds` that kube hands on) is a floor
+//! for the delay; every request's retries end at a deadline, also when the server asks for more patience.
 
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How often and how patiently to retry one request.
 #[derive(Debug, Clone)]
@@ -12,11 +14,32 @@ pub struct RetryPolicy {
     /// Delay before the first retry; doubled each time, up to `max_delay`, jittered.
     pub base_delay: Duration,
     pub max_delay: Duration,
+    /// No retry starts later than this after the first attempt started; a `Retry-After` that reaches past it
+    /// ends the retries at once with the server's answer.
+    pub deadline: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 6, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(5) }
+        RetryPolicy {
+            attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(5),
+            deadline: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The delay the server asked for (`Retry-After`, carried in the Status details), if any.
+pub fn server_delay(err: &kube::Error) -> Option<Duration> {
+    match err {
+        kube::Error::Api(s) => s
+            .details
+            .as_ref()
+            .map(|d| d.retry_after_seconds)
+            .filter(|secs| *secs > 0)
+            .map(|secs| Duration::from_secs(u64::from(secs))),
+        _ => None,
     }
 }
 
@@ -42,15 +65,20 @@ impl RetryPolicy {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, kube::Error>>,
     {
+        let started = Instant::now();
         let mut n = 0;
         loop {
             match f().await {
                 Ok(v) => return Ok(v),
                 Err(e) if n + 1 < self.attempts.max(1) && is_retryable(&e) => {
-                    let ceiling = self.ceiling(n);
-                    let jittered = ceiling.mul_f64(rand::random::<f64>());
-                    tracing::debug!(attempt = n + 1, delay_ms = jittered.as_millis() as u64, "retrying: {e}");
-                    tokio::time::sleep(jittered).await;
+                    let jittered = self.ceiling(n).mul_f64(rand::random::<f64>());
+                    let delay = server_delay(&e).map_or(jittered, |asked| asked.max(jittered));
+                    if started.elapsed() + delay > self.deadline {
+                        tracing::debug!(delay_ms = delay.as_millis() as u64, "not retrying past the deadline: {e}");
+                        return Err(e);
+                    }
+                    tracing::debug!(attempt = n + 1, delay_ms = delay.as_millis() as u64, "retrying: {e}");
+                    tokio::time::sleep(delay).await;
                     n += 1;
                 }
                 Err(e) => return Err(e),
@@ -70,7 +98,12 @@ mod tests {
 
     #[test]
     fn backoff_grows_and_is_capped() {
-        let p = RetryPolicy { attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+            ..Default::default()
+        };
         assert_eq!(p.ceiling(0), Duration::from_millis(100));
         assert_eq!(p.ceiling(2), Duration::from_millis(400));
         assert_eq!(p.ceiling(9), Duration::from_secs(1));
@@ -78,7 +111,12 @@ mod tests {
 
     #[tokio::test]
     async fn retries_429_and_5xx_but_not_404() {
-        let p = RetryPolicy { attempts: 4, base_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let p = RetryPolicy {
+            attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+            ..Default::default()
+        };
         let calls = AtomicU32::new(0);
         let r = p
             .run(|| async {
@@ -112,5 +150,55 @@ mod tests {
             .await;
         assert!(r.is_err());
         assert_eq!(calls.load(Ordering::SeqCst), 4, "gives up after the configured attempts");
+    }
+
+    fn asked_to_wait(secs: u32) -> kube::Error {
+        let s = serde_json::json!({"status": "Failure", "reason": "TooManyRequests", "code": 429,
+                                   "details": {"retryAfterSeconds": secs}});
+        kube::Error::Api(Box::new(serde_json::from_value(s).unwrap()))
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_a_floor_for_the_delay() {
+        let p = RetryPolicy { attempts: 3, base_delay: Duration::from_millis(1), ..Default::default() };
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let r = p
+            .run(|| async {
+                if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                    Err(asked_to_wait(1))
+                } else {
+                    Ok(())
+                }
+            })
+            .await;
+        assert!(r.is_ok());
+        assert!(started.elapsed() >= Duration::from_secs(1), "waited {:?}", started.elapsed());
+    }
+
+    #[tokio::test]
+    async fn retries_end_at_the_deadline() {
+        let p = RetryPolicy { attempts: 100, deadline: Duration::from_millis(2500), ..Default::default() };
+        let calls = AtomicU32::new(0);
+        let started = Instant::now();
+        let r: Result<(), _> = p
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(asked_to_wait(3600))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "an hour's Retry-After is past the deadline: no retry");
+        assert!(started.elapsed() < Duration::from_secs(1));
+
+        let calls = AtomicU32::new(0);
+        let r: Result<(), _> = p
+            .run(|| async {
+                calls.fetch_add(1, Ordering::SeqCst);
+                Err(asked_to_wait(1))
+            })
+            .await;
+        assert!(r.is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "retries after 1 s and 2 s; the next would pass 2.5 s");
     }
 }

@@ -1,6 +1,8 @@
 //! Waiting until applied objects are ready: a Deployment is Available, an Ingress has a
-//! load-balancer address, and the cert-manager Certificate of its TLS Secret (when cert-manager
-//! created one) is Ready.
+//! load-balancer address, and the cert-manager Certificate of its TLS Secret is Ready. Where
+//! cert-manager is installed (the cluster serves `certificates.cert-manager.io`) a Certificate
+//! that does not exist yet is not ready: cert-manager has not created it; where it is not, there
+//! is no Certificate to wait for.
 
 use super::{Cluster, Error, Result};
 use crate::render::{Object, ObjectKey};
@@ -38,9 +40,9 @@ fn condition_true(obj: &DynamicObject, kind: &str) -> bool {
         .is_some_and(|cs| cs.iter().any(|c| c["type"] == kind && c["status"] == "True"))
 }
 
-/// Whether one object is ready; a missing Certificate counts as ready (no cert-manager).
+/// Whether one object is ready; a missing object is not.
 pub fn is_ready(key: &ObjectKey, live: Option<&DynamicObject>) -> bool {
-    let Some(obj) = live else { return key.kind == "Certificate" };
+    let Some(obj) = live else { return false };
     match key.kind {
         "Deployment" => {
             let generation = obj.metadata.generation.unwrap_or(0);
@@ -54,18 +56,46 @@ pub fn is_ready(key: &ObjectKey, live: Option<&DynamicObject>) -> bool {
 }
 
 impl Cluster {
+    /// Whether the cluster serves the kind of `key` (a LIST of at most one object in its namespace is answered).
+    /// Asked once per kind and connection.
+    pub async fn serves(&self, key: &ObjectKey) -> Result<bool> {
+        let id = format!("{}/{}", key.api_version, key.kind);
+        if let Some(known) = self.served.lock().expect("not poisoned").get(&id) {
+            return Ok(*known);
+        }
+        let ar = super::api_resource(key);
+        let api: kube::Api<DynamicObject> = match &key.namespace {
+            Some(ns) => kube::Api::namespaced_with(self.client.clone(), ns, &ar),
+            None => kube::Api::all_with(self.client.clone(), &ar),
+        };
+        let lp = kube::api::ListParams::default().limit(1);
+        let served = match self.retry.run(|| api.list(&lp)).await {
+            Ok(_) => true,
+            Err(kube::Error::Api(s)) if s.code == 404 => false,
+            Err(e) => {
+                return Err(Error::api(
+                    "list",
+                    format!("{} in {}", key.kind, key.namespace.as_deref().unwrap_or("")),
+                    &e,
+                ))
+            }
+        };
+        self.served.lock().expect("not poisoned").insert(id, served);
+        Ok(served)
+    }
+
     /// Poll until every object is ready or the timeout passes.
     pub async fn wait_ready(&self, mut pending: Vec<ObjectKey>, timeout: Duration) -> Result<()> {
         let start = Instant::now();
+        if let Some(cert) = pending.iter().find(|k| k.kind == "Certificate").cloned() {
+            if !self.serves(&cert).await? {
+                pending.retain(|k| k.kind != "Certificate");
+            }
+        }
         loop {
             let mut still = Vec::new();
             for key in pending {
-                let live = match self.get(&key).await {
-                    Ok(live) => live,
-                    // The Certificate kind may not be installed at all.
-                    Err(Error::Api { code: Some(404), .. }) if key.kind == "Certificate" => None,
-                    Err(e) => return Err(e),
-                };
+                let live = self.get(&key).await?;
                 if !is_ready(&key, live.as_ref()) {
                     still.push(key);
                 }
@@ -115,7 +145,7 @@ mod tests {
             json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "x"}, "status": {}});
         assert!(!is_ready(&key("Ingress"), Some(&obj(bare))));
 
-        assert!(is_ready(&key("Certificate"), None), "no cert-manager: nothing to wait for");
+        assert!(!is_ready(&key("Certificate"), None), "cert-manager has not created it yet");
         let pending = json!({"apiVersion": "cert-manager.io/v1", "kind": "Certificate", "metadata": {"name": "x"},
             "status": {"conditions": [{"type": "Ready", "status": "False"}]}});
         assert!(!is_ready(&key("Certificate"), Some(&obj(pending))));

@@ -18,9 +18,11 @@ pub fn run(ctx: &Context, cmd: DbCommand) -> anyhow::Result<Exit> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the runtime")?;
     rt.block_on(async {
         match cmd {
-            DbCommand::Provision(a) => provision(ctx, &a.conn, &a.select, &a.secrets, a.concurrency).await,
+            DbCommand::Provision(a) => {
+                provision(ctx, &a.conn, &a.select, store(&a.secrets, &a.cluster), a.concurrency).await
+            }
             DbCommand::Migrate(a) => migrate(ctx, &a.conn, &a.select, a.concurrency).await,
-            DbCommand::Status(a) => status(ctx, &a.conn, &a.select, &a.secrets).await,
+            DbCommand::Status(a) => status(ctx, &a.conn, &a.select, &a.secrets, &a.cluster).await,
             DbCommand::Offboard(a) => offboard(ctx, &a).await,
             DbCommand::Restore(a) => restore(ctx, &a).await,
         }
@@ -76,10 +78,17 @@ pub(crate) fn resolve(conn: &DbConnArgs) -> Result<Resolved, Exit> {
     })
 }
 
-pub(crate) fn store(args: &SecretsArgs) -> Store {
+/// The credential store: in Kubernetes mode through the cluster of `--kubeconfig`/`--context` (a group's
+/// `clusterContext` when no `--context` is given), with portalctl's one client.
+pub(crate) fn store(args: &SecretsArgs, cluster: &super::kube::ClusterArgs) -> Store {
     match args.secrets {
         SecretsMode::Local => Store::local(&args.secrets_dir),
-        SecretsMode::Kubernetes => Store::kubernetes(),
+        SecretsMode::Kubernetes => Store::kubernetes(crate::cluster::ConnectOptions {
+            kubeconfig: cluster.kubeconfig.clone(),
+            context: cluster.context.clone(),
+            request_timeout: cluster.request_timeout,
+            retry: Default::default(),
+        }),
     }
 }
 
@@ -198,7 +207,7 @@ async fn provision(
     ctx: &Context,
     conn: &DbConnArgs,
     sel: &Selector,
-    secrets: &SecretsArgs,
+    store: Store,
     concurrency: usize,
 ) -> anyhow::Result<Exit> {
     let tenants = tenants(ctx, sel)?;
@@ -206,7 +215,7 @@ async fn provision(
         Ok(r) => r,
         Err(exit) => return Ok(exit),
     };
-    let store = Arc::new(store(secrets));
+    let store = Arc::new(store);
     let client = tri!(resolved.connect().await);
     let shared = tri!(db::provision::ensure_shared(&client).await);
     for c in &shared.changes {
@@ -323,13 +332,19 @@ async fn migrate(ctx: &Context, conn: &DbConnArgs, sel: &Selector, concurrency: 
     Ok(tally_exit(failed, unavailable))
 }
 
-async fn status(ctx: &Context, conn: &DbConnArgs, sel: &Selector, secrets: &SecretsArgs) -> anyhow::Result<Exit> {
+async fn status(
+    ctx: &Context,
+    conn: &DbConnArgs,
+    sel: &Selector,
+    secrets: &SecretsArgs,
+    cluster: &super::kube::ClusterArgs,
+) -> anyhow::Result<Exit> {
     let tenants = tenants(ctx, sel)?;
     let resolved = match resolve(conn) {
         Ok(r) => r,
         Err(exit) => return Ok(exit),
     };
-    let store = Arc::new(store(secrets));
+    let store = Arc::new(store(secrets, cluster));
     let check_conn = resolved.clone();
     let results = tri!(
         db::for_each(
@@ -440,7 +455,7 @@ async fn offboard(ctx: &Context, a: &crate::cli::DbOffboardArgs) -> anyhow::Resu
         Ok(v) => v,
         Err(exit) => return Ok(exit),
     };
-    let store = store(&a.secrets);
+    let store = store(&a.secrets, &a.cluster);
     let client = tri!(resolved.connect().await);
     let plan = tri!(db::offboard::plan(&client, &t, &store, &a.backup_dir).await);
     if !a.confirm {
@@ -494,7 +509,7 @@ async fn restore(ctx: &Context, a: &crate::cli::DbRestoreArgs) -> anyhow::Result
         Err(exit) => return Ok(exit),
     };
     let psql = tri!(db::offboard::find_pg_tool("psql", a.psql.as_deref()));
-    let store = store(&a.secrets);
+    let store = store(&a.secrets, &a.cluster);
     let client = tri!(resolved.connect().await);
     let restored = match db::offboard::restore(&client, &psql, &resolved, &t, &a.file).await {
         Ok(r) => r,

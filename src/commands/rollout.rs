@@ -177,6 +177,14 @@ impl Real {
 
     async fn check_now(&self, t: &Tenant) -> Check {
         for key in self.readiness_of(t) {
+            // No cert-manager, no Certificate to wait for.
+            if key.kind == "Certificate" {
+                match self.cluster.serves(&key).await {
+                    Ok(true) => {}
+                    Ok(false) => continue,
+                    Err(e) => return Check::Unknown(format!("cluster: {e}")),
+                }
+            }
             match self.cluster.get(&key).await {
                 Err(e) => return Check::Unknown(format!("cluster: {e}")),
                 Ok(live) if !cluster::wait::is_ready(&key, live.as_ref()) => {
@@ -279,7 +287,7 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
                 return Ok(code);
             }
         };
-        Some((conn, super::db::store(&args.secrets)))
+        Some((conn, super::db::store(&args.secrets, &args.cluster)))
     };
     let state = crate::render::render(group, &tenants, &args.platform.options());
     let all: Vec<&Object> = state.objects.iter().collect();

@@ -291,9 +291,13 @@ async fn group_facts(
     let deployments = by_name(cluster.list_objects(&kind("apps/v1", "Deployment"), ns, &selector).await?);
     let ingresses = by_name(cluster.list_objects(&kind("networking.k8s.io/v1", "Ingress"), ns, &selector).await?);
     let configmaps = by_name(cluster.list_objects(&kind("v1", "ConfigMap"), ns, &selector).await?);
-    // Certificates are created by cert-manager (not labelled by us); without cert-manager the kind does not exist.
-    let certificates =
-        by_name(cluster.list_objects(&kind("cert-manager.io/v1", "Certificate"), ns, "").await.unwrap_or_default());
+    // Certificates are created by cert-manager (not labelled by us); without cert-manager the kind does not exist
+    // (404) and there is nothing to check.
+    let certificates = match cluster.list_objects(&kind("cert-manager.io/v1", "Certificate"), ns, "").await {
+        Ok(list) => Some(by_name(list)),
+        Err(cluster::Error::Api { code: Some(404), .. }) => None,
+        Err(e) => return Err(e),
+    };
     let key = |kind: &'static str, api: &'static str, name: &str| ObjectKey {
         api_version: api,
         kind,
@@ -317,7 +321,10 @@ async fn group_facts(
             Check::Fail(format!("cluster: Deployment {serving} not available"))
         } else if !is_ready(&key("Ingress", "networking.k8s.io/v1", &t.slug), ingress) {
             Check::Fail(format!("cluster: Ingress {} has no load-balancer address yet", t.slug))
-        } else if !is_ready(&key("Certificate", "cert-manager.io/v1", &cert_name), certificates.get(&cert_name)) {
+        } else if certificates
+            .as_ref()
+            .is_some_and(|c| !is_ready(&key("Certificate", "cert-manager.io/v1", &cert_name), c.get(&cert_name)))
+        {
             Check::Fail(format!("TLS: certificate {cert_name} not ready"))
         } else {
             Check::Pass

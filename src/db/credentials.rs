@@ -1,18 +1,20 @@
 //! The credential store: where generated database passwords go for the portal server to
-//! read — local JSON files (mode 0600) or Kubernetes Secrets (server-side apply, field
-//! manager `portalctl`). Passwords never leave through any other door: no printing, no logs.
+//! read — local JSON files (mode 0600) or Kubernetes Secrets, applied through [`crate::cluster`] (the one
+//! client, field manager and label set of every object portalctl owns). Passwords never leave through any
+//! other door: no printing, no logs.
 
 use super::{Error, Result};
+use crate::cluster::{ApplyMode, Cluster, ConnectOptions};
+use crate::render::ObjectKey;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::ByteString;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-/// Server-side apply field manager (the same for every object portalctl owns).
-pub const FIELD_MANAGER: &str = "portalctl";
+/// The component label of credential Secrets.
+pub const COMPONENT: &str = "database-credentials";
 
 /// One role's login, as stored.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,8 +136,9 @@ impl Key {
 pub enum Store {
     /// `<dir>/<group>/<file>` with mode 0600 (directories 0700).
     Local { dir: PathBuf },
-    /// Secrets in the group's namespace, one client per kubeconfig context.
-    Kubernetes { clients: tokio::sync::Mutex<HashMap<Option<String>, kube::Client>> },
+    /// Secrets in the group's namespace, one connection per kubeconfig context. `connect.context`, when set,
+    /// wins over a group's `clusterContext` (like `--context` for apply).
+    Kubernetes { connect: ConnectOptions, clusters: tokio::sync::Mutex<HashMap<Option<String>, Cluster>> },
 }
 
 impl Store {
@@ -143,8 +146,8 @@ impl Store {
         Store::Local { dir: dir.into() }
     }
 
-    pub fn kubernetes() -> Store {
-        Store::Kubernetes { clients: tokio::sync::Mutex::new(HashMap::new()) }
+    pub fn kubernetes(connect: ConnectOptions) -> Store {
+        Store::Kubernetes { connect, clusters: tokio::sync::Mutex::new(HashMap::new()) }
     }
 
     /// Where the credential lives, for messages (never its content).
@@ -180,13 +183,11 @@ impl Store {
                 }
             }
             Store::Kubernetes { .. } => {
-                let api = self.secrets(key).await?;
-                let name = key.secret_name();
-                let found = api.get_opt(&name).await.map_err(|e| Error::Kube {
-                    what: format!("reading Secret {}/{name}", key.namespace),
-                    source: Box::new(e),
-                })?;
-                Ok(found
+                let cluster = self.cluster(key).await?;
+                let found = cluster.get(&secret_key(key)).await.map_err(kube_error)?;
+                let secret: Option<Secret> =
+                    found.and_then(|o| serde_json::to_value(o).ok()).and_then(|v| serde_json::from_value(v).ok());
+                Ok(secret
                     .and_then(|s| s.data)
                     .and_then(|mut d| d.remove("password"))
                     .and_then(|p| String::from_utf8(p.0).ok())
@@ -214,12 +215,12 @@ impl Store {
         match self {
             Store::Local { dir } => write_private(&self.local_path(dir, key), cred),
             Store::Kubernetes { .. } => {
-                let api = self.secrets(key).await?;
-                let name = key.secret_name();
-                let secret = secret_object(key, cred);
-                api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret)).await.map_err(
-                    |e| Error::Kube { what: format!("applying Secret {}/{name}", key.namespace), source: Box::new(e) },
-                )?;
+                let cluster = self.cluster(key).await?;
+                let mut body = serde_json::to_value(secret_object(key, cred)).expect("a Secret serializes");
+                body["apiVersion"] = "v1".into();
+                body["kind"] = "Secret".into();
+                let mode = ApplyMode { dry_run: false, force_conflicts: true };
+                cluster.apply(&secret_key(key), &body, mode).await.map_err(kube_error)?;
                 Ok(())
             }
         }
@@ -237,57 +238,46 @@ impl Store {
                 }
             }
             Store::Kubernetes { .. } => {
-                let api = self.secrets(key).await?;
-                let name = key.secret_name();
-                match api.delete(&name, &DeleteParams::default()).await {
-                    Ok(_) => Ok(true),
-                    Err(kube::Error::Api(s)) if s.code == 404 => Ok(false),
-                    Err(e) => Err(Error::Kube {
-                        what: format!("deleting Secret {}/{name}", key.namespace),
-                        source: Box::new(e),
-                    }),
+                let cluster = self.cluster(key).await?;
+                let k = secret_key(key);
+                if cluster.get(&k).await.map_err(kube_error)?.is_none() {
+                    return Ok(false);
                 }
+                cluster.delete(&k).await.map_err(kube_error)?;
+                Ok(true)
             }
         }
     }
 
-    async fn secrets(&self, key: &Key) -> Result<Api<Secret>> {
-        let Store::Kubernetes { clients } = self else { unreachable!("only called in Kubernetes mode") };
-        let mut clients = clients.lock().await;
-        if let Some(c) = clients.get(&key.cluster_context) {
-            return Ok(Api::namespaced(c.clone(), &key.namespace));
+    /// The connection for a key's cluster context (made once per context).
+    async fn cluster(&self, key: &Key) -> Result<Cluster> {
+        let Store::Kubernetes { connect, clusters } = self else { unreachable!("only called in Kubernetes mode") };
+        let context = connect.context.clone().or_else(|| key.cluster_context.clone());
+        let mut clusters = clusters.lock().await;
+        if let Some(c) = clusters.get(&context) {
+            return Ok(c.clone());
         }
-        let config = match &key.cluster_context {
-            Some(ctx) => {
-                let opts = kube::config::KubeConfigOptions { context: Some(ctx.clone()), ..Default::default() };
-                kube::Config::from_kubeconfig(&opts)
-                    .await
-                    .map_err(|e| Error::Kube { what: format!("kubeconfig context {ctx:?}"), source: Box::new(e) })?
-            }
-            None => kube::Config::infer()
-                .await
-                .map_err(|e| Error::Kube { what: "loading the kubeconfig".into(), source: Box::new(e) })?,
-        };
-        let client = kube::Client::try_from(config)
-            .map_err(|e| Error::Kube { what: "creating the Kubernetes client".into(), source: Box::new(e) })?;
-        clients.insert(key.cluster_context.clone(), client.clone());
-        Ok(Api::namespaced(client, &key.namespace))
+        let opts = ConnectOptions { context: context.clone(), ..connect.clone() };
+        let cluster = Cluster::connect(&opts).await.map_err(kube_error)?;
+        clusters.insert(context, cluster.clone());
+        Ok(cluster)
     }
+}
+
+fn secret_key(key: &Key) -> ObjectKey {
+    ObjectKey { api_version: "v1", kind: "Secret", namespace: Some(key.namespace.clone()), name: key.secret_name() }
+}
+
+fn kube_error(e: crate::cluster::Error) -> Error {
+    Error::Kube { what: "database credentials".into(), source: Box::new(e) }
 }
 
 /// The Secret as applied: keys `username`, `password`, `host`, `port`, `dbname`, with the
 /// project's labels.
 pub fn secret_object(key: &Key, cred: &Credential) -> Secret {
-    let mut labels = BTreeMap::from([
-        ("app.kubernetes.io/name".to_string(), "serviceportal".to_string()),
-        ("app.kubernetes.io/instance".to_string(), key.group.clone()),
-        ("app.kubernetes.io/managed-by".to_string(), "portalctl".to_string()),
-        ("app.kubernetes.io/version".to_string(), env!("CARGO_PKG_VERSION").to_string()),
-        ("app.kubernetes.io/component".to_string(), "database-credentials".to_string()),
-        ("portalctl.dev/group".to_string(), key.group.clone()),
-    ]);
+    let mut labels = crate::render::common_labels(&key.group, env!("CARGO_PKG_VERSION"), COMPONENT);
     if let Owner::Tenant(slug) = &key.owner {
-        labels.insert("portalctl.dev/tenant".into(), slug.clone());
+        labels.insert(crate::render::TENANT_LABEL.into(), slug.clone());
     }
     let data = BTreeMap::from([
         ("username".to_string(), ByteString(cred.username.clone().into_bytes())),

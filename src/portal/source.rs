@@ -1,5 +1,7 @@
 //! Tenant discovery without restart: a [`TenantSource`] is polled and the registry swapped
-//! when the tenants changed. An invalid change keeps the last good state and is logged.
+//! when the tenants changed. An invalid change keeps the last good state and is logged. The
+//! Kubernetes source keeps its ConfigMaps current with a watch (kube's reflector) and says when
+//! they changed; a poll of it reads the reflector's store, not the API server.
 
 use super::registry::Registry;
 use super::site::Site;
@@ -17,6 +19,11 @@ pub trait TenantSource: Send {
     /// Short description for logs (`directory tenants/`, `kubernetes namespace portal-krz`).
     fn describe(&self) -> String;
     fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<Site>>, String>>;
+    /// Resolves when the source knows that something changed (a source that cannot tell never resolves, and is
+    /// only polled at the interval).
+    fn changed(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(std::future::pending())
+    }
 }
 
 /// The `--tenants` directory: re-read when any file's mtime or size changes (or a file appears
@@ -259,41 +266,101 @@ impl TenantSource for Gated {
 /// Label carried by every tenant ConfigMap.
 pub const TENANT_LABEL: &str = "portalctl.dev/tenant";
 
-/// ConfigMaps labelled `portalctl.dev/tenant` in the pod's namespace, key `tenant.json`.
+/// ConfigMaps labelled `portalctl.dev/tenant` in the pod's namespace, key `tenant.json`, kept current by a watch
+/// (kube's reflector: one LIST, then WATCH; a dropped watch is resumed, a too old resourceVersion re-listed, with
+/// backoff). A ConfigMap is parsed again only when its resourceVersion changed.
 pub struct Kubernetes {
-    api: kube::Api<k8s_openapi::api::core::v1::ConfigMap>,
+    reader: kube::runtime::reflector::Store<k8s_openapi::api::core::v1::ConfigMap>,
+    /// Bumped by the watch task on every event.
+    events: tokio::sync::watch::Receiver<u64>,
+    task: tokio::task::JoinHandle<()>,
     namespace: String,
-    last_good: std::collections::BTreeMap<String, Site>,
+    /// ConfigMap name → (resourceVersion, the tenant it held, or why it held none).
+    parsed: BTreeMap<String, (String, Result<Site, String>)>,
+    last_good: BTreeMap<String, Site>,
     last_version: Option<Vec<(String, String)>>,
 }
 
+/// How long the first LIST may take before the source reports an error (and is asked again at the next poll).
+const FIRST_LIST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After a change, wait this long for more before reading the store: a rollout changes many ConfigMaps at once.
+const SETTLE: Duration = Duration::from_millis(200);
+
 impl Kubernetes {
-    /// Connect with the in-cluster configuration (or the local kubeconfig) and use its namespace.
+    /// Connect like every portalctl command ([`crate::cluster::Cluster::connect`]: the kubeconfig, else the in-cluster
+    /// service account) and watch the client's namespace (in a pod: its own).
     pub async fn connect() -> Result<Kubernetes, String> {
-        let client = kube::Client::try_default().await.map_err(|e| format!("kubernetes client: {e}"))?;
+        let cluster = crate::cluster::Cluster::connect(&crate::cluster::ConnectOptions::default())
+            .await
+            .map_err(|e| format!("kubernetes client: {e}"))?;
+        let client = cluster.client;
         let namespace = std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| client.default_namespace().to_string());
-        Ok(Kubernetes {
-            api: kube::Api::namespaced(client, &namespace),
+        Ok(Kubernetes::watch(client, namespace))
+    }
+
+    /// Start watching the tenant ConfigMaps of `namespace`.
+    pub fn watch(client: kube::Client, namespace: String) -> Kubernetes {
+        use futures::StreamExt;
+        use kube::runtime::{reflector, watcher, WatchStreamExt};
+        let api: kube::Api<k8s_openapi::api::core::v1::ConfigMap> = kube::Api::namespaced(client, &namespace);
+        let (reader, writer) = reflector::store();
+        let (tx, events) = tokio::sync::watch::channel(0u64);
+        let stream = reflector(writer, watcher(api, watcher::Config::default().labels(TENANT_LABEL))).default_backoff();
+        let ns = namespace.clone();
+        let task = tokio::spawn(async move {
+            let mut stream = std::pin::pin!(stream);
+            while let Some(event) = stream.next().await {
+                match event {
+                    Ok(_) => tx.send_modify(|n| *n = n.wrapping_add(1)),
+                    Err(e) => tracing::warn!(namespace = %ns, error = %e, "watching tenant ConfigMaps; retrying"),
+                }
+            }
+        });
+        Kubernetes {
+            reader,
+            events,
+            task,
             namespace,
-            last_good: Default::default(),
+            parsed: BTreeMap::new(),
+            last_good: BTreeMap::new(),
             last_version: None,
-        })
+        }
+    }
+}
+
+impl Drop for Kubernetes {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
 impl TenantSource for Kubernetes {
     fn describe(&self) -> String {
-        format!("kubernetes configmaps -l {TENANT_LABEL} in namespace {}", self.namespace)
+        format!("kubernetes configmaps -l {TENANT_LABEL} in namespace {} (watch)", self.namespace)
+    }
+
+    fn changed(&mut self) -> BoxFuture<'_, ()> {
+        Box::pin(async move {
+            if self.events.changed().await.is_err() {
+                // The watch task ended (it does not, short of a panic): fall back to the poll interval.
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(SETTLE).await;
+        })
     }
 
     fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<Site>>, String>> {
         Box::pin(async move {
-            let lp = kube::api::ListParams::default().labels(TENANT_LABEL);
-            let list = self.api.list(&lp).await.map_err(|e| format!("listing tenant configmaps: {e}"))?;
-            let mut version: Vec<(String, String)> = list
-                .items
+            tokio::time::timeout(FIRST_LIST_TIMEOUT, self.reader.wait_until_ready())
+                .await
+                .map_err(|_| format!("no answer to the first LIST of tenant configmaps within {FIRST_LIST_TIMEOUT:?}"))?
+                .map_err(|e| format!("watching tenant configmaps: {e}"))?;
+            self.events.mark_unchanged();
+            let items = self.reader.state();
+            let mut version: Vec<(String, String)> = items
                 .iter()
                 .map(|cm| {
                     (
@@ -307,23 +374,32 @@ impl TenantSource for Kubernetes {
                 return Ok(None);
             }
             self.last_version = Some(version);
-            let mut next = std::collections::BTreeMap::new();
-            for cm in &list.items {
+            let mut parsed = BTreeMap::new();
+            for cm in &items {
                 let name = cm.metadata.name.clone().unwrap_or_default();
-                let parsed = cm
-                    .data
-                    .as_ref()
-                    .and_then(|d| d.get("tenant.json"))
-                    .ok_or_else(|| "no data key tenant.json".to_string())
-                    .and_then(|t| Site::from_json(t));
-                match parsed {
+                let rv = cm.metadata.resource_version.clone().unwrap_or_default();
+                let site = match self.parsed.remove(&name) {
+                    Some((old_rv, site)) if old_rv == rv => site,
+                    _ => cm
+                        .data
+                        .as_ref()
+                        .and_then(|d| d.get("tenant.json"))
+                        .ok_or_else(|| "no data key tenant.json".to_string())
+                        .and_then(|t| Site::from_json(t)),
+                };
+                parsed.insert(name, (rv, site));
+            }
+            self.parsed = parsed;
+            let mut next = BTreeMap::new();
+            for (name, (_, site)) in &self.parsed {
+                match site {
                     Ok(site) => {
-                        next.insert(name, site);
+                        next.insert(name.clone(), site.clone());
                     }
                     Err(e) => {
                         tracing::error!(configmap = %name, error = %e, "invalid tenant ConfigMap; keeping its last good state");
-                        if let Some(old) = self.last_good.get(&name) {
-                            next.insert(name, old.clone());
+                        if let Some(old) = self.last_good.get(name) {
+                            next.insert(name.clone(), old.clone());
                         }
                     }
                 }
@@ -339,7 +415,8 @@ impl TenantSource for Kubernetes {
 /// being torn down, must not take every portal offline.
 pub const DEFAULT_MAX_REMOVAL: f64 = 0.5;
 
-/// Poll `source` every `interval` and swap the registry on change, until `stop` fires.
+/// Poll `source` every `interval` and whenever it reports a change, swap the registry on change, until `stop`
+/// fires.
 pub async fn watch(
     mut source: Box<dyn TenantSource>,
     registry: Arc<Registry>,
@@ -359,6 +436,7 @@ pub async fn watch(
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
+            _ = source.changed() => {}
             _ = stop.changed() => return,
         }
     }

@@ -2,6 +2,8 @@
 //!
 //! Run `cargo xtask help` for the list.
 
+#![recursion_limit = "256"]
+
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,6 +15,8 @@ mod bench_saml;
 mod bench_serve;
 mod bench_status;
 mod chart;
+mod cluster;
+mod cluster_bootstrap;
 mod fuzz;
 
 fn main() -> Result<()> {
@@ -23,6 +27,7 @@ fn main() -> Result<()> {
         ["bench", rest @ ..] => bench::run(rest),
         ["chart-check"] => chart::check(),
         ["fuzz", rest @ ..] => fuzz::run(rest),
+        ["cluster", rest @ ..] => cluster::run(rest),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -36,6 +41,9 @@ cargo xtask <task>
 
 Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
+  cluster up|down    a real Kubernetes control plane on 127.0.0.1 (etcd, kube-apiserver, kube-controller-manager,
+                     kube-scheduler built from source and cached; KWOK simulating nodes, pods, ingress addresses and
+                     certificates); `up` prints KUBECONFIG=<path>. `cargo xtask cluster help` for details
   chart-check        render charts/serviceportal with real Helm for each bundled group, compare with
                      `portalctl render` object by object, and run `helm lint --strict`
   fuzz [--seconds N] run the SAML response fuzz target (fuzz/, `cargo +nightly fuzz`, cargo-fuzz installed) for N
@@ -96,6 +104,15 @@ fn cargo() -> Command {
     cmd
 }
 
+fn ci() -> Result<()> {
+    let t = Instant::now();
+    run(cargo().args(["fmt", "--all", "--check"]))?;
+    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
+    run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    eprintln!("xtask: ci passed in {:.0} s", t.elapsed().as_secs_f64());
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -109,13 +126,4 @@ mod tests {
             assert!(removed.iter().any(|r| r == k), "{k} removed: {removed:?}");
         }
     }
-}
-
-fn ci() -> Result<()> {
-    let t = Instant::now();
-    run(cargo().args(["fmt", "--all", "--check"]))?;
-    run(cargo().args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]))?;
-    run(cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
-    eprintln!("xtask: ci passed in {:.0} s", t.elapsed().as_secs_f64());
-    Ok(())
 }
