@@ -96,6 +96,8 @@ pub enum Command {
     Up(UpArgs),
     /// Stop the local all-in-one mode (portal server and private PostgreSQL), keeping data.
     Down(DownArgs),
+    /// Version, git revision, build date and enabled features of this binary (`-o json` for scripts).
+    Version,
 }
 
 #[derive(Debug, Args)]
