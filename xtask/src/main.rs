@@ -11,6 +11,7 @@ mod bench;
 mod bench_serve;
 mod bench_status;
 mod chart;
+mod image;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -19,6 +20,8 @@ fn main() -> Result<()> {
         ["ci"] => ci(),
         ["bench", rest @ ..] => bench::run(rest),
         ["chart-check"] => chart::check(),
+        ["chart-package"] => chart::package(),
+        ["image", rest @ ..] => image::run_task(rest),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -34,6 +37,10 @@ Tasks:
   ci                 the CI gate: rustfmt --check, clippy -D warnings, the whole test suite
   chart-check        render charts/serviceportal with real Helm for each bundled group, compare with
                      `portalctl render` object by object, and run `helm lint --strict`
+  chart-package      `helm package` charts/serviceportal as target/chart/serviceportal-<version>.tgz (version and
+                     appVersion from Cargo.toml), then check the package like chart-check
+  image              the portal server's OCI image (oci-archive) from the release binary, reproducibly, with
+                     its SBOM; no container daemon (umoci, GNU tar). `cargo xtask image --help` for options
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
   bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL
   bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart
