@@ -22,7 +22,7 @@ install_if_missing() { # crate version binary
 }
 install_if_missing cargo-deny "${CARGO_DENY_VERSION:-0.18.9}" cargo-deny
 install_if_missing cargo-audit "${CARGO_AUDIT_VERSION:-0.22.0}" cargo-audit
-install_if_missing cargo-cyclonedx "${CARGO_CYCLONEDX_VERSION:-0.5.7}" cargo-cyclonedx
+install_if_missing cargo-cyclonedx "${CARGO_CYCLONEDX_VERSION:-0.5.9}" cargo-cyclonedx
 
 t=$SECONDS
 cargo deny --locked check licenses bans sources

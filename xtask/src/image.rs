@@ -10,7 +10,6 @@
 
 use crate::{cargo, root, run};
 use anyhow::{bail, Context, Result};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
@@ -94,7 +93,9 @@ pub fn run_task(args: &[&str]) -> Result<()> {
             target_dir().join("release/portalctl")
         }
     };
-    let version = crate_version()?;
+    // The labels describe the binary in the image: its own version and revision.
+    let info = binary_info(&binary)?;
+    let version = info["version"].as_str().context("version -o json names no version")?.to_string();
     let sbom = match sbom_arg {
         Some(s) => s,
         None => Some(sbom(&out, &version, epoch()?)?),
@@ -103,7 +104,7 @@ pub fn run_task(args: &[&str]) -> Result<()> {
         binary: binary.clone(),
         sbom,
         version: version.clone(),
-        revision: git(&["rev-parse", "HEAD"]).unwrap_or_else(|| "unknown".into()),
+        revision: info["git_revision"].as_str().unwrap_or("unknown").to_string(),
         source: std::env::var("PORTALCTL_IMAGE_SOURCE").ok().or_else(|| git(&["remote", "get-url", "origin"])),
         epoch: epoch()?,
     };
@@ -134,6 +135,15 @@ pub fn run_task(args: &[&str]) -> Result<()> {
         println!("reproducible: a second build gave {} and the same archive bytes", again.digest);
     }
     Ok(())
+}
+
+/// `portalctl version -o json` of the binary that goes into the image.
+fn binary_info(binary: &Path) -> Result<serde_json::Value> {
+    let out = Command::new(binary).args(["version", "-o", "json"]).output().context("cannot run the binary")?;
+    if !out.status.success() {
+        bail!("{} version -o json failed: {}", binary.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    serde_json::from_slice(&out.stdout).context("version -o json")
 }
 
 fn target_dir() -> PathBuf {
@@ -179,19 +189,19 @@ fn rfc3339(epoch: i64) -> Result<String> {
     Ok(String::from_utf8(out.stdout)?.trim().to_string())
 }
 
-/// The CycloneDX SBOM of the portalctl binary (`cargo cyclonedx`), made reproducible: the
-/// random serial number becomes one derived from the content, the timestamp the build date.
+/// The CycloneDX SBOM of the portalctl binary (`cargo cyclonedx`; dependencies that end up in
+/// the binary, build-time ones left out). `SOURCE_DATE_EPOCH` makes it reproducible: its timestamp
+/// is the build date and it carries no random serial number.
 pub fn sbom(out: &Path, version: &str, epoch: i64) -> Result<PathBuf> {
-    let have = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["cyclonedx", "--version"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let have = cargo().args(["cyclonedx", "--version"]).output().is_ok_and(|o| o.status.success());
     if !have {
         bail!("cargo cyclonedx is not installed: cargo install --locked cargo-cyclonedx (or pass --no-sbom)");
     }
-    let dir = crate::bench::tempfile_dir("sbom")?;
-    // cargo cyclonedx writes next to each manifest; run it on a copy of the manifests' names only.
-    run(cargo().args([
+    // cargo cyclonedx writes `<binary>_bin.cdx.json` next to each package's manifest.
+    let written =
+        ["portalctl_bin.cdx.json", "xtask/xtask_bin.cdx.json", "tests/testcluster/portalctl-testcluster_bin.cdx.json"]
+            .map(|p| root().join(p));
+    let result = run(cargo().env("SOURCE_DATE_EPOCH", epoch.to_string()).args([
         "cyclonedx",
         "--manifest-path",
         "Cargo.toml",
@@ -201,47 +211,20 @@ pub fn sbom(out: &Path, version: &str, epoch: i64) -> Result<PathBuf> {
         "1.5",
         "--describe",
         "binaries",
-        "--override-filename",
-        "portalctl-sbom",
-    ]))?;
-    let written = find_sboms(&root())?;
-    let ours = written
-        .iter()
-        .find(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("portalctl-sbom")))
-        .and_then(|_| written.iter().find(|p| p.parent() == Some(root().as_path())))
-        .cloned()
-        .context("cargo cyclonedx wrote no SBOM for the portalctl crate")?;
-    let mut bom: serde_json::Value = serde_json::from_slice(&std::fs::read(&ours)?)?;
+        "--no-build-deps",
+        "--quiet",
+    ]));
+    let path = out.join(format!("portalctl-{version}.cdx.json"));
+    let moved = result.and_then(|()| {
+        std::fs::rename(&written[0], &path)
+            .or_else(|_| std::fs::copy(&written[0], &path).map(drop))
+            .context("cargo cyclonedx wrote no SBOM for the portalctl binary")
+    });
     for p in &written {
         std::fs::remove_file(p).ok();
     }
-    std::fs::remove_dir_all(&dir).ok();
-    bom["metadata"]["timestamp"] = rfc3339(epoch)?.into();
-    bom["serialNumber"] = serde_json::Value::Null;
-    let digest = Sha256::digest(serde_json::to_vec(&bom)?);
-    let h = hex(&digest[..16]);
-    bom["serialNumber"] =
-        format!("urn:uuid:{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..]).into();
-    let path = out.join(format!("portalctl-{version}.cdx.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(&bom)? + "\n")?;
+    moved?;
     Ok(path)
-}
-
-fn find_sboms(root: &Path) -> Result<Vec<PathBuf>> {
-    let mut found = Vec::new();
-    for dir in [root.to_path_buf(), root.join("xtask"), root.join("tests/testcluster")] {
-        for e in std::fs::read_dir(&dir)? {
-            let p = e?.path();
-            if p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("portalctl-sbom")) {
-                found.push(p);
-            }
-        }
-    }
-    Ok(found)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The shared libraries a binary loads, as `ldd` resolves them on this machine (the dynamic
