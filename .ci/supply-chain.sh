@@ -20,7 +20,7 @@ install_if_missing() { # crate version binary
     echo "supply-chain: installed $1 in $((SECONDS - t)) s" >&2
   fi
 }
-install_if_missing cargo-deny "${CARGO_DENY_VERSION:-0.18.9}" cargo-deny
+install_if_missing cargo-deny "${CARGO_DENY_VERSION:-0.20.2}" cargo-deny
 install_if_missing cargo-audit "${CARGO_AUDIT_VERSION:-0.22.0}" cargo-audit
 install_if_missing cargo-cyclonedx "${CARGO_CYCLONEDX_VERSION:-0.5.9}" cargo-cyclonedx
 

@@ -3,7 +3,7 @@
 //! under the settings of the pod spec `portalctl render` produces — user 65532, read-only root,
 //! no capabilities, an emptyDir on /tmp — against the test PostgreSQL.
 //!
-//! Needs the image: `cargo xtask image` (or `PORTALCTL_IMAGE=path.oci.tar`), plus umoci, skopeo and
+//! Needs the image: `cargo xtask image` (or `PORTALCTL_IMAGE_ARCHIVE=path.oci.tar`), plus umoci, skopeo and
 //! bwrap (Debian packages umoci, skopeo, bubblewrap). Outside CI a missing piece skips the test.
 
 mod support;
@@ -57,9 +57,9 @@ fn tool_missing(tool: &str) -> bool {
     Command::new(tool).arg("--version").output().is_err()
 }
 
-/// Unpack the image `cargo xtask image` built (or `PORTALCTL_IMAGE`).
+/// Unpack the image `cargo xtask image` built (or `PORTALCTL_IMAGE_ARCHIVE`).
 fn image() -> Option<Image> {
-    let archive = match std::env::var_os("PORTALCTL_IMAGE") {
+    let archive = match std::env::var_os("PORTALCTL_IMAGE_ARCHIVE") {
         Some(p) => PathBuf::from(p),
         None => {
             let target = Path::new(env!("CARGO_BIN_EXE_portalctl")).parent().unwrap().parent().unwrap();
