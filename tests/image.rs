@@ -316,8 +316,7 @@ async fn the_image_serves_a_tenant_page_as_65532_on_a_read_only_root() {
     let root = mountinfo
         .lines()
         .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .filter(|f| f[4] == "/")
-        .last()
+        .rfind(|f| f[4] == "/")
         .expect("a mount at /");
     assert!(root[5].split(',').any(|o| o == "ro"), "root mount options: {}", root[5]);
 }

@@ -96,9 +96,14 @@ pub fn run_task(args: &[&str]) -> Result<()> {
     // The labels describe the binary in the image: its own version and revision.
     let info = binary_info(&binary)?;
     let version = info["version"].as_str().context("version -o json names no version")?.to_string();
+    // The build date: SOURCE_DATE_EPOCH, else the binary's own (so one binary gives one image).
+    let epoch = match (std::env::var("SOURCE_DATE_EPOCH"), info["build_date"].as_str()) {
+        (Err(_), Some(date)) => epoch_of(date)?,
+        _ => epoch()?,
+    };
     let sbom = match sbom_arg {
         Some(s) => s,
-        None => Some(sbom(&out, &version, epoch()?)?),
+        None => Some(sbom(&out, &version, epoch)?),
     };
     let spec = Spec {
         binary: binary.clone(),
@@ -106,7 +111,7 @@ pub fn run_task(args: &[&str]) -> Result<()> {
         version: version.clone(),
         revision: info["git_revision"].as_str().unwrap_or("unknown").to_string(),
         source: std::env::var("PORTALCTL_IMAGE_SOURCE").ok().or_else(|| git(&["remote", "get-url", "origin"])),
-        epoch: epoch()?,
+        epoch,
     };
     let t = Instant::now();
     let built = build(&spec, &out.join(format!("portalctl-{version}.oci.tar")))?;
@@ -135,6 +140,15 @@ pub fn run_task(args: &[&str]) -> Result<()> {
         println!("reproducible: a second build gave {} and the same archive bytes", again.digest);
     }
     Ok(())
+}
+
+/// Seconds since the epoch of an RFC 3339 date, by `date`.
+fn epoch_of(date: &str) -> Result<i64> {
+    let out = Command::new("date").args(["-u", "-d", date, "+%s"]).output()?;
+    if !out.status.success() {
+        bail!("date -d {date:?} failed");
+    }
+    String::from_utf8(out.stdout)?.trim().parse().context("date +%s")
 }
 
 /// `portalctl version -o json` of the binary that goes into the image.
