@@ -12,27 +12,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-install_if_missing() { # crate version binary
-  if ! command -v "$3" >/dev/null 2>&1 || ! "$3" --version 2>/dev/null | grep -q "$2"; then
-    local t=$SECONDS
+install_if_missing() { # crate version cargo-subcommand
+  if ! cargo "$3" --version 2>/dev/null | grep -qF " $2"; then
+    local started=$SECONDS
     echo "supply-chain: installing $1 $2" >&2
     cargo install --locked --quiet "$1" --version "$2"
-    echo "supply-chain: installed $1 in $((SECONDS - t)) s" >&2
+    echo "supply-chain: installed $1 in $((SECONDS - started)) s" >&2
   fi
 }
-install_if_missing cargo-deny "${CARGO_DENY_VERSION:-0.20.2}" cargo-deny
-install_if_missing cargo-audit "${CARGO_AUDIT_VERSION:-0.22.0}" cargo-audit
-install_if_missing cargo-cyclonedx "${CARGO_CYCLONEDX_VERSION:-0.5.9}" cargo-cyclonedx
+install_if_missing cargo-deny "${CARGO_DENY_VERSION:-0.20.2}" deny
+install_if_missing cargo-audit "${CARGO_AUDIT_VERSION:-0.22.2}" audit
+install_if_missing cargo-cyclonedx "${CARGO_CYCLONEDX_VERSION:-0.5.9}" cyclonedx
 
-t=$SECONDS
+started=$SECONDS
 cargo deny --locked check licenses bans sources
-echo "supply-chain: licenses, bans, sources ok ($((SECONDS - t)) s)" >&2
+echo "supply-chain: licenses, bans, sources ok ($((SECONDS - started)) s)" >&2
 
 if cargo deny fetch db >/dev/null 2>&1; then
-  t=$SECONDS
-  cargo deny --locked check --disable-fetch advisories
-  cargo audit --deny unsound --deny yanked
-  echo "supply-chain: advisories ok ($((SECONDS - t)) s)" >&2
+  started=$SECONDS
+  cargo deny --locked --offline check advisories
+  cargo audit
+  echo "supply-chain: advisories ok ($((SECONDS - started)) s)" >&2
 elif [ "${PORTALCTL_REQUIRE_ADVISORIES:-0}" = 1 ]; then
   echo "supply-chain: the RustSec advisory database cannot be fetched (PORTALCTL_REQUIRE_ADVISORIES=1)" >&2
   exit 1
