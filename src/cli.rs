@@ -107,6 +107,8 @@ pub enum Command {
     },
     /// Print the man page (roff): `portalctl manpage > /usr/local/share/man/man1/portalctl.1`.
     Manpage,
+    /// Version, git revision, build date and enabled features of this binary (`-o json` for scripts).
+    Version,
 }
 
 #[derive(Debug, Args)]

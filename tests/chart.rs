@@ -80,3 +80,50 @@ fn a_changed_value_is_caught() {
         portalctl::render::chart::compare(&ours, &String::from_utf8(out.stdout).unwrap(), "portal-heinsberg").unwrap();
     assert_eq!(problems.len(), 11, "every Ingress differs: {problems:?}");
 }
+
+/// The chart as released: `helm package` stamps the crate version as chart version and
+/// appVersion; the packaged chart, given values for an image pinned by digest, renders the
+/// objects `portalctl render --image …@sha256:…` renders and passes `helm lint --strict`.
+#[test]
+fn the_packaged_chart_pins_the_image_by_digest_like_render() {
+    if !helm_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let dest = dir.path().to_str().unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    let out = helm_py(&["package", &format!("{ROOT}/charts/serviceportal"), dest, version]);
+    assert!(out.status.success(), "helm package: {}", String::from_utf8_lossy(&out.stderr));
+    let tgz = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(tgz.ends_with(&format!("serviceportal-{version}.tgz")), "{tgz}");
+
+    let image = format!("registry.example/portalctl@sha256:{}", "0123456789abcdef".repeat(4));
+    let values = dir.path().join("values.yaml");
+    let values = values.to_str().unwrap();
+    portalctl(&["render", "--group", "krz", "--image", &image, "--helm-values", "--out", values]);
+    let ours = portalctl(&["render", "--group", "krz", "--image", &image]);
+    let objects = portalctl::render::chart::parse_stream(&ours).unwrap();
+    let dep = objects.values().find(|o| o["kind"] == "Deployment").unwrap();
+    assert_eq!(dep["spec"]["template"]["spec"]["containers"][0]["image"], image.as_str());
+    let label = format!("sha256-{}", &"0123456789abcdef".repeat(4)[..56]);
+    assert_eq!(dep["metadata"]["labels"]["app.kubernetes.io/version"], label.as_str(), "the label names the digest");
+    let out = helm_py(&["template", &tgz, values, "krz", "portal-krz"]);
+    assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+    let theirs = String::from_utf8(out.stdout).unwrap();
+    let problems = portalctl::render::chart::compare(&ours, &theirs, "portal-krz").unwrap();
+    assert!(problems.is_empty(), "packaged chart vs render:\n{}", problems.join("\n"));
+    let lint = helm_py(&["lint", &tgz, values, "portal-krz"]);
+    assert!(lint.status.success(), "helm lint --strict:\n{}", String::from_utf8_lossy(&lint.stdout));
+}
+
+/// Cargo.toml is where a version is bumped: the chart in the repository says the same.
+#[test]
+fn the_chart_carries_the_crate_version() {
+    let chart = std::fs::read_to_string(Path::new(ROOT).join("charts/serviceportal/Chart.yaml")).unwrap();
+    let version = env!("CARGO_PKG_VERSION");
+    assert!(chart.lines().any(|l| l == format!("version: {version}")), "Chart.yaml version must be {version}");
+    assert!(
+        chart.lines().any(|l| l == format!("appVersion: \"{version}\"")),
+        "Chart.yaml appVersion must be {version}"
+    );
+}

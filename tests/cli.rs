@@ -458,3 +458,33 @@ fn completions_for_every_shell_and_a_man_page() {
     let help = env.run(&["--help"]).ok().to_string();
     assert!(help.contains("portalctl up "), "the top-level help mentions up: {help}");
 }
+
+#[test]
+fn version_reports_the_build_as_json() {
+    let env = TestEnv::new();
+    let run = env.run(&["version", "-o", "json"]);
+    run.code(0);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["version"], env!("CARGO_PKG_VERSION"));
+    assert!(v["features"].is_array(), "{v}");
+    assert!(["debug", "release"].contains(&v["profile"].as_str().unwrap()), "{v}");
+    // Built from this checkout: the revision is HEAD's, the date HEAD's commit time (or
+    // SOURCE_DATE_EPOCH), so two builds of one commit report the same.
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git").args(args).current_dir(repo()).output().unwrap();
+        String::from_utf8(out.stdout).unwrap().trim().to_string()
+    };
+    let head = git(&["rev-parse", "HEAD"]);
+    if !head.is_empty() && std::env::var_os("PORTALCTL_GIT_REVISION").is_none() {
+        assert_eq!(v["git_revision"], head.as_str(), "{v}");
+    }
+    let date = v["build_date"].as_str().expect("a build date");
+    let parsed = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339).unwrap();
+    if std::env::var_os("SOURCE_DATE_EPOCH").is_none() && !head.is_empty() {
+        assert_eq!(parsed.unix_timestamp().to_string(), git(&["log", "-1", "--format=%ct"]));
+    }
+    // The text form says the same for people.
+    let text = env.run(&["version"]);
+    assert!(text.ok().starts_with(&format!("portalctl {}\n", env!("CARGO_PKG_VERSION"))), "{}", text.stdout);
+    assert!(text.stdout.contains(&head), "{}", text.stdout);
+}

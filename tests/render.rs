@@ -71,3 +71,14 @@ fn output_has_no_timestamps_and_is_stable() {
     assert_eq!(a, b);
     assert!(!a.contains("creationTimestamp"));
 }
+
+#[test]
+fn image_references_with_a_malformed_digest_are_refused() {
+    let out = Command::new(env!("CARGO_BIN_EXE_portalctl"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["render", "--group", "krz", "--image", "registry.example/portalctl@sha256:abc"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "a bad --image is a command-line error");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("64 lowercase hex digits"));
+}

@@ -7,6 +7,8 @@ Usage:
   helm.py time CHART RELEASE NAMESPACE VALUES_FILE...     render once per values file; print the seconds taken
   helm.py time-each CHART RELEASE NAMESPACE VALUES_FILE N  render the first N tenants of VALUES_FILE one per
                                                           render (as one release per tenant would); print seconds
+  helm.py package CHART DEST_DIR VERSION                  `helm package` with chart version and appVersion VERSION;
+                                                          print the path of the .tgz
   helm.py available                                       exit 0 when Helm can be loaded
 """
 import sys
@@ -37,6 +39,10 @@ def main(argv):
     cmd, args = argv[0], argv[1:]
     if cmd == "available":
         print(f"helm sdk {helm.helm_sdk_version()}")
+        return 0
+    if cmd == "package":
+        chart_dir, dest, version = args
+        print(helm.package(chart_dir, destination=dest, version=version, app_version=version))
         return 0
     if cmd == "template":
         chart_dir, values_file, release, namespace = args

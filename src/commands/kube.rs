@@ -44,6 +44,25 @@ pub struct PlatformArgs {
     /// repeatable. Default: monitoring.
     #[arg(long = "ops-namespace", default_value = "monitoring", value_name = "NAMESPACE")]
     pub ops_namespaces: Vec<String>,
+    /// Image of the portal server instead of the groups' `defaults.image`; pin it by digest
+    /// (`registry/portalctl@sha256:…`, as `cargo xtask image` prints) so every replica runs one build.
+    #[arg(long, value_parser = parse_image, value_name = "IMAGE")]
+    pub image: Option<String>,
+}
+
+/// An image reference: `name[:tag]` or `name@sha256:<64 hex digits>`.
+fn parse_image(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.contains(char::is_whitespace) {
+        return Err(format!("{s:?} is not an image reference"));
+    }
+    if let Some((name, digest)) = s.split_once('@') {
+        let hex = digest.strip_prefix("sha256:").unwrap_or("");
+        if name.is_empty() || hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            return Err(format!("{s:?}: a digest is sha256: followed by 64 lowercase hex digits"));
+        }
+    }
+    Ok(s.to_string())
 }
 
 impl PlatformArgs {
@@ -57,6 +76,7 @@ impl PlatformArgs {
             database_port: self.database_port,
             database_name: self.database_name.clone(),
             ops_namespaces: self.ops_namespaces.clone(),
+            image: self.image.clone(),
             ..Options::default()
         }
     }

@@ -140,6 +140,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Offboard(args) => kube::offboard(&ctx, &args),
         Command::Up(args) => local::up(&ctx, &args),
         Command::Down(args) => local::down(&ctx, &args),
+        Command::Version => version(&ctx),
         Command::Completions { shell } => {
             use clap::CommandFactory as _;
             clap_complete::generate(shell, &mut Cli::command(), "portalctl", &mut std::io::stdout());
@@ -171,6 +172,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
         Command::Down(_) => ("down", &[Table]),
         Command::Completions { .. } => ("completions", &[Table]),
         Command::Manpage => ("manpage", &[Table]),
+        Command::Version => ("version", STRUCTURED),
         Command::Validate(_) => ("validate", STRUCTURED),
         Command::Tenant(_) => ("tenant", STRUCTURED),
         Command::Group(_) => ("group", STRUCTURED),
@@ -188,4 +190,20 @@ fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
 pub fn block_on<F: std::future::Future>(f: F) -> anyhow::Result<F::Output> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     Ok(rt.block_on(f))
+}
+
+/// `portalctl version`: what this binary is, as a short text or (`-o json|yaml`) a document.
+fn version(ctx: &Context) -> anyhow::Result<Exit> {
+    let info = crate::build_info::current();
+    if ctx.output != OutputFormat::Table {
+        crate::output::print_structured(&info, ctx.output)?;
+        return Ok(Exit::Success);
+    }
+    let features = if info.features.is_empty() { "none".to_string() } else { info.features.join(",") };
+    println!("portalctl {}", info.version);
+    println!("revision:   {}", info.git_revision);
+    println!("build date: {}", info.build_date.as_deref().unwrap_or("unknown"));
+    println!("features:   {features}");
+    println!("target:     {} ({})", info.target, info.profile);
+    Ok(Exit::Success)
 }

@@ -80,6 +80,10 @@ pub struct Options {
     /// Annotations of every tenant Ingress besides cert-manager's and external-dns's: what the
     /// ingress controller enforces before a request reaches the server (body size, timeouts, rate limits).
     pub ingress_annotations: BTreeMap<String, String>,
+    /// Image of the portal server instead of the group's `defaults.image` (`render --image`), e.g.
+    /// pinned by the digest `cargo xtask image` printed: `registry/portalctl@sha256:…`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
 }
 
 /// The ingress-nginx annotations rendered by default (see docs/kubernetes.md, "What the Ingress does").
@@ -117,6 +121,7 @@ impl Default for Options {
             database_name: "serviceportal".into(),
             ops_namespaces: vec!["monitoring".into()],
             ingress_annotations: default_ingress_annotations(),
+            image: None,
         }
     }
 }
@@ -332,6 +337,11 @@ pub fn common_labels(group: &str, version: &str, component: &str) -> BTreeMap<St
         ("app.kubernetes.io/component".to_string(), component.to_string()),
         (GROUP_LABEL.to_string(), group.to_string()),
     ])
+}
+
+/// The portal-server image of a group: `options.image` when given, else the group's.
+pub fn image<'a>(group: &'a Group, options: &'a Options) -> &'a str {
+    options.image.as_deref().unwrap_or(&group.image)
 }
 
 /// The tag of an image reference (`latest` when it has none; the digest when pinned by one).

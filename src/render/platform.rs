@@ -41,7 +41,7 @@ const KEY_FILE_MODE: i32 = 0o440;
 /// The group-level objects; `shared` are the tenants the shared Deployment serves.
 pub(super) fn objects(group: &Group, shared: &[&Tenant], options: &Options) -> Vec<Object> {
     let ns = group.namespace.as_str();
-    let version = image_version(&group.image);
+    let version = image_version(super::image(group, options));
     let labels = |component: &str| common_labels(&group.name, &version, component);
     let server = labels(SERVER_COMPONENT);
     let mut out = vec![
@@ -209,7 +209,7 @@ pub(super) fn server_objects(
     }
     let container = Container {
         name: "portal".into(),
-        image: Some(group.image.clone()),
+        image: Some(super::image(group, options).to_string()),
         image_pull_policy: Some("IfNotPresent".into()),
         command: Some(vec!["portalctl".into()]),
         args: Some(

@@ -50,7 +50,7 @@ fn sort_keys(v: serde_json::Value) -> serde_json::Value {
 
 pub(super) fn objects(group: &Group, t: &Tenant, options: &Options) -> Vec<Object> {
     let ns = t.namespace.as_str();
-    let version = image_version(&group.image);
+    let version = image_version(super::image(group, options));
     let labels = |component: &str| {
         let mut l = common_labels(&group.name, &version, component);
         l.insert(TENANT_LABEL.to_string(), t.slug.clone());

@@ -20,7 +20,7 @@ pub fn split_image(image: &str) -> (String, String) {
 
 /// The chart values for a group: the chart's settings plus every tenant of the group.
 pub fn helm_values(group: &Group, tenants: &[&Tenant], options: &Options) -> Value {
-    let (repository, tag) = split_image(&group.image);
+    let (repository, tag) = split_image(super::image(group, options));
     let mut tenants: Vec<&Tenant> = tenants.iter().copied().filter(|t| t.group == group.name).collect();
     tenants.sort_by(|a, b| a.slug.cmp(&b.slug));
     let mut map = Map::new();

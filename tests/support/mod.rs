@@ -234,10 +234,10 @@ impl TestEnv {
         cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--poll-interval", "1", "--home-cache-ms", "0"])
             .args(["--ops-listen", &format!("127.0.0.1:{ops_port}")])
             .args(extra)
-            .env("DATABASE_URL", &self.portal_url)
-            .stdout(Stdio::null())
-            .stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
-        let child = wrap(cmd).spawn().expect("start portalctl serve");
+            .env("DATABASE_URL", &self.portal_url);
+        let mut cmd = wrap(cmd);
+        cmd.stdout(Stdio::null()).stderr(std::fs::OpenOptions::new().create(true).append(true).open(&log).unwrap());
+        let child = cmd.spawn().expect("start portalctl serve");
         let server = Server { child, port, ops_port, log };
         server.wait_ready();
         server

@@ -54,10 +54,37 @@ fn portalctl(bin: &Path, args: &[&str]) -> Result<String> {
 }
 
 pub fn check() -> Result<()> {
+    check_chart(&root().join("charts/serviceportal"))
+}
+
+/// `cargo xtask chart-package`: `helm package` the chart with the crate version as chart version
+/// and appVersion into `<target>/chart/serviceportal-<version>.tgz`, then check the package as
+/// `chart-check` checks the source.
+pub fn package() -> Result<()> {
+    helm_py(&["available"]).context("Helm is not available; install it with: pip install helm-python-sdk")?;
+    let version = crate::image::crate_version()?;
+    let target = std::env::var("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|_| root().join("target"));
+    let dest = target.join("chart");
+    std::fs::create_dir_all(&dest)?;
+    let chart = root().join("charts/serviceportal");
+    let tgz = helm_py(&[
+        "package",
+        chart.to_str().context("chart path")?,
+        dest.to_str().context("destination path")?,
+        &version,
+    ])?;
+    let tgz = PathBuf::from(tgz.trim());
+    check_chart(&tgz)?;
+    println!("chart {} ({} bytes)", tgz.display(), std::fs::metadata(&tgz)?.len());
+    Ok(())
+}
+
+/// Compare the chart at `chart` (a directory or a packaged .tgz) with `portalctl render` for
+/// every bundled group, and lint it.
+fn check_chart(chart: &Path) -> Result<()> {
     helm_py(&["available"]).context("Helm is not available; install it with: pip install helm-python-sdk")?;
     let bin = debug_binary()?;
     let dir = crate::bench::tempfile_dir("chart-check")?;
-    let chart = root().join("charts/serviceportal");
     let chart = chart.to_str().context("chart path")?;
     let mut failed = 0;
     for group in bundled_groups()? {

@@ -18,6 +18,7 @@ mod chart;
 mod cluster;
 mod cluster_bootstrap;
 mod fuzz;
+mod image;
 
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,6 +29,8 @@ fn main() -> Result<()> {
         ["chart-check"] => chart::check(),
         ["fuzz", rest @ ..] => fuzz::run(rest),
         ["cluster", rest @ ..] => cluster::run(rest),
+        ["chart-package"] => chart::package(),
+        ["image", rest @ ..] => image::run_task(rest),
         [] | ["help"] | ["--help"] | ["-h"] => {
             println!("{HELP}");
             Ok(())
@@ -49,6 +52,10 @@ Tasks:
   fuzz [--seconds N] run the SAML response fuzz target (fuzz/, `cargo +nightly fuzz`, cargo-fuzz installed) for N
                      seconds (default 60) on the committed seeds; a crash, a hang over 5 s or an allocation over
                      64 MiB fails it. `fuzz seeds` regenerates fuzz/corpus/saml_response.
+  chart-package      `helm package` charts/serviceportal as target/chart/serviceportal-<version>.tgz (version and
+                     appVersion from Cargo.toml), then check the package like chart-check
+  image              the portal server's OCI image (oci-archive) from the release binary, reproducibly, with
+                     its SBOM; no container daemon (umoci, GNU tar). `cargo xtask image --help` for options
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
   bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL
   bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart

@@ -17,6 +17,18 @@ The portal-server image reference.
 {{- end -}}
 
 {{/*
+The app.kubernetes.io/version label: the image tag, or for an image pinned by digest the digest
+as a label value (sha256-<hex>, at most 63 characters), as `portalctl render` writes it.
+*/}}
+{{- define "serviceportal.version" -}}
+{{- if hasPrefix "@" .Values.image.tag -}}
+{{ .Values.image.tag | trimPrefix "@" | replace ":" "-" | trunc 63 }}
+{{- else -}}
+{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+{{- end -}}
+
+{{/*
 Labels of every object. Call with (dict "root" $ "component" "server" "tenant" "<slug or empty>").
 */}}
 {{- define "serviceportal.labels" -}}
@@ -24,7 +36,7 @@ app.kubernetes.io/component: {{ .component }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 app.kubernetes.io/name: {{ .root.Chart.Name }}
-app.kubernetes.io/version: {{ .root.Values.image.tag | default .root.Chart.AppVersion | quote }}
+app.kubernetes.io/version: {{ include "serviceportal.version" .root | quote }}
 portalctl.dev/group: {{ .root.Values.group | quote }}
 {{- with .tenant }}
 portalctl.dev/tenant: {{ . }}
