@@ -37,7 +37,20 @@ fn fuzz(seconds: u64) -> Result<()> {
     let scratch = target_dir.join("fuzz-corpus").join(TARGET);
     std::fs::create_dir_all(&scratch)?;
     let seeds = fuzz_dir.join("corpus").join(TARGET);
-    let status = Command::new("cargo")
+    // The nightly cargo must choose its own compiler: drop what the outer (stable) `cargo run`
+    // set for xtask, or it would build with the stable rustc and rebuild everything each time.
+    let mut cmd = Command::new("cargo");
+    for (key, _) in std::env::vars_os() {
+        let k = key.to_string_lossy();
+        if ["CARGO", "RUSTC", "RUSTDOC", "RUSTUP_TOOLCHAIN", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER"]
+            .contains(&k.as_ref())
+            || k.starts_with("CARGO_PKG_")
+            || k.starts_with("CARGO_MANIFEST_")
+        {
+            cmd.env_remove(&key);
+        }
+    }
+    let status = cmd
         .current_dir(&fuzz_dir)
         .env("CARGO_TARGET_DIR", &target_dir)
         .args(["+nightly", "fuzz", "run", "--sanitizer", "none", TARGET])
