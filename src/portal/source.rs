@@ -218,6 +218,11 @@ impl TenantSource for Gated {
         self.inner.describe()
     }
 
+    /// The inner source's changes (the ConfigMap watch) wake the gate too.
+    fn changed(&mut self) -> BoxFuture<'_, ()> {
+        self.inner.changed()
+    }
+
     fn poll(&mut self) -> BoxFuture<'_, Result<Option<Vec<Site>>, String>> {
         Box::pin(async move {
             if let Some(sites) = self.inner.poll().await? {
@@ -232,11 +237,18 @@ impl TenantSource for Gated {
                 let (ready, not) = match check_ready(&self.pool, unchecked).await {
                     Ok(r) => r,
                     Err(e) => {
-                        // Keep serving what was ready; try the rest at the next poll.
+                        // The database cannot be asked at all: serve every known tenant (its
+                        // requests answer 503 with Retry-After until the database is back) rather
+                        // than hide them all behind the unknown-host 404; check again next poll.
                         if self.held.insert(String::new(), e.clone()).as_ref() != Some(&e) {
-                            tracing::warn!(error = %e, "cannot check which new tenants' databases are ready");
+                            tracing::warn!(error = %e, "cannot check which tenants' databases are ready; serving all");
                         }
-                        return Ok(None);
+                        let out = all.clone();
+                        if self.last.as_ref() == Some(&out) {
+                            return Ok(None);
+                        }
+                        self.last = Some(out.clone());
+                        return Ok(Some(out));
                     }
                 };
                 self.ready.extend(ready);
