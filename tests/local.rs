@@ -9,7 +9,17 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+/// A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
+/// connection of another test or of the control plane can take it between now and `up`.
 fn free_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(20_000..32_000);
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -60,7 +70,8 @@ impl Local {
     fn up(&self) -> serde_json::Value {
         let out = self.run(&["-o", "json", "up"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "up failed: {stderr}");
+        let serve_log = std::fs::read_to_string(self.state.join("serve.log")).unwrap_or_default();
+        assert!(out.status.success(), "up failed: {stderr}\nserve.log:\n{serve_log}");
         serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("up -o json: {e}; stderr: {stderr}"))
     }
 
