@@ -7,20 +7,12 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use portalctl::portal::{self, registry::Registry, AppState, Options};
+use portalctl::portal::{self, AppState};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{TestEnv, CONTENT_A, CONTENT_B};
 use tower::ServiceExt;
-
-/// A router over the test tenants with the given pool.
-fn state(env: &TestEnv, pool: portal::Pools) -> AppState {
-    let registry = Arc::new(Registry::new());
-    registry.replace(portal::source::Directory::new(env.dir.path()).load().expect("test tenants load").sites);
-    AppState::new(registry, pool, Options { home_cache_ttl: Duration::ZERO })
-}
 
 async fn get(state: &AppState, host: &str, uri: &str, headers: &[(&str, &str)]) -> axum::response::Response {
     let mut req = Request::builder().uri(uri).header("host", host);
@@ -48,7 +40,7 @@ fn assert_security_headers(res: &axum::response::Response, what: &str) {
 async fn every_response_carries_the_security_headers() {
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
     env.import("espelkamp", CONTENT_A).await;
-    let s = state(&env, portal::pool(&env.portal_url, 2).unwrap());
+    let s = env.app_state(portal::pool(&env.portal_url, 2).unwrap());
     let a = env.tenant("espelkamp").hostnames[0].clone();
     let cases = [
         (a.as_str(), "/", StatusCode::OK),
@@ -85,7 +77,7 @@ async fn every_response_carries_the_security_headers() {
 async fn nul_and_invalid_utf8_in_paths_are_404_before_any_query() {
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
     let nowhere = format!("postgres://nobody@127.0.0.1:{}/nothing", support::free_port());
-    let s = state(&env, portal::pool(&nowhere, 2).unwrap());
+    let s = env.app_state(portal::pool(&nowhere, 2).unwrap());
     let a = env.tenant("espelkamp").hostnames[0].clone();
     let res = get(&s, &a, "/leistungen/x", &[]).await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "a clean path does reach the database");

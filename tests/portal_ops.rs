@@ -7,8 +7,7 @@ mod support;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use portalctl::portal::{self, registry::Registry, site::Site, AppState, Options};
-use std::sync::Arc;
+use portalctl::portal::{self, site::Site, AppState};
 use support::{TestEnv, CONTENT_A, CONTENT_B};
 use tower::ServiceExt;
 
@@ -29,11 +28,7 @@ async fn harness() -> Option<Harness> {
     let env = TestEnv::new(&["espelkamp", "detmold"]).await?;
     env.import("espelkamp", CONTENT_A).await;
     env.import("detmold", CONTENT_B).await;
-    let registry = Arc::new(Registry::new());
-    let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load").sites;
-    assert!(registry.replace(sites).is_empty());
-    let pool = portal::pool(&env.portal_url, 4).unwrap();
-    let state = AppState::new(registry, pool, Options { home_cache_ttl: std::time::Duration::ZERO });
+    let state = env.app_state(portal::pool(&env.portal_url, 4).unwrap());
     Some(Harness { env, state })
 }
 

@@ -192,6 +192,16 @@ impl TestEnv {
         self.tenants.iter().find(|t| t.slug == slug).expect("test tenant")
     }
 
+    /// The portal's application state over this environment's tenants, loaded as `serve` loads
+    /// them (no hostname clashes), reading through `pool`.
+    pub fn app_state(&self, pool: portalctl::portal::Pools) -> portalctl::portal::AppState {
+        use portalctl::portal::{registry::Registry, source::Directory, AppState, Options};
+        let registry = std::sync::Arc::new(Registry::new());
+        let problems = registry.replace(Directory::new(self.dir.path()).load().expect("test tenants load").sites);
+        assert!(problems.is_empty(), "{problems:?}");
+        AppState::new(registry, pool, Options { home_cache_ttl: Duration::ZERO })
+    }
+
     /// Import a YAML content bundle into a tenant's schema (as the admin).
     pub async fn import(&self, slug: &str, yaml: &str) {
         let mut c = connect(&self.url).await;
