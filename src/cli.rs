@@ -80,6 +80,10 @@ pub enum Command {
     /// Import, publish and re-use portal content (services, facilities, staff).
     #[command(subcommand)]
     Content(ContentCommand),
+    /// Citizens' feedback stored by the portals ("War diese Seite hilfreich?", barrier reports):
+    /// list or export one tenant's (`-o csv|json`).
+    #[command(subcommand)]
+    Feedback(FeedbackCommand),
     /// Roll a group out wave by wave: provision, apply, verify; pilots first. `rollout pause|resume` hold a group.
     Rollout(crate::commands::rollout::RolloutArgs),
     /// Go-live status per tenant and in sum ("36 installed, 22 online"), from the cluster, the database, DNS and
@@ -604,6 +608,43 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::portal::source::DEFAULT_MAX_REMOVAL, value_name = "SHARE",
           value_parser = parse_share)]
     pub reload_max_removal: f64,
+    /// Feedback submissions accepted per client address and hour (IPv6: per /64); more get 429.
+    #[arg(long, default_value_t = 10, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub feedback_per_client: u32,
+    /// Feedback submissions accepted per tenant and hour, all clients together; more get 429.
+    #[arg(long, default_value_t = 300, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub feedback_per_tenant: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FeedbackCommand {
+    /// Show a tenant's feedback: a table, or `-o json|yaml|csv`.
+    List(FeedbackArgs),
+    /// Write a tenant's feedback for further processing: CSV by default (`-o json` for JSON).
+    Export(FeedbackArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeedbackArgs {
+    /// The tenant whose feedback is read.
+    #[arg(long, short = 't', value_name = "TENANT")]
+    pub tenant: String,
+    /// Only feedback received on or after this day (YYYY-MM-DD, UTC) or instant (RFC 3339).
+    #[arg(long, value_name = "DATE", value_parser = parse_since)]
+    pub since: Option<time::OffsetDateTime>,
+    #[command(flatten)]
+    pub conn: DbConnArgs,
+}
+
+fn parse_since(s: &str) -> Result<time::OffsetDateTime, String> {
+    use time::format_description::well_known::Rfc3339;
+    if let Ok(t) = time::OffsetDateTime::parse(s, &Rfc3339) {
+        return Ok(t);
+    }
+    let day = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(s, &day)
+        .map(|d| d.midnight().assume_utc())
+        .map_err(|_| format!("{s:?} is neither a day (2026-11-29) nor an instant (2026-11-29T08:00:00Z)"))
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {

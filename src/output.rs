@@ -18,6 +18,8 @@ pub enum OutputFormat {
     Markdown,
     /// A self-contained HTML report (`status` only).
     Html,
+    /// Comma-separated values with a header row (`feedback` only).
+    Csv,
 }
 
 /// Serialize a value as JSON or YAML text (with a trailing newline).
@@ -26,6 +28,7 @@ pub fn to_text<T: Serialize>(value: &T, format: OutputFormat) -> anyhow::Result<
         OutputFormat::Markdown | OutputFormat::Html => {
             anyhow::bail!("-o markdown and -o html are reports of `portalctl status`; use -o table, json or yaml here")
         }
+        OutputFormat::Csv => anyhow::bail!("-o csv is printed by `portalctl feedback` only"),
         OutputFormat::Json | OutputFormat::Table => {
             let mut s = serde_json::to_string_pretty(value)?;
             s.push('\n');

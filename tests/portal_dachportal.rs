@@ -102,7 +102,7 @@ async fn the_dachportal_lists_its_members_and_shows_none_of_their_content() {
     assert_eq!(sites.len(), 3);
     assert!(registry.replace(sites).is_empty());
     let pool = portal::pool(&env.portal_url, 4).unwrap();
-    let state = AppState::new(registry, pool, Options { home_cache_ttl: Duration::ZERO });
+    let state = AppState::new(registry, pool, Options { home_cache_ttl: Duration::ZERO, ..Options::default() });
     let host = &region.hostnames[0];
 
     let (s, home) = get(&state, host, "/").await;

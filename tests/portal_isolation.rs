@@ -126,7 +126,7 @@ async fn a_failed_request_for_one_tenant_is_followed_by_clean_requests_for_anoth
     let registry = Arc::new(Registry::new());
     registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap().sites);
     let pool = portal::pool(&env.portal_url, 1).unwrap();
-    let state = AppState::new(registry, pool.clone(), Options { home_cache_ttl: Duration::ZERO });
+    let state = AppState::new(registry, pool.clone(), Options { home_cache_ttl: Duration::ZERO, ..Options::default() });
     let get = |host: String, uri: &'static str| {
         let app = portal::app(state.clone());
         async move {
@@ -179,7 +179,7 @@ async fn home_cache_is_per_tenant_revalidates_and_expires() {
     registry.replace(portal::source::Directory::new(env.dir.path()).load().unwrap().sites);
     let pool = portal::pool(&env.portal_url, 2).unwrap();
     let ttl = Duration::from_millis(300);
-    let state = AppState::new(registry, pool, Options { home_cache_ttl: ttl });
+    let state = AppState::new(registry, pool, Options { home_cache_ttl: ttl, ..Options::default() });
     let get = |host: String, etag: Option<String>| {
         let app = portal::app(state.clone());
         async move {

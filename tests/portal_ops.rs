@@ -107,7 +107,7 @@ async fn the_ops_listener_answers_them() {
         assert_eq!(id["tenant"], "espelkamp");
         assert_eq!(id["group"], h.env.group.as_str());
         assert_eq!(id["version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(id["migrationVersion"], 1);
+        assert_eq!(id["migrationVersion"], portalctl::db::migrations::LATEST);
         assert_eq!(id["published"], serde_json::json!({"services": 1, "facilities": 1, "staff": 1}));
     }
     let (s, body) = h.ops("10.0.0.7:9090", "/.well-known/portalctl/identity?host=service.unbekannt.de").await;

@@ -4,6 +4,7 @@
 mod content;
 mod db;
 mod dns;
+mod feedback;
 mod group;
 pub mod kube;
 mod local;
@@ -132,6 +133,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Db(cmd) => db::run(&ctx, cmd),
         Command::Serve(args) => serve::run(&ctx, &args),
         Command::Content(cmd) => content::run(&ctx, cmd),
+        Command::Feedback(cmd) => feedback::run(&ctx, cmd),
         Command::Rollout(args) => rollout::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, &args),
         Command::Render(args) => kube::render(&ctx, &args),
@@ -159,7 +161,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
 /// A command's name and the `-o` formats it prints: an unsupported one is refused, never
 /// silently replaced by another.
 fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
-    use OutputFormat::{Html, Json, Markdown, Table, Yaml};
+    use OutputFormat::{Csv, Html, Json, Markdown, Table, Yaml};
     const STRUCTURED: &[OutputFormat] = &[Table, Json, Yaml];
     match command {
         Command::Status(_) => ("status", &[Table, Json, Yaml, Markdown, Html]),
@@ -181,6 +183,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
         Command::Servicekonto(_) => ("servicekonto", STRUCTURED),
         Command::Db(_) => ("db", STRUCTURED),
         Command::Content(_) => ("content", STRUCTURED),
+        Command::Feedback(_) => ("feedback", &[Table, Json, Yaml, Csv]),
         Command::Rollout(_) => ("rollout", STRUCTURED),
         Command::Up(_) => ("up", STRUCTURED),
     }

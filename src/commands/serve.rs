@@ -4,9 +4,11 @@ use super::Context;
 use crate::cli::{LogFormat, ServeArgs, TenantSourceKind};
 use crate::exit_codes::Exit;
 use crate::portal::db::ReadLimits;
+use crate::portal::feedback::Limits as FeedbackLimits;
 use crate::portal::http::{Limits, RequestLimits};
 use crate::portal::{Options, ServeConfig, SourceKind};
 use anyhow::Context as _;
+use std::num::NonZeroU32;
 use std::time::Duration;
 
 pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
@@ -35,7 +37,15 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
             lock_timeout: Duration::from_millis(args.lock_timeout_ms.max(1)),
             wait_timeout: Duration::from_millis(args.pool_wait_ms),
         },
-        options: Options { home_cache_ttl: Duration::from_millis(args.home_cache_ms) },
+        options: Options {
+            home_cache_ttl: Duration::from_millis(args.home_cache_ms),
+            feedback: FeedbackLimits {
+                per_client: NonZeroU32::new(args.feedback_per_client)
+                    .context("--feedback-per-client must be at least 1")?,
+                per_tenant: NonZeroU32::new(args.feedback_per_tenant)
+                    .context("--feedback-per-tenant must be at least 1")?,
+            },
+        },
         limits: Limits {
             header_read_timeout: Duration::from_secs(args.header_read_timeout.max(1)),
             idle_timeout: Duration::from_secs(args.idle_timeout.max(1)),

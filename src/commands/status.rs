@@ -255,7 +255,7 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         OutputFormat::Table => table_text(&summaries, &statuses),
         OutputFormat::Markdown => report::markdown(&summaries, &statuses),
         OutputFormat::Html => report::html(&summaries, &statuses, &history, time::OffsetDateTime::now_utc())?,
-        OutputFormat::Json | OutputFormat::Yaml => crate::output::to_text(
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Csv => crate::output::to_text(
             &StatusDoc { mode, groups: &summaries, tenants: &statuses, problems: &problems },
             ctx.output,
         )?,

@@ -34,7 +34,7 @@ pub fn run(ctx: &Context, args: &ValidateArgs) -> anyhow::Result<Exit> {
         diagnostics: &built.diagnostics,
     };
     match ctx.output {
-        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Markdown | OutputFormat::Html => {
+        OutputFormat::Json | OutputFormat::Yaml | OutputFormat::Markdown | OutputFormat::Html | OutputFormat::Csv => {
             print_structured(&report, ctx.output)?
         }
         OutputFormat::Table => {

@@ -20,8 +20,10 @@ pub struct Migration {
 }
 
 /// Every migration, in order. A test checks that this list matches the directory.
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "content", sql: include_str!("migrations/0001_content.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "content", sql: include_str!("migrations/0001_content.sql") },
+    Migration { version: 2, name: "feedback", sql: include_str!("migrations/0002_feedback.sql") },
+];
 
 /// The version a current schema is at.
 pub const LATEST: i32 = MIGRATIONS[MIGRATIONS.len() - 1].version;

@@ -237,9 +237,14 @@ impl Drop for Lease {
 /// The simple-query batch that opens the tenant's transaction with the read limits. `schema`
 /// is a validated identifier (see `Site::check`) and is quoted anyway.
 pub fn setup_sql(schema: &str, limits: &ReadLimits) -> String {
+    setup_sql_as(schema, limits, "BEGIN READ ONLY")
+}
+
+/// As [`setup_sql`], opening the transaction with `begin`.
+fn setup_sql_as(schema: &str, limits: &ReadLimits, begin: &str) -> String {
     let q = ident(schema);
     format!(
-        "BEGIN READ ONLY; SET LOCAL ROLE {q}; SET LOCAL search_path = {q}, portalctl_ext; \
+        "{begin}; SET LOCAL ROLE {q}; SET LOCAL search_path = {q}, portalctl_ext; \
          SET LOCAL statement_timeout = {}; SET LOCAL lock_timeout = {}",
         limits.statement_timeout.as_millis().max(1),
         limits.lock_timeout.as_millis().max(1)
@@ -255,6 +260,17 @@ pub async fn read(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec
     Ok(rows)
 }
 
+/// Run `stmts` as tenant `schema` in one read-write transaction, in one round trip, exactly
+/// like [`read`] otherwise (the tenant's role and search_path, the limits, the connection
+/// closed after any error). For the few writes of the public portal (citizens' feedback).
+pub async fn write(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
+    let lease = Lease::new(pools.get(schema).await?);
+    let setup = setup_sql_as(schema, pools.limits(), "BEGIN READ WRITE");
+    let rows = run(lease.client(), &setup, stmts).await?;
+    lease.release();
+    Ok(rows)
+}
+
 /// The pipeline itself on one client: setup, statements, COMMIT; every part must succeed.
 pub async fn pipeline(
     client: &tokio_postgres::Client,
@@ -262,11 +278,14 @@ pub async fn pipeline(
     limits: &ReadLimits,
     stmts: &[Stmt<'_>],
 ) -> Result<Vec<Vec<Row>>> {
-    let setup = setup_sql(schema, limits);
+    run(client, &setup_sql(schema, limits), stmts).await
+}
+
+async fn run(client: &tokio_postgres::Client, setup: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
     // `join!` and `join_all` poll their futures in order, and each future writes its messages
     // on its first poll: the order on the wire is setup, statements, COMMIT.
     let (begin, results, commit) = futures::join!(
-        client.batch_execute(&setup),
+        client.batch_execute(setup),
         join_all(stmts.iter().map(|s| client.query_typed(s.sql, s.params))),
         client.batch_execute("COMMIT"),
     );

@@ -175,10 +175,10 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
             r = listener.accept() => r,
             () = &mut shutdown => break,
         };
-        let stream = match accepted {
-            Ok((stream, _)) => {
+        let (stream, peer) = match accepted {
+            Ok((stream, peer)) => {
                 backoff = Duration::ZERO;
-                stream
+                (stream, peer)
             }
             // The peer gave up before we accepted: nothing to do.
             Err(e)
@@ -208,7 +208,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
         let io = TokioIo::new(Clocked { inner: stream, clock: clock.clone() });
         let conn = http.serve_connection(
             io,
-            ClockedService { inner: TowerToHyperService::new(app.clone()), clock: clock.clone() },
+            ClockedService { inner: TowerToHyperService::new(app.clone()), clock: clock.clone(), peer },
         );
         let conn = graceful.watch(conn);
         let (idle, header) = (limits.idle_timeout, limits.header_read_timeout);
@@ -343,10 +343,13 @@ impl tokio::io::AsyncWrite for Clocked {
 }
 
 /// The connection's service: busy from the parsed head until the response is ready, idle after.
+/// It puts the connection's peer address into every request's extensions (as axum's
+/// [`ConnectInfo`](axum::extract::ConnectInfo)).
 #[derive(Clone)]
 struct ClockedService<S> {
     inner: S,
     clock: Arc<ConnClock>,
+    peer: std::net::SocketAddr,
 }
 
 impl<S, B> hyper::service::Service<hyper::Request<B>> for ClockedService<S>
@@ -358,7 +361,8 @@ where
     type Error = S::Error;
     type Future = Pin<Box<dyn Future<Output = Result<S::Response, S::Error>> + Send>>;
 
-    fn call(&self, req: hyper::Request<B>) -> Self::Future {
+    fn call(&self, mut req: hyper::Request<B>) -> Self::Future {
+        req.extensions_mut().insert(axum::extract::ConnectInfo(self.peer));
         self.clock.set(BUSY);
         let clock = self.clock.clone();
         let fut = self.inner.call(req);

@@ -8,6 +8,7 @@
 
 pub mod db;
 pub mod error;
+pub mod feedback;
 pub mod http;
 pub mod members;
 pub mod metrics;
@@ -136,6 +137,7 @@ struct Inner {
     home_ttl: Duration,
     home_cache: RwLock<HashMap<String, Arc<CachedPage>>>,
     servicekonto: ServicekontoState,
+    feedback: feedback::Limiter,
 }
 
 /// Shared by all requests.
@@ -151,11 +153,13 @@ pub struct Options {
     /// never served. A published change therefore shows on the home page at the latest
     /// 2 × TTL after it was made, under steady traffic about TTL after.
     pub home_cache_ttl: Duration,
+    /// How many feedback submissions are accepted per client address and per tenant.
+    pub feedback: feedback::Limits,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { home_cache_ttl: Duration::from_secs(2) }
+        Options { home_cache_ttl: Duration::from_secs(2), feedback: feedback::Limits::default() }
     }
 }
 
@@ -181,11 +185,17 @@ impl AppState {
             home_ttl: options.home_cache_ttl,
             home_cache: RwLock::new(HashMap::new()),
             servicekonto,
+            feedback: feedback::Limiter::new(options.feedback),
         }))
     }
 
     pub fn servicekonto(&self) -> &ServicekontoState {
         &self.0.servicekonto
+    }
+
+    /// The rate limits of feedback submissions.
+    pub fn feedback_limiter(&self) -> &feedback::Limiter {
+        &self.0.feedback
     }
 
     pub fn registry(&self) -> &Registry {
@@ -371,6 +381,8 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let limited = Router::new()
         .merge(pages::routes())
+        // Citizens' feedback (`/rueckmeldung`), the only form that writes to a tenant's schema.
+        .merge(feedback::routes())
         // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
         .merge(crate::servicekonto::routes())
         .fallback(fallback);

@@ -60,7 +60,7 @@ async fn theme_css(ctx: TenantCtx) -> Response {
 }
 
 /// Context every page gets: the tenant, the logo, the logged-in user if any.
-fn base(ctx: &TenantCtx) -> tera::Context {
+pub(super) fn base(ctx: &TenantCtx) -> tera::Context {
     let mut c = tera::Context::new();
     c.insert("site", &*ctx.site);
     c.insert("logo", &ctx.site.logo());

@@ -10,6 +10,8 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("staff.html", include_str!("../../templates/portal/staff.html")),
     ("search.html", include_str!("../../templates/portal/search.html")),
     ("not_found.html", include_str!("../../templates/portal/not_found.html")),
+    ("feedback.html", include_str!("../../templates/portal/feedback.html")),
+    ("feedback_result.html", include_str!("../../templates/portal/feedback_result.html")),
 ];
 
 /// The portal's stylesheet (`/static/portal.css`), the same for every tenant.

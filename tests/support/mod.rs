@@ -199,7 +199,7 @@ impl TestEnv {
         let registry = std::sync::Arc::new(Registry::new());
         let problems = registry.replace(Directory::new(self.dir.path()).load().expect("test tenants load").sites);
         assert!(problems.is_empty(), "{problems:?}");
-        AppState::new(registry, pool, Options { home_cache_ttl: Duration::ZERO })
+        AppState::new(registry, pool, Options { home_cache_ttl: Duration::ZERO, ..Options::default() })
     }
 
     /// Import a YAML content bundle into a tenant's schema (as the admin).
@@ -351,11 +351,43 @@ pub struct Response {
 
 /// A minimal HTTP/1.1 GET with an explicit Host header.
 pub fn get(port: u16, host: &str, path: &str) -> std::io::Result<Response> {
+    send(port, "GET", host, path, &[], None)
+}
+
+/// A minimal HTTP/1.1 request with an explicit Host header, more header lines, and a body (sent
+/// with its `Content-Length` unless `headers` name its framing). A server that answers before reading
+/// the whole body may reset the connection after its answer: the answer counts.
+pub fn send(
+    port: u16,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> std::io::Result<Response> {
     let mut s = TcpStream::connect(("127.0.0.1", port))?;
     s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n")?;
+    let mut head = format!("{method} {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    let framed = headers
+        .iter()
+        .any(|(n, _)| n.eq_ignore_ascii_case("content-length") || n.eq_ignore_ascii_case("transfer-encoding"));
+    if let Some(body) = body.filter(|_| !framed) {
+        head.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body.unwrap_or_default());
+    s.write_all(&request)?;
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    match s.read_to_end(&mut buf) {
+        Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset && !buf.is_empty() => {}
+        other => {
+            other?;
+        }
+    }
     let text = String::from_utf8_lossy(&buf).into_owned();
     let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
     let status = head.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);

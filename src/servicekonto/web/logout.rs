@@ -53,7 +53,7 @@ pub(super) async fn page_get(State(sk): State<ServicekontoState>, headers: Heade
 
 /// Whether a state-changing request comes from the page it was addressed to: `Ok(true)` when
 /// the browser says so, `Ok(false)` when it says nothing, an error when it says otherwise.
-fn same_origin(sk: &ServicekontoState, headers: &HeaderMap) -> Result<bool, LoginError> {
+pub(crate) fn same_origin(sk: &ServicekontoState, headers: &HeaderMap) -> Result<bool, LoginError> {
     let text = |name: &str| headers.get(name).map(|v| v.to_str().unwrap_or("\u{fffd}"));
     let site = text("sec-fetch-site");
     if let Some(site) = site.filter(|s| *s != "same-origin") {
