@@ -34,6 +34,8 @@ pub(crate) const LOCK_SPACE: i32 = 0x706f_7274; // "port"
 /// What migrating one schema did.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Outcome {
+    /// The version this run found: before the first migration it applied (another process
+    /// may have applied earlier ones meanwhile), or the version it found current.
     pub from: i32,
     pub to: i32,
     /// Versions applied by this run (empty: already current).
@@ -88,6 +90,7 @@ pub async fn migrate_schema(client: &Client, schema: &str, migrations: &[Migrati
         .get::<_, bool>(0);
     let mut at = from;
     let mut applied = Vec::new();
+    let mut found = from;
     for m in migrations.iter().filter(|m| m.version > from) {
         client.batch_execute("BEGIN").await.map_err(Error::query(format!("schema {schema}: BEGIN")))?;
         let step = async {
@@ -146,6 +149,9 @@ pub async fn migrate_schema(client: &Client, schema: &str, migrations: &[Migrati
                     left_at: at,
                     source,
                 })?;
+                if did && applied.is_empty() {
+                    found = at;
+                }
                 at = at.max(version);
                 if did {
                     applied.push(m.version);
@@ -163,7 +169,7 @@ pub async fn migrate_schema(client: &Client, schema: &str, migrations: &[Migrati
             }
         }
     }
-    Ok(Outcome { from, to: at, applied })
+    Ok(Outcome { from: if applied.is_empty() { from } else { found }, to: at, applied })
 }
 
 #[cfg(test)]
