@@ -422,26 +422,59 @@ pub fn down(l: &Layout) -> Result<()> {
 
 fn up() -> Result<()> {
     let l = Layout::new()?;
-    build(&l)?;
-    if running(&l) {
+    ensure_up(&l)?;
+    println!("KUBECONFIG={}", l.kubeconfig().display());
+    Ok(())
+}
+
+/// Build what is missing and start the control plane unless it is running. True when this call started it.
+fn ensure_up(l: &Layout) -> Result<bool> {
+    build(l)?;
+    if running(l) {
         eprintln!("cluster: already running (pid files in {})", l.run.display());
-        println!("KUBECONFIG={}", l.kubeconfig().display());
-        return Ok(());
+        return Ok(false);
     }
     // Whatever is left of an earlier, partly failed start goes first.
-    down(&l)?;
+    down(l)?;
     let t = Instant::now();
     std::fs::create_dir_all(&l.run)?;
-    let token = pki(&l)?;
-    write_kubeconfig(&l, &token)?;
-    let result = start(&l, &token);
+    let token = pki(l)?;
+    write_kubeconfig(l, &token)?;
+    let result = start(l, &token);
     if let Err(e) = result {
-        let _ = down(&l);
+        let _ = down(l);
         return Err(e);
     }
     eprintln!("cluster: control plane up in {:.1} s (logs in {})", t.elapsed().as_secs_f64(), l.run.display());
-    println!("KUBECONFIG={}", l.kubeconfig().display());
-    Ok(())
+    Ok(true)
+}
+
+/// The control plane a benchmark runs against: the cluster of `PORTALCTL_E2E_KUBECONFIG` when that is set (left as
+/// it is), else this repository's `cargo xtask cluster up` one — left running when it already ran, stopped on drop
+/// when the benchmark started it.
+pub struct BenchCluster {
+    pub kubeconfig: PathBuf,
+    started: Option<Layout>,
+}
+
+impl BenchCluster {
+    pub fn get() -> Result<BenchCluster> {
+        if let Some(k) = std::env::var_os("PORTALCTL_E2E_KUBECONFIG").filter(|v| !v.is_empty()) {
+            eprintln!("cluster: the cluster of PORTALCTL_E2E_KUBECONFIG={}", PathBuf::from(&k).display());
+            return Ok(BenchCluster { kubeconfig: k.into(), started: None });
+        }
+        let l = Layout::new()?;
+        let started = ensure_up(&l)?;
+        Ok(BenchCluster { kubeconfig: l.kubeconfig(), started: started.then_some(l) })
+    }
+}
+
+impl Drop for BenchCluster {
+    fn drop(&mut self) {
+        if let Some(l) = &self.started {
+            let _ = down(l);
+        }
+    }
 }
 
 fn start(l: &Layout, token: &str) -> Result<()> {

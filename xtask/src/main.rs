@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod bench;
+mod bench_kube;
 mod bench_login;
 mod bench_saml;
 mod bench_serve;
