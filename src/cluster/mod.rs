@@ -3,7 +3,7 @@
 //! and waiting for readiness.
 //!
 //! **API boundary:** everything here talks to an API server over HTTP through a kubeconfig —
-//! the same path for a real cluster and for the test stand-in. What to apply comes from
+//! the same path for every cluster, the tests' included. What to apply comes from
 //! [`crate::render`]; what differs is computed by the pure [`diff`] module.
 
 pub mod diff;

@@ -73,9 +73,15 @@ fn best_of(bin: &std::path::Path, args: &[&std::ffi::OsStr], runs: usize) -> Res
     Ok(best)
 }
 
-/// Kubernetes render: all 10,790 municipalities as tenants of one group with portalctl, and
-/// the same tenants one per render through the Helm chart with real Helm (a sample, extrapolated).
+/// Kubernetes: rendering all 10,790 municipalities as tenants of one group with portalctl, and the same tenants one
+/// per render through the Helm chart with real Helm (a sample, extrapolated); then rollouts, no-op re-runs and status
+/// against a real control plane (`bench_kube`).
 fn kube() -> Result<()> {
+    kube_render()?;
+    crate::bench_kube::cluster()
+}
+
+fn kube_render() -> Result<()> {
     let bin = release_binary()?;
     let dir = germany(&bin, "kube")?;
     let n = std::fs::read_dir(dir.join("germany"))?.count() - 1;
@@ -170,17 +176,22 @@ pub fn tempfile_dir(name: &str) -> Result<std::path::PathBuf> {
     Ok(dir)
 }
 
-/// Provision + migrate all 396 NRW municipalities, then 1,000 German municipalities, each
-/// into a fresh throwaway PostgreSQL cluster, at `--concurrency 1` and the default (8).
-fn db() -> Result<()> {
-    let bin = release_binary()?;
+/// The two benchmark groups of real communes, each scaffolded into a fresh directory: `nrw`, all 396 communes of
+/// North Rhine-Westphalia (every Kreis and kreisfreie Stadt with AGS 05…), and `germany`, the first 1,000 communes
+/// of Germany in the official order of the Kreise. `pilots` name the pilot wave of each (empty: one wave).
+pub fn nrw_and_1000(
+    bin: &std::path::Path,
+    name: &str,
+    nrw_pilots: &[&str],
+    germany_pilots: &[&str],
+) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
     let gemeinden = std::fs::read_to_string(root().join("data/gemeinden-de.csv"))?;
     let kreise = std::fs::read_to_string(root().join("data/kreise-de.csv"))?;
     let kreis_ags: Vec<&str> = kreise.lines().skip(1).filter_map(|l| l.split(',').next()).collect();
 
     // NRW: every Kreis and kreisfreie Stadt with AGS 05…, communes only.
     let nrw: Vec<&str> = kreis_ags.iter().copied().filter(|a| a.starts_with("05")).collect();
-    let nrw_dir = scaffold_group(&bin, "nrw", "nrw", &nrw, None)?;
+    let nrw_dir = scaffold_group(bin, &format!("{name}-nrw"), "nrw", &nrw, None, nrw_pilots)?;
     // 1,000: whole Kreise in the official order until 1,000 communes are reached.
     let mut per_kreis: std::collections::HashMap<&str, usize> = Default::default();
     for line in gemeinden.lines().skip(1) {
@@ -197,7 +208,15 @@ fn db() -> Result<()> {
         count += per_kreis.get(k).copied().unwrap_or(0);
         first.push(*k);
     }
-    let de_dir = scaffold_group(&bin, "de1000", "germany", &first, Some(1000))?;
+    let de_dir = scaffold_group(bin, &format!("{name}-de1000"), "germany", &first, Some(1000), germany_pilots)?;
+    Ok((nrw_dir, de_dir))
+}
+
+/// Provision + migrate all 396 NRW municipalities, then 1,000 German municipalities, each
+/// into a fresh throwaway PostgreSQL cluster, at `--concurrency 1` and the default (8).
+fn db() -> Result<()> {
+    let bin = release_binary()?;
+    let (nrw_dir, de_dir) = nrw_and_1000(&bin, "db", &[], &[])?;
 
     let mut lines = Vec::new();
     for (dir, group) in [(&nrw_dir, "nrw"), (&de_dir, "germany")] {
@@ -222,10 +241,10 @@ fn db() -> Result<()> {
             };
             let mut provision = common("provision");
             provision.args(["--concurrency", &c]).arg("--secrets-dir").arg(&secrets);
-            let p = measure(&mut provision)?;
+            let p = measure(provision.stdout(std::process::Stdio::null()))?.success()?;
             let mut migrate = common("migrate");
             migrate.args(["--concurrency", &c]);
-            let m = measure(&mut migrate)?;
+            let m = measure(migrate.stdout(std::process::Stdio::null()))?.success()?;
             // Check the result: every tenant current.
             let out = common("status").args(["-o", "json"]).output()?;
             let current = String::from_utf8_lossy(&out.stdout).matches("\"current\": true").count();
@@ -265,7 +284,7 @@ fn db() -> Result<()> {
     Ok(())
 }
 
-/// `portalctl group new <group> --kreis …` into a fresh directory, keeping at most `limit`
+/// `portalctl group new <group> --kreis … --pilot …` into a fresh directory, keeping at most `limit`
 /// tenants (the last Kreis may be cut).
 fn scaffold_group(
     bin: &std::path::Path,
@@ -273,12 +292,16 @@ fn scaffold_group(
     group: &str,
     kreise: &[&str],
     limit: Option<usize>,
+    pilots: &[&str],
 ) -> Result<std::path::PathBuf> {
-    let dir = tempfile_dir(&format!("db-{name}"))?;
+    let dir = tempfile_dir(name)?;
     let mut cmd = Command::new(bin);
     cmd.arg("--tenants").arg(&dir).args(["group", "new", group, "--no-kreis-tenants", "-q"]);
     for k in kreise {
         cmd.arg("--kreis").arg(k);
+    }
+    for p in pilots {
+        cmd.arg("--pilot").arg(p);
     }
     crate::run(&mut cmd)?;
     if let Some(limit) = limit {
@@ -302,14 +325,30 @@ fn scaffold_group(
     Ok(dir)
 }
 
-struct Measured {
-    secs: f64,
-    peak_kib: i64,
+pub struct Measured {
+    pub secs: f64,
+    pub peak_kib: i64,
+    /// The exit code (None: killed by a signal).
+    pub code: Option<i32>,
 }
 
-/// Run a command to completion; wall time and the child's peak resident set (wait4).
-fn measure(cmd: &mut Command) -> Result<Measured> {
-    cmd.stdout(std::process::Stdio::null());
+impl Measured {
+    /// The measurement of a command that must have succeeded.
+    pub fn success(self) -> Result<Measured> {
+        if self.code != Some(0) {
+            bail!("the command failed with exit code {:?}", self.code);
+        }
+        Ok(self)
+    }
+
+    pub fn peak_mib(&self) -> f64 {
+        self.peak_kib as f64 / 1024.0
+    }
+}
+
+/// Run a command to completion (stdout as the caller set it up); wall time, the child's peak resident set (wait4)
+/// and its exit code.
+pub fn measure(cmd: &mut Command) -> Result<Measured> {
     let t = Instant::now();
     let child = cmd.current_dir(root()).spawn().context("cannot start portalctl")?;
     let pid = child.id() as libc::pid_t;
@@ -321,10 +360,8 @@ fn measure(cmd: &mut Command) -> Result<Measured> {
     if r != pid {
         bail!("wait4 failed: {}", std::io::Error::last_os_error());
     }
-    if !(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0) {
-        bail!("{cmd:?} failed with status {status}");
-    }
-    Ok(Measured { secs, peak_kib: usage.ru_maxrss })
+    let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+    Ok(Measured { secs, peak_kib: usage.ru_maxrss, code })
 }
 
 /// A throwaway PostgreSQL cluster from the machine's server binaries (the recipe of

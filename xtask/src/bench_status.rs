@@ -1,8 +1,10 @@
 //! `cargo xtask bench status`: the whole rollout and go-live status of all 396 communes of NRW, with every source
-//! live — the Kubernetes test stand-in (`portalctl-testcluster`, with a simulated readiness delay), a throwaway
-//! PostgreSQL, a real DNS server (dnsmasq) and the real portal server.
+//! live — a real Kubernetes control plane (`cargo xtask cluster up`, or the cluster of `PORTALCTL_E2E_KUBECONFIG`;
+//! KWOK readies pods, Ingress addresses and Certificates), a throwaway PostgreSQL, a real DNS server (dnsmasq) and
+//! the real portal server.
 //!
-//! Part 1: `portalctl rollout` from empty, at two concurrencies (each into a fresh stand-in and a fresh PostgreSQL),
+//! Part 1: `portalctl rollout` from empty, at two concurrencies (each into a namespace of its own and a fresh
+//! PostgreSQL),
 //! printing the wall time and the share spent working (provisioning or applying) versus only waiting for readiness,
 //! from the rollout's own step timings; then the same rollout again, which must be a no-op.
 //! Part 2: content for two thirds of the tenants, half of those published; DNS records for all but every 25th;
@@ -10,52 +12,25 @@
 //! by every source, the phases as arranged.
 
 use crate::bench::{release_binary, tempfile_dir, Postgres};
+use crate::bench_kube::{delete_namespace, namespace, runtime, set_namespace, NRW_PILOTS as PILOTS};
 use crate::bench_serve::{free_port, Guard};
-use crate::{cargo, root};
+use crate::cluster::BenchCluster;
+use crate::root;
 use anyhow::{bail, Context, Result};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const GROUP: &str = "nrw";
-/// The pilot wave: the first commune of five Kreise across the Land (real slugs from the official list).
-const PILOTS: [&str; 5] = ["detmold", "espelkamp", "kirchlengern", "heinsberg", "dorsten"];
-const INGRESS: &str = "192.0.2.10";
+/// The address the simulated ingress controller publishes (`xtask/cluster/kwok-stages.yaml`).
+pub(crate) const INGRESS: &str = "192.0.2.10";
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-fn testcluster_binary() -> Result<PathBuf> {
-    crate::run(cargo().args(["build", "--release", "--quiet", "-p", "portalctl-testcluster"]))?;
-    let target = std::env::var("CARGO_TARGET_DIR").map(Into::into).unwrap_or_else(|_| root().join("target"));
-    Ok(target.join("release").join("portalctl-testcluster"))
-}
-
-/// The stand-in on a free port; its kubeconfig written to `kubeconfig`.
-fn start_standin(bin: &Path, kubeconfig: &Path, readiness_delay_ms: u64) -> Result<Guard> {
-    let mut child = Command::new(bin)
-        .arg("--kubeconfig-out")
-        .arg(kubeconfig)
-        .arg("--readiness-delay-ms")
-        .arg(readiness_delay_ms.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .context("cannot start portalctl-testcluster")?;
-    // It prints its URL once it listens and the kubeconfig is written.
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().context("stand-in stdout")?).read_line(&mut line)?;
-    if !line.starts_with("http") {
-        let _ = child.kill();
-        bail!("the stand-in did not start");
-    }
-    Ok(Guard(vec![child]))
-}
-
 /// dnsmasq answering `records` (name → IPv4) on a free loopback port, authoritative for `.de`.
-fn start_dns(records: &[(String, &str)], dir: &Path) -> Result<(Guard, String)> {
+pub(crate) fn start_dns(records: &[(String, &str)], dir: &Path) -> Result<(Guard, String)> {
     let bin = ["/usr/sbin/dnsmasq", "/usr/bin/dnsmasq"]
         .into_iter()
         .find(|p| Path::new(p).exists())
@@ -157,8 +132,22 @@ fn pct(part: f64, whole: f64) -> f64 {
 
 pub fn status() -> Result<()> {
     let bin = release_binary()?;
-    let standin = testcluster_binary()?;
-    let delay_ms: u64 = env_or("BENCH_READINESS_DELAY_MS", 1000);
+    let cluster = BenchCluster::get()?;
+    let kubeconfig = cluster.kubeconfig.clone();
+    let rt = runtime()?;
+    let admin = rt.block_on(crate::cluster_bootstrap::client(&kubeconfig))?;
+    let mut namespaces = Vec::new();
+    let result = run(&bin, &kubeconfig, &mut namespaces);
+    for ns in &namespaces {
+        if let Err(e) = rt.block_on(delete_namespace(&admin, ns)) {
+            eprintln!("bench status: {e:#}");
+        }
+    }
+    result
+}
+
+fn run(bin: &Path, kubeconfig: &Path, namespaces: &mut Vec<String>) -> Result<()> {
+    let bin = bin.to_path_buf();
     let concurrencies: Vec<usize> = std::env::var("BENCH_ROLLOUT_CONCURRENCY")
         .unwrap_or_else(|_| "8,32".into())
         .split(',')
@@ -168,17 +157,23 @@ pub fn status() -> Result<()> {
     let tenants = dir.join("tenants");
     let slugs = scaffold(&bin, &tenants)?;
     let n = slugs.len();
-    println!("bench status: {n} NRW tenants (pilots: {}); readiness delay {delay_ms} ms", PILOTS.join(", "));
+    println!(
+        "bench status: {n} NRW tenants (pilots: {}) against the control plane of {}; load average {}",
+        PILOTS.join(", "),
+        kubeconfig.display(),
+        crate::bench_kube::loadavg()
+    );
 
     // Part 1: rollouts from empty. The last one's cluster and database stay for part 2.
     let mut kept = None;
     let mut rows = Vec::new();
     for (i, &c) in concurrencies.iter().enumerate() {
         let pg = Postgres::start()?;
-        let kubeconfig = dir.join(format!("kubeconfig-{c}"));
-        let cluster = start_standin(&standin, &kubeconfig, delay_ms)?;
+        let ns = namespace(&format!("bench-status-c{c}"));
+        set_namespace(&tenants, GROUP, &ns)?;
+        namespaces.push(ns);
         let secrets = dir.join(format!("secrets-{c}"));
-        let run = rollout(&bin, &tenants, &kubeconfig, &pg.url, &secrets, c)?;
+        let run = rollout(&bin, &tenants, kubeconfig, &pg.url, &secrets, c)?;
         if run.done != n {
             bail!("rollout at concurrency {c}: only {} of {n} tenants done", run.done);
         }
@@ -197,7 +192,7 @@ pub fn status() -> Result<()> {
             f("verify"),
             f("gates"),
         );
-        let again = rollout(&bin, &tenants, &kubeconfig, &pg.url, &secrets, c)?;
+        let again = rollout(&bin, &tenants, kubeconfig, &pg.url, &secrets, c)?;
         if again.done != n {
             bail!("second rollout at concurrency {c}: only {} of {n} tenants done", again.done);
         }
@@ -213,10 +208,10 @@ pub fn status() -> Result<()> {
             again.wall
         ));
         if i + 1 == concurrencies.len() {
-            kept = Some((pg, cluster, kubeconfig, secrets));
+            kept = Some((pg, secrets));
         }
     }
-    let Some((pg, _cluster, kubeconfig, secrets)) = kept else { bail!("BENCH_ROLLOUT_CONCURRENCY names no run") };
+    let Some((pg, secrets)) = kept else { bail!("BENCH_ROLLOUT_CONCURRENCY names no run") };
     println!("\n| --concurrency | wall | provisioning or applying | only waiting | tenant-s provision / apply / verify | no-op re-run |");
     println!("|---|---|---|---|---|---|");
     for r in &rows {
@@ -295,7 +290,7 @@ pub fn status() -> Result<()> {
             .arg(&tenants)
             .args(["-o", "json", "status", "-g", GROUP, "--database-url", &pg.url, "--db-sslmode", "disable"])
             .args(["--nameserver", &nameserver, "--portal-address", &listen, "--ops-address", &ops_listen, "--timings"])
-            .env("KUBECONFIG", &kubeconfig)
+            .env("KUBECONFIG", kubeconfig)
             .output()?;
         let secs = t.elapsed().as_secs_f64();
         if times.iter().all(|&b| secs < b) {
@@ -324,7 +319,7 @@ pub fn status() -> Result<()> {
         total["installed"], total["tenants"], total["online"], total["onlinePercent"]
     );
     println!(
-        "bench status: `portalctl status` of {n} tenants (stand-in cluster, PostgreSQL, dnsmasq, portal server): \
+        "bench status: `portalctl status` of {n} tenants (control plane, PostgreSQL, dnsmasq, portal server): \
          best of {runs} {best:.3} s, median {median:.3} s (target < 2 s: {}); {headline}",
         if median < 2.0 { "met" } else { "missed" }
     );

@@ -182,27 +182,14 @@ fn go_run(cmd: &mut Command, what: &str, log: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Build every missing binary; each lands in place only when its build succeeded.
+/// Build every missing binary; each lands in place only when the build succeeded.
 pub fn build(l: &Layout) -> Result<()> {
     std::fs::create_dir_all(&l.cache).with_context(|| format!("cannot create {}", l.cache.display()))?;
-    let t = Instant::now();
-    let mut built = Vec::new();
-    if ["kube-apiserver", "kube-controller-manager", "kube-scheduler"].iter().any(|c| !l.bin(c).is_file()) {
-        build_kubernetes(l)?;
-        built.push("kubernetes");
-    }
-    if !l.bin("etcd").is_file() {
-        build_etcd(l)?;
-        built.push("etcd");
-    }
-    if !l.bin("kwok").is_file() {
-        build_kwok(l)?;
-        built.push("kwok");
-    }
-    if built.is_empty() {
+    let missing: Vec<&str> = COMPONENTS.iter().copied().filter(|c| !l.bin(c).is_file()).collect();
+    if missing.is_empty() {
         eprintln!("cluster: binaries cached in {}", l.cache.display());
     } else {
-        eprintln!("cluster: built {} in {:.0} s", built.join(", "), t.elapsed().as_secs_f64());
+        build_missing(l, &missing)?;
     }
     for c in COMPONENTS {
         let size = std::fs::metadata(l.bin(c)).map(|m| m.len()).unwrap_or(0);
@@ -211,18 +198,29 @@ pub fn build(l: &Layout) -> Result<()> {
     Ok(())
 }
 
-/// A wrapper module that requires k8s.io/kubernetes and maps every staging module `k8s.io/<name>` to its
-/// `v0.<minor>.<patch>` release, as kubernetes' own go.mod maps them to `./staging/src/k8s.io/<name>`.
-fn build_kubernetes(l: &Layout) -> Result<()> {
-    let dir = l.k8s_dir();
+/// The Go package of a component's `main`, in the wrapper module.
+fn package(component: &str) -> String {
+    match component {
+        "etcd" => "portalctl.local/controlplane/cmd/etcd".into(),
+        "kwok" => "sigs.k8s.io/kwok/cmd/kwok".into(),
+        k8s => format!("k8s.io/kubernetes/cmd/{k8s}"),
+    }
+}
+
+/// All missing binaries in **one** `go build` of one wrapper module. The module requires k8s.io/kubernetes and maps
+/// every staging module `k8s.io/<name>` to its `v0.<minor>.<patch>` release (as kubernetes' own go.mod maps them to
+/// `./staging/src/k8s.io/<name>`), and requires etcd's server (the release kubernetes itself pins) and KWOK, whose
+/// `k8s.io/*` requirements the same replace lines lift to Kubernetes' release. So the packages the five binaries
+/// share — client-go, apimachinery, the API types, gRPC, protobuf, OpenTelemetry, etcd's client, CEL — are compiled
+/// once, at one version, instead of once per binary at three (89.9 MB of Go source instead of 143.1 MB; see
+/// docs/benchmarks.md). No DWARF is generated (`-gcflags=all=-dwarf=false`) since the linker strips it anyway.
+fn build_missing(l: &Layout, missing: &[&str]) -> Result<()> {
+    let dir = l.cache.join(format!("build-k8s-{KUBERNETES}-etcd-{ETCD}-kwok-{KWOK}"));
     let module = dir.join("mod");
-    std::fs::create_dir_all(&module)?;
-    eprintln!(
-        "cluster: building kube-apiserver, kube-controller-manager, kube-scheduler {KUBERNETES} (go build -p {})",
-        go_build_p()
-    );
+    std::fs::create_dir_all(module.join("cmd/etcd"))?;
+    eprintln!("cluster: building {} (one go build -p {})", missing.join(", "), go_build_p());
     let t = Instant::now();
-    std::fs::write(module.join("go.mod"), "module portalctl.local/k8s\n\ngo 1.26.0\n")?;
+    std::fs::write(module.join("go.mod"), "module portalctl.local/controlplane\n\ngo 1.26.0\n")?;
     let out = go_cmd(l, &module)
         .args(["mod", "download", "-json", &format!("k8s.io/kubernetes@{KUBERNETES}")])
         .output()
@@ -247,13 +245,20 @@ fn build_kubernetes(l: &Layout) -> Result<()> {
     if staging.is_empty() {
         bail!("no staging replace lines in {gomod_path}");
     }
-    let mut gomod =
-        format!("module portalctl.local/k8s\n\n{go_line}\n\nrequire k8s.io/kubernetes {KUBERNETES}\n\nreplace (\n");
+    let mut gomod = format!(
+        "module portalctl.local/controlplane\n\n{go_line}\n\nrequire (\n\tk8s.io/kubernetes {KUBERNETES}\n\t\
+         go.etcd.io/etcd/server/v3 {ETCD}\n\tsigs.k8s.io/kwok {KWOK}\n)\n\nreplace (\n"
+    );
     for m in &staging {
         gomod.push_str(&format!("\t{m} => {m} {staging_version}\n"));
     }
     gomod.push_str(")\n");
     std::fs::write(module.join("go.mod"), gomod)?;
+    // etcd's server module with a two-line main (the `etcd` command of go.etcd.io/etcd/v3 is `etcdmain.Main`).
+    std::fs::write(
+        module.join("cmd/etcd/main.go"),
+        "package main\n\nimport (\n\t\"os\"\n\n\t\"go.etcd.io/etcd/server/v3/etcdmain\"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n",
+    )?;
     let tmp = dir.join("bin.tmp");
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
@@ -264,71 +269,19 @@ fn build_kubernetes(l: &Layout) -> Result<()> {
     );
     go_run(
         go_cmd(l, &module)
-            .args(["build", "-p", &go_build_p(), "-trimpath", "-ldflags", &ldflags, "-o"])
+            .args(["build", "-p", &go_build_p(), "-trimpath", "-gcflags=all=-dwarf=false", "-ldflags", &ldflags, "-o"])
             .arg(format!("{}/", tmp.display()))
-            .args([
-                "k8s.io/kubernetes/cmd/kube-apiserver",
-                "k8s.io/kubernetes/cmd/kube-controller-manager",
-                "k8s.io/kubernetes/cmd/kube-scheduler",
-            ]),
-        "go build of kube-apiserver, kube-controller-manager, kube-scheduler",
+            .args(missing.iter().map(|c| package(c))),
+        &format!("go build of {}", missing.join(", ")),
         &dir.join("build.log"),
     )?;
-    let bin = dir.join("bin");
-    let _ = std::fs::remove_dir_all(&bin);
-    std::fs::rename(&tmp, &bin)?;
-    eprintln!("cluster: built Kubernetes {KUBERNETES} in {:.0} s", t.elapsed().as_secs_f64());
-    Ok(())
-}
-
-/// etcd's server module with a two-line main (the `etcd` command of go.etcd.io/etcd/v3 is `etcdmain.Main`).
-fn build_etcd(l: &Layout) -> Result<()> {
-    let dir = l.etcd_dir();
-    let module = dir.join("mod");
-    std::fs::create_dir_all(&module)?;
-    eprintln!("cluster: building etcd {ETCD}");
-    let t = Instant::now();
-    std::fs::write(
-        module.join("go.mod"),
-        format!("module portalctl.local/etcd\n\ngo 1.26.0\n\nrequire go.etcd.io/etcd/server/v3 {ETCD}\n"),
-    )?;
-    std::fs::write(
-        module.join("main.go"),
-        "package main\n\nimport (\n\t\"os\"\n\n\t\"go.etcd.io/etcd/server/v3/etcdmain\"\n)\n\nfunc main() { etcdmain.Main(os.Args) }\n",
-    )?;
-    go_run(go_cmd(l, &module).args(["mod", "tidy"]), "go mod tidy (etcd)", &dir.join("tidy.log"))?;
-    let tmp = dir.join("etcd.tmp");
-    go_run(
-        go_cmd(l, &module)
-            .args(["build", "-p", &go_build_p(), "-trimpath", "-ldflags", "-s -w", "-o"])
-            .arg(&tmp)
-            .arg("."),
-        "go build of etcd",
-        &dir.join("build.log"),
-    )?;
-    std::fs::create_dir_all(dir.join("bin"))?;
-    std::fs::rename(&tmp, l.bin("etcd"))?;
-    eprintln!("cluster: built etcd {ETCD} in {:.0} s", t.elapsed().as_secs_f64());
-    Ok(())
-}
-
-fn build_kwok(l: &Layout) -> Result<()> {
-    let dir = l.kwok_dir();
-    std::fs::create_dir_all(&dir)?;
-    eprintln!("cluster: building kwok {KWOK}");
-    let t = Instant::now();
-    let gobin = dir.join("bin.tmp");
-    go_run(
-        go_cmd(l, &dir)
-            .env("GOBIN", &gobin)
-            .args(["install", "-p", &go_build_p(), "-trimpath", "-ldflags", "-s -w"])
-            .arg(format!("sigs.k8s.io/kwok/cmd/kwok@{KWOK}")),
-        "go install of kwok",
-        &dir.join("build.log"),
-    )?;
-    let _ = std::fs::remove_dir_all(dir.join("bin"));
-    std::fs::rename(&gobin, dir.join("bin"))?;
-    eprintln!("cluster: built kwok {KWOK} in {:.0} s", t.elapsed().as_secs_f64());
+    for c in missing {
+        let target = l.bin(c);
+        std::fs::create_dir_all(target.parent().context("binary path")?)?;
+        std::fs::rename(tmp.join(c), &target).with_context(|| format!("go build wrote no {c}"))?;
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    eprintln!("cluster: built {} in {:.0} s", missing.join(", "), t.elapsed().as_secs_f64());
     Ok(())
 }
 
@@ -422,26 +375,59 @@ pub fn down(l: &Layout) -> Result<()> {
 
 fn up() -> Result<()> {
     let l = Layout::new()?;
-    build(&l)?;
-    if running(&l) {
+    ensure_up(&l)?;
+    println!("KUBECONFIG={}", l.kubeconfig().display());
+    Ok(())
+}
+
+/// Build what is missing and start the control plane unless it is running. True when this call started it.
+fn ensure_up(l: &Layout) -> Result<bool> {
+    build(l)?;
+    if running(l) {
         eprintln!("cluster: already running (pid files in {})", l.run.display());
-        println!("KUBECONFIG={}", l.kubeconfig().display());
-        return Ok(());
+        return Ok(false);
     }
     // Whatever is left of an earlier, partly failed start goes first.
-    down(&l)?;
+    down(l)?;
     let t = Instant::now();
     std::fs::create_dir_all(&l.run)?;
-    let token = pki(&l)?;
-    write_kubeconfig(&l, &token)?;
-    let result = start(&l, &token);
+    let token = pki(l)?;
+    write_kubeconfig(l, &token)?;
+    let result = start(l, &token);
     if let Err(e) = result {
-        let _ = down(&l);
+        let _ = down(l);
         return Err(e);
     }
     eprintln!("cluster: control plane up in {:.1} s (logs in {})", t.elapsed().as_secs_f64(), l.run.display());
-    println!("KUBECONFIG={}", l.kubeconfig().display());
-    Ok(())
+    Ok(true)
+}
+
+/// The control plane a benchmark runs against: the cluster of `PORTALCTL_E2E_KUBECONFIG` when that is set (left as
+/// it is), else this repository's `cargo xtask cluster up` one — left running when it already ran, stopped on drop
+/// when the benchmark started it.
+pub struct BenchCluster {
+    pub kubeconfig: PathBuf,
+    started: Option<Layout>,
+}
+
+impl BenchCluster {
+    pub fn get() -> Result<BenchCluster> {
+        if let Some(k) = std::env::var_os("PORTALCTL_E2E_KUBECONFIG").filter(|v| !v.is_empty()) {
+            eprintln!("cluster: the cluster of PORTALCTL_E2E_KUBECONFIG={}", PathBuf::from(&k).display());
+            return Ok(BenchCluster { kubeconfig: k.into(), started: None });
+        }
+        let l = Layout::new()?;
+        let started = ensure_up(&l)?;
+        Ok(BenchCluster { kubeconfig: l.kubeconfig(), started: started.then_some(l) })
+    }
+}
+
+impl Drop for BenchCluster {
+    fn drop(&mut self) {
+        if let Some(l) = &self.started {
+            let _ = down(l);
+        }
+    }
 }
 
 fn start(l: &Layout, token: &str) -> Result<()> {

@@ -15,7 +15,7 @@ const MANAGER: &str = "portalctl-cluster";
 /// The name of the simulated node.
 pub const NODE: &str = "kwok-node-0";
 
-fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+pub fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
     ApiResource {
         group: group.into(),
         version: version.into(),
@@ -31,7 +31,7 @@ pub async fn client(kubeconfig: &Path) -> Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
-async fn apply(client: &Client, ar: &ApiResource, ns: Option<&str>, body: Value) -> Result<DynamicObject> {
+pub async fn apply(client: &Client, ar: &ApiResource, ns: Option<&str>, body: Value) -> Result<DynamicObject> {
     let api: Api<DynamicObject> = match ns {
         Some(ns) => Api::namespaced_with(client.clone(), ns, ar),
         None => Api::all_with(client.clone(), ar),

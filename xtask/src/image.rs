@@ -212,9 +212,7 @@ pub fn sbom(out: &Path, version: &str, epoch: i64) -> Result<PathBuf> {
         bail!("cargo cyclonedx is not installed: cargo install --locked cargo-cyclonedx (or pass --no-sbom)");
     }
     // cargo cyclonedx writes `<binary>_bin.cdx.json` next to each package's manifest.
-    let written =
-        ["portalctl_bin.cdx.json", "xtask/xtask_bin.cdx.json", "tests/testcluster/portalctl-testcluster_bin.cdx.json"]
-            .map(|p| root().join(p));
+    let written = ["portalctl_bin.cdx.json", "xtask/xtask_bin.cdx.json"].map(|p| root().join(p));
     let result = run(cargo().env("SOURCE_DATE_EPOCH", epoch.to_string()).args([
         "cyclonedx",
         "--manifest-path",

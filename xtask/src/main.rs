@@ -10,6 +10,7 @@ use std::process::Command;
 use std::time::Instant;
 
 mod bench;
+mod bench_kube;
 mod bench_login;
 mod bench_saml;
 mod bench_serve;
@@ -58,17 +59,20 @@ Tasks:
                      its SBOM; no container daemon (umoci, GNU tar). `cargo xtask image --help` for options
   bench validate     generate all 10,790 German municipalities as tenants and time `portalctl validate`
   bench db           provision + migrate 396 NRW and 1,000 German tenants into a fresh PostgreSQL
-  bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart
+  bench kube         render 10,790 tenants with portalctl, and tenant by tenant through the Helm chart; then, against
+                     a real control plane (PORTALCTL_E2E_KUBECONFIG, else `cluster up`), roll 396 NRW and 1,000
+                     German tenants out from empty, again (no-op), and time `status`: wall time, objects/s, API
+                     requests per tenant, peak RSS. Tunables: BENCH_KUBE_CONCURRENCY (4,16), BENCH_KUBE_STATUS_RUNS (3)
   bench serve        the portal server with all 396 NRW communes (starter catalogue each) under wrk load,
                      compared with nginx serving a static copy of one home page
                      (needs PORTALCTL_TEST_DATABASE_URL, e.g. from `source .ci/postgres.sh`; wrk and nginx from apt)
   bench login        login starts (`/anmelden`, SAML and OIDC) per second under wrk load, against the local test
                      identity providers (needs PORTALCTL_TEST_DATABASE_URL, wrk, node with tests/idp installed,
                      openssl); BENCH_LOGIN_BINARY names another server binary to measure (before/after)
-  bench status       roll all 396 NRW communes out from empty against the Kubernetes test stand-in with a simulated
-                     readiness delay (wall time, working vs waiting), then time `portalctl status` of the group with
-                     every source live (stand-in, PostgreSQL, dnsmasq, portal server). Tunables: BENCH_READINESS_DELAY_MS
-                     (1000), BENCH_ROLLOUT_CONCURRENCY (8,32), BENCH_STATUS_RUNS (5)
+  bench status       roll all 396 NRW communes out from empty, with their databases, against the real control plane
+                     (PORTALCTL_E2E_KUBECONFIG, else `cluster up`; wall time, working vs waiting), then time
+                     `portalctl status` of the group with every source live (control plane, PostgreSQL, dnsmasq, portal
+                     server). Tunables: BENCH_ROLLOUT_CONCURRENCY (8,32), BENCH_STATUS_RUNS (5)
   bench saml         time and peak RSS of validating the worst-case SAMLResponse documents at the 512 KiB cap
                      (in xtask's own profile; `cargo run --release -p xtask -- bench saml` for optimized code)";
 
