@@ -13,6 +13,7 @@
 
 use super::xml::escape;
 use crate::tenant::{Binding, CitizenAttribute, Environment, Provider, RequestedAttribute};
+use std::borrow::Cow;
 
 /// Namespace of BundID's (AKDB's) request extension.
 pub const AKDB_NS: &str = "https://www.akdb.de/request/2018/09";
@@ -73,7 +74,7 @@ pub fn default_requested_attributes() -> Vec<RequestedAttribute> {
 /// What the extension of one AuthnRequest says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestExtension<'a> {
-    pub attributes: &'a [RequestedAttribute],
+    pub attributes: Cow<'a, [RequestedAttribute]>,
     /// Shown by BundID before it returns the citizen (the tenant's display name).
     pub organization_display_name: &'a str,
     pub online_service_id: Option<&'a str>,
@@ -82,8 +83,11 @@ pub struct RequestExtension<'a> {
 impl<'a> RequestExtension<'a> {
     /// The extension of a binding, if it follows the BundID profile.
     pub fn of(binding: &'a Binding, organization_display_name: &'a str) -> Option<RequestExtension<'a>> {
-        (binding.provider == Provider::Bundid).then_some(RequestExtension {
-            attributes: &binding.requested_attributes,
+        (binding.provider == Provider::Bundid).then(|| RequestExtension {
+            attributes: match binding.requested_attributes.as_slice() {
+                [] => Cow::Owned(default_requested_attributes()),
+                listed => Cow::Borrowed(listed),
+            },
             organization_display_name,
             online_service_id: binding.online_service_id.as_deref(),
         })
@@ -95,7 +99,7 @@ impl<'a> RequestExtension<'a> {
         let mut x = format!(r#"<samlp:Extensions><akdb:AuthenticationRequest xmlns:akdb="{AKDB_NS}" Version="2">"#);
         if !self.attributes.is_empty() {
             x.push_str("<akdb:RequestedAttributes>");
-            for a in self.attributes {
+            for a in self.attributes.iter() {
                 x.push_str(&format!(
                     r#"<akdb:RequestedAttribute Name="{}" RequiredAttribute="{}"/>"#,
                     a.name.oid(),
@@ -204,7 +208,7 @@ mod tests {
     fn the_extension_lists_attributes_by_oid_and_the_display_information() {
         let attrs = default_requested_attributes();
         let ext = RequestExtension {
-            attributes: &attrs,
+            attributes: Cow::Borrowed(&attrs),
             organization_display_name: "Stadt Detmold <Bürgerbüro> & Co",
             online_service_id: Some("DE-NW-4711"),
         };

@@ -168,8 +168,8 @@ pub struct Binding {
     /// BundID: `OnlineServiceId` of the request's `DisplayInformation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub online_service_id: Option<String>,
-    /// BundID: the attributes each AuthnRequest asks for (the tenant's list or the default); empty for other
-    /// providers.
+    /// BundID: the attributes each AuthnRequest asks for, as the tenant lists them; empty: the default
+    /// (`servicekonto::bundid::default_requested_attributes`). Empty for other providers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requested_attributes: Vec<RequestedAttribute>,
 }

@@ -716,12 +716,6 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
                 }
             }
         }
-        let requested_attributes = match provider {
-            Provider::Bundid => {
-                m.requested_attributes.clone().unwrap_or_else(crate::servicekonto::bundid::default_requested_attributes)
-            }
-            _ => Vec::new(),
-        };
         Some(Binding {
             provider,
             protocol,
@@ -740,7 +734,7 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
             credentials: m.credentials,
             allow_legacy_cbc: m.allow_legacy_cbc && protocol == Protocol::Saml,
             online_service_id: m.online_service_id.filter(|_| provider == Provider::Bundid),
-            requested_attributes,
+            requested_attributes: m.requested_attributes.filter(|_| provider == Provider::Bundid).unwrap_or_default(),
         })
     });
 
