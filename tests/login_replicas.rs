@@ -264,10 +264,15 @@ impl Cluster {
 /// Start a SAML login through nginx; returns the backend that started it and the IdP's form
 /// (action, SAMLResponse).
 async fn saml_begin(c: &Cluster, browser: &reqwest::Client) -> (String, String, String) {
+    saml_begin_with(c, browser, "").await
+}
+
+/// As [`saml_begin`], with extra scenario parameters for the IdP (e.g. the level it asserts).
+async fn saml_begin_with(c: &Cluster, browser: &reqwest::Client, idp_extra: &str) -> (String, String, String) {
     let resp = browser.get(c.url(&c.saml_host, "/anmelden?next=/konto")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", c.logs());
     let started_on = backend(&resp);
-    let to_idp = location(&resp);
+    let to_idp = format!("{}{idp_extra}", location(&resp));
     let resp = reqwest::Client::new().get(&to_idp).send().await.unwrap();
     let html = resp.text().await.unwrap();
     let action = {
@@ -295,6 +300,17 @@ async fn logins_sessions_and_logouts_work_across_two_replicas() {
     let page = citizen.get(c.url(&c.saml_host, "/")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains(r#"<strong class="user-name">Erika Mustermann</strong>"#), "{page}");
     assert!(page.contains(r#"title="Vertrauensniveau">substantiell<"#), "{page}");
+
+    // Below the tenant's minimum (substantiell): refused on a page in the tenant's own layout.
+    let weak = c.browser();
+    let (_, action, saml_response) = saml_begin_with(&c, &weak, "&level=STORK-QAA-Level-1").await;
+    let resp = weak.post(&action).form(&[("SAMLResponse", saml_response.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("<h1>Vertrauensniveau nicht ausreichend</h1>") && page.contains("„substantiell“"), "{page}");
+    assert!(page.contains("/static/portal.css") && page.contains("Stadt Detmold"), "not themed: {page}");
+    assert_eq!(c.status_on_both(&weak, &c.saml_host).await, [StatusCode::UNAUTHORIZED; 2]);
 
     // OIDC: begun through one backend, the callback through the other.
     let oidc_citizen = c.browser();
