@@ -307,8 +307,12 @@ pub struct SecretsDirArg {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum EnvironmentArg {
-    Test,
-    Live,
+    /// The IdP's integration (test) environment; BundID: https://int.id.bund.de/idp.
+    #[value(alias = "test")]
+    Integration,
+    /// The IdP's production environment; BundID: https://id.bund.de/idp.
+    #[value(alias = "live")]
+    Production,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -328,12 +332,16 @@ pub struct SkMetadataArgs {
     /// The tenant's slug.
     #[arg(long, short = 't')]
     pub tenant: String,
-    /// Which registration: BundID has separate test and live environments (default: the binding's).
+    /// Which registration: BundID has separate integration and production environments (default: the
+    /// binding's; with --out-dir: both).
     #[arg(long, value_enum)]
     pub environment: Option<EnvironmentArg>,
     /// Write the metadata to this file instead of stdout.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", conflicts_with = "out_dir")]
     pub out: Option<PathBuf>,
+    /// Write one metadata file per environment into this directory: <tenant>.saml-<environment>.metadata.xml.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
     #[command(flatten)]
     pub secrets: SecretsDirArg,
 }

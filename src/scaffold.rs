@@ -328,7 +328,7 @@ pub fn group_yaml(g: &GroupDraft, command: &str) -> String {
         crate::tenant::DEFAULT_CONTENT_THRESHOLD
     ));
     s.push_str(
-        "    servicekonto:\n      provider: bundid\n      environment: test\n      trustLevel: basisregistrierung\n",
+        "    servicekonto:\n      provider: bundid\n      environment: integration\n      trustLevel: basisregistrierung\n",
     );
     s.push_str("    theme:\n      onPrimaryColor: \"#ffffff\"\n      textColor: \"#1a1a1a\"\n      backgroundColor: \"#ffffff\"\n");
     s

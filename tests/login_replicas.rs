@@ -142,11 +142,12 @@ impl Cluster {
 
         // SAML: the tenant's binding (IdP URL filled in below), SP keys and metadata with the
         // public (nginx) URL, the IdP's own key pair.
-        bind(&env, "detmold", "    provider: bundid\n    environment: test\n    trustLevel: substantiell\n    idpMetadataUrl: http://127.0.0.1:9/metadata\n");
+        bind(&env, "detmold", "    provider: bundid\n    environment: integration\n    trustLevel: substantiell\n    idpMetadataUrl: http://127.0.0.1:9/metadata\n");
         let built = portalctl::tenant::load_dir(env.dir.path()).unwrap();
         assert_eq!(built.error_count(), 0, "{:#?}", built.diagnostics);
         let detmold = built.catalog.tenant("detmold").unwrap().clone();
-        let (sp_keys, _) = keys::load_or_generate(&secrets, &detmold, portalctl::tenant::Environment::Test).unwrap();
+        let (sp_keys, _) =
+            keys::load_or_generate(&secrets, &detmold, portalctl::tenant::Environment::Integration).unwrap();
         let base = public(&saml_host);
         let sp_md = metadata::sp_metadata(&SpMetadataParams::for_tenant(&detmold, &base, &sp_keys).unwrap()).unwrap();
         std::fs::write(secrets.join("sp-metadata.xml"), sp_md).unwrap();
@@ -168,7 +169,7 @@ impl Cluster {
             &env,
             "detmold",
             &format!(
-                "    provider: bundid\n    environment: test\n    trustLevel: substantiell\n    idpMetadataUrl: http://127.0.0.1:{}/metadata\n",
+                "    provider: bundid\n    environment: integration\n    trustLevel: substantiell\n    idpMetadataUrl: http://127.0.0.1:{}/metadata\n",
                 saml_idp.port
             ),
         );
@@ -263,10 +264,15 @@ impl Cluster {
 /// Start a SAML login through nginx; returns the backend that started it and the IdP's form
 /// (action, SAMLResponse).
 async fn saml_begin(c: &Cluster, browser: &reqwest::Client) -> (String, String, String) {
+    saml_begin_with(c, browser, "").await
+}
+
+/// As [`saml_begin`], with extra scenario parameters for the IdP (e.g. the level it asserts).
+async fn saml_begin_with(c: &Cluster, browser: &reqwest::Client, idp_extra: &str) -> (String, String, String) {
     let resp = browser.get(c.url(&c.saml_host, "/anmelden?next=/konto")).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", c.logs());
     let started_on = backend(&resp);
-    let to_idp = location(&resp);
+    let to_idp = format!("{}{idp_extra}", location(&resp));
     let resp = reqwest::Client::new().get(&to_idp).send().await.unwrap();
     let html = resp.text().await.unwrap();
     let action = {
@@ -290,6 +296,21 @@ async fn logins_sessions_and_logouts_work_across_two_replicas() {
     assert_eq!(location(&resp), "/konto");
     assert_ne!(started_on, finished_on, "round robin: the ACS post reached the other backend");
     assert_eq!(c.status_on_both(&citizen, &c.saml_host).await, [StatusCode::OK; 2]);
+    // The portal's pages show the citizen's name (BundID's OIDs 2.5.4.42, 2.5.4.4) and trust level.
+    let page = citizen.get(c.url(&c.saml_host, "/")).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<strong class="user-name">Erika Mustermann</strong>"#), "{page}");
+    assert!(page.contains(r#"title="Vertrauensniveau">substantiell<"#), "{page}");
+
+    // Below the tenant's minimum (substantiell): refused on a page in the tenant's own layout.
+    let weak = c.browser();
+    let (_, action, saml_response) = saml_begin_with(&c, &weak, "&level=STORK-QAA-Level-1").await;
+    let resp = weak.post(&action).form(&[("SAMLResponse", saml_response.as_str())]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("<h1>Vertrauensniveau nicht ausreichend</h1>") && page.contains("„substantiell“"), "{page}");
+    assert!(page.contains("/static/portal.css") && page.contains("Stadt Detmold"), "not themed: {page}");
+    assert_eq!(c.status_on_both(&weak, &c.saml_host).await, [StatusCode::UNAUTHORIZED; 2]);
 
     // OIDC: begun through one backend, the callback through the other.
     let oidc_citizen = c.browser();
@@ -356,6 +377,11 @@ async fn logins_sessions_and_logouts_work_across_two_replicas() {
     let tenant_roles: Vec<String> = ["detmold", "espelkamp"].iter().map(|s| c.env.tenant(s).schema.clone()).collect();
     for r in &rows {
         assert_eq!(r.get::<_, Vec<u8>>(0).len(), 32, "SHA-256");
+        // BundID delivered birthdate, address, e-mail and bPK2: none of it is stored.
+        let data: String = r.get(1);
+        for personal in ["1964-08-12", "Heidestraße", "51147", "erika.mustermann@example.org", "bpk2-test"] {
+            assert!(!data.contains(personal), "{personal} stored in {data}");
+        }
     }
     let group = support::connect(&c.env.portal_url).await;
     group.query(&format!("SELECT count(*) FROM {schema}.login_session"), &[]).await.unwrap();
@@ -388,6 +414,7 @@ async fn the_postgres_login_store_is_shared_single_use_and_expiring() {
         request_id: "_r1".into(),
         acs_url: "https://service.detmold.test/anmelden/saml/acs".into(),
         next: "/konto".into(),
+        min_level: portalctl::tenant::TrustLevel::Hoch,
     };
     a.put_pending(g, "login-token-1", pending.clone(), now).await.unwrap();
     assert_eq!(b.pending(g, "login-token-1", now).await.unwrap(), Some(pending.clone()), "seen by the other");

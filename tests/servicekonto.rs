@@ -73,9 +73,10 @@ spec:
     - {SAML_HOST}
   servicekonto:
     provider: bundid
-    environment: test
+    environment: integration
     trustLevel: substantiell
     idpMetadataUrl: https://idp.invalid/metadata
+    onlineServiceId: e2e-online-service
 "#
     );
     let oidc = format!(
@@ -114,7 +115,7 @@ spec:
 }
 
 struct Env {
-    _secrets: tempfile::TempDir,
+    secrets: tempfile::TempDir,
     _saml_idp: NodeIdp,
     _oidc_idp: NodeIdp,
     saml_idp_port: u16,
@@ -138,7 +139,7 @@ impl Env {
 
         // Our SP key pair and metadata, as `portalctl servicekonto metadata` would produce them.
         let (sp_keys, generated) =
-            keys::load_or_generate(secrets.path(), &saml_tenant, portalctl::tenant::Environment::Test).unwrap();
+            keys::load_or_generate(secrets.path(), &saml_tenant, portalctl::tenant::Environment::Integration).unwrap();
         assert!(generated);
         let base_url = format!("http://{SAML_HOST}:{port}");
         let sp_md =
@@ -191,16 +192,7 @@ impl Env {
             .merge(routes::<AppState>())
             .with_state(AppState { servicekonto: state });
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Env {
-            _secrets: secrets,
-            _saml_idp: saml_idp,
-            _oidc_idp: oidc_idp,
-            saml_idp_port,
-            oidc_idp_port,
-            port,
-            addr,
-            tenants,
-        }
+        Env { secrets, _saml_idp: saml_idp, _oidc_idp: oidc_idp, saml_idp_port, oidc_idp_port, port, addr, tenants }
     }
 
     /// A browser: cookies on, redirects manual, both tenant hosts resolved to the test server.
@@ -233,6 +225,18 @@ impl Env {
 
     fn url(&self, host: &str, path: &str) -> String {
         format!("http://{host}:{}{path}", self.port)
+    }
+
+    /// The SAML IdP's single sign-on endpoint (BundID's path), followed by `rest`.
+    fn saml_sso_url(&self, rest: &str) -> String {
+        format!("http://127.0.0.1:{}/idp/profile/SAML2/Redirect/SSO{rest}", self.saml_idp_port)
+    }
+
+    /// What the SAML IdP received: its record of the AuthnRequest with this ID.
+    async fn idp_request(&self, id: &str) -> serde_json::Value {
+        let url = format!("http://127.0.0.1:{}/requests", self.saml_idp_port);
+        let all: Vec<serde_json::Value> = reqwest::get(url).await.unwrap().json().await.unwrap();
+        all.into_iter().find(|r| r["id"] == id).unwrap_or_else(|| panic!("the IdP received no request {id}"))
     }
 }
 
@@ -272,7 +276,7 @@ async fn saml_form_from(env: &Env, browser: &reqwest::Client, start: &str, idp_e
     let resp = browser.get(env.url(SAML_HOST, start)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let to_idp = location(&resp);
-    assert!(to_idp.starts_with(&format!("http://127.0.0.1:{}/sso?SAMLRequest=", env.saml_idp_port)), "{to_idp}");
+    assert!(to_idp.starts_with(&env.saml_sso_url("?SAMLRequest=")), "{to_idp}");
     assert!(to_idp.contains("&SigAlg=") && to_idp.contains("&Signature="), "{to_idp}");
     let resp = browser.get(format!("{to_idp}{idp_extra}")).send().await.unwrap();
     let status = resp.status();
@@ -282,6 +286,16 @@ async fn saml_form_from(env: &Env, browser: &reqwest::Client, start: &str, idp_e
         action: form_action(&html),
         saml_response: form_field(&html, "SAMLResponse").expect("SAMLResponse in the form"),
         relay_state: form_field(&html, "RelayState"),
+    }
+}
+
+impl SamlForm {
+    /// The ID of the AuthnRequest the response answers (its InResponseTo).
+    fn request_id(&self) -> String {
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&self.saml_response).unwrap()).unwrap();
+        let start = xml.find("InResponseTo=\"").unwrap() + "InResponseTo=\"".len();
+        xml[start..start + xml[start..].find('"').unwrap()].to_string()
     }
 }
 
@@ -324,6 +338,9 @@ async fn saml_login_against_samlify_idp() {
     assert_eq!(body["trustLevel"], "substantiell");
     assert_eq!(body["protocol"], "saml");
     assert_eq!(body["tenant"], "detmold");
+    // Of the citizen's attributes only the name is kept: no birthdate, address or bPK2 in the session.
+    let shown = body.to_string();
+    assert!(!shown.contains("1964-08-12") && !shown.contains("bpk2-test") && !shown.contains("51147"), "{shown}");
 
     // The session belongs to this tenant only.
     assert_eq!(status(env, &browser, OIDC_HOST).await.0, StatusCode::UNAUTHORIZED);
@@ -726,4 +743,177 @@ fn allow_legacy_cbc_is_an_opt_in_for_saml_bindings_only() {
     let codes: Vec<(&str, &str)> =
         built.diagnostics.iter().map(|d| (d.code, d.tenant.as_deref().unwrap_or(""))).collect();
     assert_eq!(codes, [("servicekonto-legacy-cbc", "espelkamp")], "{:#?}", built.diagnostics);
+}
+
+/// The AuthnRequest of a `provider: bundid` tenant follows BundID's profile, as the IdP (which
+/// refuses anything else) recorded it: the akdb extension with the attributes by OID and the
+/// display information, and the tenant's minimum level as `Comparison="minimum"`. The IdP
+/// answers with those OIDs, and the portal's session holds the name and trust level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bundid_profile_request_and_attributes_by_oid() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let form = saml_form(env, &browser, "").await;
+    let seen = env.idp_request(&form.request_id()).await;
+    assert_eq!(seen["issuer"], "https://service.detmold.test/saml/metadata/integration", "{seen}");
+    assert_eq!(seen["comparison"], "minimum");
+    assert_eq!(seen["level"], "STORK-QAA-Level-3");
+    assert_eq!(seen["organizationDisplayName"], "Stadt Detmold");
+    assert_eq!(seen["onlineServiceId"], "e2e-online-service");
+    let requested: Vec<(String, bool)> = seen["attributes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["name"].as_str().unwrap().to_string(), a["required"].as_bool().unwrap()))
+        .collect();
+    let expected: Vec<(String, bool)> = [
+        ("urn:oid:2.5.4.42", true),
+        ("urn:oid:2.5.4.4", true),
+        ("urn:oid:1.2.40.0.10.2.1.1.55", false),
+        ("urn:oid:2.5.4.16", false),
+        ("urn:oid:2.5.4.17", false),
+        ("urn:oid:2.5.4.7", false),
+        ("urn:oid:0.9.2342.19200300.100.1.3", false),
+        ("urn:oid:1.3.6.1.4.1.25484.494450.3", true),
+        ("urn:oid:1.2.40.0.10.2.1.1.261.94", true),
+    ]
+    .map(|(n, r)| (n.to_string(), r))
+    .into();
+    assert_eq!(requested, expected);
+
+    // The response carries BundID's OIDs, and the ACS maps them.
+    let xml =
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_response).unwrap()).unwrap();
+    for oid in
+        ["urn:oid:1.2.40.0.10.2.1.1.55", "urn:oid:1.3.6.1.4.1.25484.494450.3", "urn:oid:1.2.40.0.10.2.1.1.261.94"]
+    {
+        assert!(xml.contains(&format!("Name=\"{oid}\"")), "{oid} missing in {xml}");
+    }
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", resp.text().await.unwrap());
+    let (code, body) = status(env, &browser, SAML_HOST).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!((body["name"].as_str(), body["trustLevel"].as_str()), (Some("Erika Mustermann"), Some("substantiell")));
+}
+
+/// A service that needs "hoch" asks for it at /anmelden: the request names STORK-QAA-Level-4, and
+/// a login at "substantiell" is refused with a clear page even though the tenant's minimum is met.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_may_require_a_higher_trust_level_than_the_tenant() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let start = "/anmelden?next=/leistungen/personalausweis&trustLevel=hoch";
+    let form = saml_form_from(env, &browser, start, "&level=STORK-QAA-Level-3").await;
+    assert_eq!(env.idp_request(&form.request_id()).await["level"], "STORK-QAA-Level-4");
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("Vertrauensniveau nicht ausreichend") && page.contains("„hoch“"), "{page}");
+    assert_eq!(status(env, &browser, SAML_HOST).await.0, StatusCode::UNAUTHORIZED);
+
+    // With the Online-Ausweis (level 4) the same login succeeds.
+    let form = saml_form_from(env, &browser, start, "&level=STORK-QAA-Level-4").await;
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), "/leistungen/personalausweis");
+    assert_eq!(status(env, &browser, SAML_HOST).await.1["trustLevel"], "hoch");
+
+    // Asking for less than the tenant's minimum changes nothing.
+    let browser = env.browser();
+    let form = saml_form_from(env, &browser, "/anmelden?trustLevel=basisregistrierung", "").await;
+    assert_eq!(env.idp_request(&form.request_id()).await["level"], "STORK-QAA-Level-3");
+}
+
+/// The IdP behaves like BundID: a correctly signed AuthnRequest without the akdb extension is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundid_idp_refuses_a_request_without_the_extension() {
+    let env = Env::shared();
+    let tenant = &env.tenants[0];
+    let keys =
+        SpKeys::read(&keys::KeyPaths::current(env.secrets.path(), tenant, tenant::Environment::Integration)).unwrap();
+    let binding = tenant.servicekonto.as_ref().unwrap();
+    let sso = env.saml_sso_url("");
+    let acs = env.url(SAML_HOST, "/anmelden/saml/acs");
+    let params = |id, extension| saml::AuthnRequestParams {
+        id,
+        entity_id: binding.entity_id.as_deref().unwrap(),
+        acs_url: &acs,
+        destination: &sso,
+        min_level: binding.trust_level,
+        extension,
+        relay_state: Some("/"),
+        now: time::OffsetDateTime::now_utc(),
+    };
+    let plain = saml::redirect_url(&params("_without-extension", None), &keys).unwrap();
+    let resp = reqwest::get(&plain.url).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let text = resp.text().await.unwrap();
+    assert!(text.contains("BundID profile") && text.contains("Extensions"), "{text}");
+    assert!(env.idp_request("_without-extension").await["refused"].as_str().unwrap().contains("Extensions"));
+
+    // The same request with the extension is accepted.
+    let ext = portalctl::servicekonto::bundid::RequestExtension::of(binding, &tenant.display_name);
+    let with = saml::redirect_url(&params("_with-extension", ext), &keys).unwrap();
+    let resp = reqwest::get(&with.url).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+}
+
+#[test]
+fn the_bundid_profile_is_validated_per_environment() {
+    let group = SourceFile {
+        path: "tenants/e2e/group.yaml".into(),
+        group_dir: "e2e".into(),
+        stem: "group".into(),
+        text: "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: e2e\nspec:\n  displayName: \"E2E\"\n  waves:\n    - name: pilot\n".into(),
+    };
+    let tenant = |slug: &str, ags: &str, servicekonto: &str| {
+        SourceFile {
+        path: format!("tenants/e2e/{slug}.yaml"),
+        group_dir: "e2e".into(),
+        stem: slug.into(),
+        text: format!(
+            "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \"Stadt {slug}\"\n  ags: \"{ags}\"\n  kind: stadt\n  parent: \"{}\"\n  wave: pilot\n  hostnames:\n    - service.{slug}.test\n  servicekonto:\n{servicekonto}",
+            &ags[..5]
+        ),
+    }
+    };
+    let built = tenant::build(&[
+        group,
+        // Production metadata for an integration binding.
+        tenant("detmold", "05766020", "    provider: bundid\n    environment: integration\n    idpMetadataUrl: https://id.bund.de/idp/shibboleth\n"),
+        // The former name `live` still reads as production; the tenant's own attribute list.
+        tenant(
+            "lemgo",
+            "05766044",
+            "    provider: bundid\n    environment: live\n    idpMetadataUrl: https://id.bund.de/idp/shibboleth\n    requestedAttributes:\n      - { name: bpk2, required: true }\n      - { name: mail }\n",
+        ),
+        // BundID fields on another provider, and an attribute requested twice.
+        tenant(
+            "espelkamp",
+            "05770008",
+            "    provider: saml\n    idpMetadataUrl: https://idp.example/metadata\n    onlineServiceId: x\n",
+        ),
+        tenant(
+            "minden",
+            "05770024",
+            "    provider: bundid\n    requestedAttributes: [{ name: mail }, { name: mail, required: true }]\n",
+        ),
+    ]);
+    let codes: Vec<(&str, &str)> =
+        built.diagnostics.iter().map(|d| (d.code, d.tenant.as_deref().unwrap_or(""))).collect();
+    assert_eq!(
+        codes,
+        [
+            ("servicekonto-environment", "detmold"),
+            ("servicekonto-bundid", "espelkamp"),
+            ("servicekonto-bundid", "minden"),
+        ],
+        "{:#?}",
+        built.diagnostics
+    );
+    let lemgo = built.catalog.tenants.iter().find(|t| t.slug == "lemgo").unwrap().servicekonto.clone().unwrap();
+    assert_eq!(lemgo.environment, tenant::Environment::Production);
+    assert_eq!(lemgo.entity_id.as_deref(), Some("https://service.lemgo.test/saml/metadata"));
+    let names: Vec<(&str, bool)> = lemgo.requested_attributes.iter().map(|a| (a.name.as_str(), a.required)).collect();
+    assert_eq!(names, [("bpk2", true), ("mail", false)]);
 }

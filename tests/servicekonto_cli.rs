@@ -51,8 +51,8 @@ fn metadata_generates_keys_once_and_writes_sp_metadata() {
     assert!(!xml.contains("PRIVATE KEY") && !stderr.contains("PRIVATE KEY"));
     insta::assert_snapshot!("sp_metadata_detmold", redact_certificates(&xml));
 
-    let key = secrets.path().join("krz/detmold.saml-test.key.pem");
-    let cert = secrets.path().join("krz/detmold.saml-test.crt.pem");
+    let key = secrets.path().join("krz/detmold.saml-integration.key.pem");
+    let cert = secrets.path().join("krz/detmold.saml-integration.crt.pem");
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
@@ -72,7 +72,7 @@ fn metadata_generates_keys_once_and_writes_sp_metadata() {
 
     // Second run: same key, written to a file, nothing generated.
     let key_before = std::fs::read(&key).unwrap();
-    let file = secrets.path().join("detmold-test.xml");
+    let file = secrets.path().join("detmold-integration.xml");
     let out = portalctl(
         &repo().join("tenants"),
         secrets.path(),
@@ -83,16 +83,41 @@ fn metadata_generates_keys_once_and_writes_sp_metadata() {
     assert_eq!(std::fs::read(&key).unwrap(), key_before);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), xml);
 
-    // The live registration gets its own key pair.
+    // The production registration gets its own key pair and entity ID.
+    let out = portalctl(
+        &repo().join("tenants"),
+        secrets.path(),
+        &["servicekonto", "metadata", "--tenant", "detmold", "--environment", "production"],
+    );
+    assert!(out.status.success());
+    assert!(secrets.path().join("krz/detmold.saml-production.key.pem").is_file());
+    let production = text(&out.stdout);
+    assert_ne!(redact_certificates(&production), production);
+    assert_ne!(production, xml);
+    assert!(production.contains(r#"entityID="https://service.detmold.de/saml/metadata""#), "{production}");
+    assert!(xml.contains(r#"entityID="https://service.detmold.de/saml/metadata/integration""#), "{xml}");
+
+    // --out-dir: one file per environment, each with its environment's key and entity ID.
+    let dir = secrets.path().join("metadata");
+    let out = portalctl(
+        &repo().join("tenants"),
+        secrets.path(),
+        &["servicekonto", "metadata", "--tenant", "detmold", "--out-dir", dir.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(std::fs::read_to_string(dir.join("detmold.saml-integration.metadata.xml")).unwrap(), xml);
+    assert_eq!(std::fs::read_to_string(dir.join("detmold.saml-production.metadata.xml")).unwrap(), production);
+    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "{files:?}");
+    // The former environment name still works.
     let out = portalctl(
         &repo().join("tenants"),
         secrets.path(),
         &["servicekonto", "metadata", "--tenant", "detmold", "--environment", "live"],
     );
     assert!(out.status.success());
-    assert!(secrets.path().join("krz/detmold.saml-live.key.pem").is_file());
-    assert_ne!(redact_certificates(&text(&out.stdout)), text(&out.stdout));
-    assert_ne!(text(&out.stdout), xml);
+    assert_eq!(text(&out.stdout), production);
 
     // Unknown tenants are an error naming the tenant.
     let out = portalctl(&repo().join("tenants"), secrets.path(), &["servicekonto", "metadata", "--tenant", "nowhere"]);
@@ -222,7 +247,7 @@ fn rebind_plans_then_moves_a_group_all_or_nothing_and_confirm_drops_old_keys() {
     // Gangelt already has keys from its BundID registration.
     let out = portalctl(tenants.path(), secrets.path(), &["servicekonto", "metadata", "--tenant", "gangelt"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let old_key = std::fs::read(secrets.path().join("heinsberg/gangelt.saml-test.key.pem")).unwrap();
+    let old_key = std::fs::read(secrets.path().join("heinsberg/gangelt.saml-integration.key.pem")).unwrap();
 
     // Plan only: nothing written.
     let out =
@@ -263,14 +288,14 @@ fn rebind_plans_then_moves_a_group_all_or_nothing_and_confirm_drops_old_keys() {
     assert_eq!(shown["servicekonto"]["provider"], "saml");
 
     let dir = secrets.path().join("heinsberg");
-    let new_key = std::fs::read(dir.join("gangelt.saml-test.key.pem")).unwrap();
+    let new_key = std::fs::read(dir.join("gangelt.saml-integration.key.pem")).unwrap();
     assert_ne!(new_key, old_key);
-    assert_eq!(std::fs::read(dir.join("gangelt.saml-test.previous.key.pem")).unwrap(), old_key);
-    assert!(dir.join("selfkant.saml-test.key.pem").is_file());
-    assert!(!dir.join("selfkant.saml-test.previous.key.pem").exists());
-    let md = std::fs::read_to_string(dir.join("pending/gangelt.saml-test.metadata.xml")).unwrap();
+    assert_eq!(std::fs::read(dir.join("gangelt.saml-integration.previous.key.pem")).unwrap(), old_key);
+    assert!(dir.join("selfkant.saml-integration.key.pem").is_file());
+    assert!(!dir.join("selfkant.saml-integration.previous.key.pem").exists());
+    let md = std::fs::read_to_string(dir.join("pending/gangelt.saml-integration.metadata.xml")).unwrap();
     assert!(md.contains("https://service.gangelt.de/anmelden/saml/acs"));
-    let cert = std::fs::read_to_string(dir.join("gangelt.saml-test.crt.pem")).unwrap();
+    let cert = std::fs::read_to_string(dir.join("gangelt.saml-integration.crt.pem")).unwrap();
     use base64::Engine as _;
     let der = portalctl::servicekonto::keys::pem_to_der(&cert).unwrap();
     assert!(
@@ -291,9 +316,9 @@ fn rebind_plans_then_moves_a_group_all_or_nothing_and_confirm_drops_old_keys() {
     // Confirm: previous keys and the pending area go; the new keys stay.
     let out = portalctl(tenants.path(), secrets.path(), &["servicekonto", "confirm", "--group", "heinsberg"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(!dir.join("gangelt.saml-test.previous.key.pem").exists());
+    assert!(!dir.join("gangelt.saml-integration.previous.key.pem").exists());
     assert!(!dir.join("pending").exists());
-    assert_eq!(std::fs::read(dir.join("gangelt.saml-test.key.pem")).unwrap(), new_key);
+    assert_eq!(std::fs::read(dir.join("gangelt.saml-integration.key.pem")).unwrap(), new_key);
     let out = portalctl(tenants.path(), secrets.path(), &["servicekonto", "confirm", "--group", "heinsberg"]);
     assert_eq!(out.status.code(), Some(1));
 }

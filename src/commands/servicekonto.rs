@@ -23,8 +23,8 @@ pub fn run(ctx: &Context, cmd: ServicekontoCommand) -> anyhow::Result<Exit> {
 
 fn env_of(e: EnvironmentArg) -> Environment {
     match e {
-        EnvironmentArg::Test => Environment::Test,
-        EnvironmentArg::Live => Environment::Live,
+        EnvironmentArg::Integration => Environment::Integration,
+        EnvironmentArg::Production => Environment::Production,
     }
 }
 
@@ -53,33 +53,49 @@ fn metadata(ctx: &Context, args: &SkMetadataArgs) -> anyhow::Result<Exit> {
             canonical_base_url(tenant)
         );
     }
-    let env = args.environment.map(env_of).unwrap_or(binding.environment);
-    let (sp_keys, generated) = keys::load_or_generate(&args.secrets.secrets_dir, tenant, env)
-        .with_context(|| format!("SP keys of tenant {}", tenant.slug))?;
-    let paths = keys::KeyPaths::current(&args.secrets.secrets_dir, tenant, env);
-    if generated {
-        ctx.info(format!(
-            "generated a new SP key pair for {} ({}): {} (mode 0600), {}",
-            tenant.slug,
-            keys::env_name(env),
-            paths.key.display(),
-            paths.cert.display()
-        ));
-    }
+    let envs = match (args.environment.map(env_of), &args.out_dir) {
+        (Some(env), _) => vec![env],
+        (None, Some(_)) => vec![Environment::Integration, Environment::Production],
+        (None, None) => vec![binding.environment],
+    };
     let base = canonical_base_url(tenant);
-    let xml = sp_metadata(&SpMetadataParams::for_tenant(tenant, &base, &sp_keys)?)?;
-    match &args.out {
-        Some(path) => {
-            std::fs::write(path, &xml).with_context(|| format!("cannot write {}", path.display()))?;
+    for env in envs {
+        let (sp_keys, generated) = keys::load_or_generate(&args.secrets.secrets_dir, tenant, env)
+            .with_context(|| format!("SP keys of tenant {}", tenant.slug))?;
+        let paths = keys::KeyPaths::current(&args.secrets.secrets_dir, tenant, env);
+        if generated {
             ctx.info(format!(
-                "wrote SP metadata of {} ({}) to {}; upload it in BundID's self-service portal for the {} environment",
+                "generated a new SP key pair for {} ({}): {} (mode 0600), {}",
                 tenant.slug,
                 keys::env_name(env),
-                path.display(),
-                keys::env_name(env)
+                paths.key.display(),
+                paths.cert.display()
             ));
         }
-        None => print!("{xml}"),
+        let params = SpMetadataParams::for_environment(tenant, env, &base, &sp_keys)?;
+        let xml = sp_metadata(&params)?;
+        let file = match (&args.out, &args.out_dir) {
+            (Some(path), _) => Some(path.clone()),
+            (None, Some(dir)) => {
+                std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+                Some(dir.join(format!("{}.saml-{}.metadata.xml", tenant.slug, keys::env_name(env))))
+            }
+            (None, None) => None,
+        };
+        match file {
+            Some(path) => {
+                std::fs::write(&path, &xml).with_context(|| format!("cannot write {}", path.display()))?;
+                ctx.info(format!(
+                    "wrote SP metadata of {} ({}, entity ID {}) to {}; upload it in BundID's self-service portal for the {} environment",
+                    tenant.slug,
+                    keys::env_name(env),
+                    params.entity_id,
+                    path.display(),
+                    keys::env_name(env)
+                ));
+            }
+            None => print!("{xml}"),
+        }
     }
     Ok(Exit::Success)
 }

@@ -352,6 +352,29 @@ async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> R
     res
 }
 
+/// Show a page of the login routes ([`crate::servicekonto::web::LoginMessage`]) in the tenant's
+/// layout, keeping its status and headers.
+async fn themed_login_messages(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let site = req.extensions().get::<Resolved>().and_then(|r| r.0.clone());
+    let user = req.extensions().get::<CurrentUser>().cloned();
+    let res = next.run(req).await;
+    let (Some(site), Some(message)) = (site, res.extensions().get::<crate::servicekonto::web::LoginMessage>().cloned())
+    else {
+        return res;
+    };
+    match pages::login_message(&state, &site, user.as_ref(), &message) {
+        Ok(html) => {
+            let (mut parts, _) = res.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(html))
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a login page in the tenant's layout failed");
+            res
+        }
+    }
+}
+
 /// As [`host_of`], for a whole request.
 fn host_of_request(req: &Request) -> Option<&str> {
     req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host())
@@ -383,8 +406,10 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
         .merge(pages::routes())
         // Citizens' feedback (`/rueckmeldung`), the only form that writes to a tenant's schema.
         .merge(feedback::routes())
-        // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
-        .merge(crate::servicekonto::routes())
+        // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host, its pages in the tenant's layout.
+        .merge(
+            crate::servicekonto::routes().layer(middleware::from_fn_with_state(state.clone(), themed_login_messages)),
+        )
         .fallback(fallback);
     Router::new()
         .merge(http::request_limits(limited, limits))

@@ -87,6 +87,23 @@ pub fn not_found(state: &AppState, site: &Site, user: Option<&CurrentUser>) -> R
     }
 }
 
+/// A page of the Servicekonto login routes (e.g. a trust level too low) in the tenant's layout.
+pub fn login_message(
+    state: &AppState,
+    site: &Site,
+    user: Option<&CurrentUser>,
+    message: &crate::servicekonto::web::LoginMessage,
+) -> Result<String, AppError> {
+    let mut c = tera::Context::new();
+    c.insert("site", site);
+    c.insert("logo", &site.logo());
+    c.insert("user", &user);
+    c.insert("assets", &assets(site));
+    c.insert("title", &message.title);
+    c.insert("message_html", &message.html);
+    Ok(state.tera().render("login_message.html", &c)?)
+}
+
 #[derive(Serialize)]
 struct Tile {
     id: String,

@@ -12,6 +12,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("not_found.html", include_str!("../../templates/portal/not_found.html")),
     ("feedback.html", include_str!("../../templates/portal/feedback.html")),
     ("feedback_result.html", include_str!("../../templates/portal/feedback_result.html")),
+    ("login_message.html", include_str!("../../templates/servicekonto/login_message.html")),
 ];
 
 /// The portal's stylesheet (`/static/portal.css`), the same for every tenant.

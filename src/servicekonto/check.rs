@@ -2,9 +2,10 @@
 //! has a redirect SSO endpoint and signing certificates) or OIDC discovery plus JWKS; and the
 //! remaining validity of every IdP certificate found.
 
+use super::bundid;
 use super::metadata::{cert_info, parse_idp_metadata};
 use super::{http_get_text, oidc, Error};
-use crate::tenant::{Protocol, Tenant};
+use crate::tenant::{Environment, Protocol, Provider, Tenant};
 use base64::Engine as _;
 use futures::stream::{self, StreamExt as _};
 use serde::Serialize;
@@ -66,6 +67,8 @@ struct SourceResult {
     status: Status,
     certificates: Vec<CertReport>,
     message: String,
+    /// SAML: the entity ID the metadata names.
+    entity_id: Option<String>,
 }
 
 /// Check every bound tenant; sources shared by several tenants are fetched once.
@@ -98,14 +101,18 @@ pub async fn check_all(
             match source_of(t) {
                 Some(src) => {
                     let r = &results[&key(&src)];
+                    let (status, message) = match wrong_bundid_environment(t, r.entity_id.as_deref()) {
+                        Some(why) => (Status::Invalid, why),
+                        None => (r.status, r.message.clone()),
+                    };
                     Report {
                         tenant: t.slug.clone(),
                         group: t.group.clone(),
                         provider,
                         source: src.1,
-                        status: r.status,
+                        status,
                         certificates: r.certificates.clone(),
-                        message: r.message.clone(),
+                        message,
                     }
                 }
                 None => Report {
@@ -126,6 +133,22 @@ pub async fn check_all(
         .collect()
 }
 
+/// A BundID binding whose IdP metadata is BundID's other environment: logins would go to the
+/// registration the tenant is not bound to.
+fn wrong_bundid_environment(t: &Tenant, entity_id: Option<&str>) -> Option<String> {
+    let b = t.servicekonto.as_ref().filter(|b| b.provider == Provider::Bundid)?;
+    let entity_id = entity_id?;
+    let other = [Environment::Integration, Environment::Production]
+        .into_iter()
+        .find(|e| *e != b.environment && bundid::idp_entity_id(*e) == entity_id)?;
+    Some(format!(
+        "the IdP metadata is BundID's {} environment ({entity_id}), the binding's environment is {} ({})",
+        other.as_str(),
+        b.environment.as_str(),
+        bundid::idp_entity_id(b.environment)
+    ))
+}
+
 fn key(src: &(Protocol, String)) -> String {
     format!("{:?} {}", src.0, src.1)
 }
@@ -143,7 +166,7 @@ fn unreachable_or_invalid(e: Error) -> SourceResult {
         Error::Http { .. } => Status::Unreachable,
         _ => Status::Invalid,
     };
-    SourceResult { status, certificates: Vec::new(), message: e.to_string() }
+    SourceResult { status, certificates: Vec::new(), message: e.to_string(), entity_id: None }
 }
 
 async fn check_source(
@@ -153,6 +176,7 @@ async fn check_source(
     min_validity: Duration,
     now: OffsetDateTime,
 ) -> SourceResult {
+    let mut entity_id = None;
     let ders: Vec<Vec<u8>> = match protocol {
         Protocol::Saml => {
             let text = match http_get_text(http, source).await {
@@ -160,9 +184,17 @@ async fn check_source(
                 Err(e) => return unreachable_or_invalid(e),
             };
             match parse_idp_metadata(&text) {
-                Ok(md) => md.signing_certs,
+                Ok(md) => {
+                    entity_id = Some(md.entity_id);
+                    md.signing_certs
+                }
                 Err(e) => {
-                    return SourceResult { status: Status::Invalid, certificates: Vec::new(), message: e.to_string() }
+                    return SourceResult {
+                        status: Status::Invalid,
+                        certificates: Vec::new(),
+                        message: e.to_string(),
+                        entity_id: None,
+                    }
                 }
             }
         }
@@ -180,6 +212,7 @@ async fn check_source(
                     status: Status::Invalid,
                     certificates: Vec::new(),
                     message: format!("{}: the JWKS holds no keys", d.jwks_uri),
+                    entity_id: None,
                 };
             }
             // Certificates only where the JWKS carries them (x5c); bare keys do not expire.
@@ -199,11 +232,11 @@ async fn check_source(
                 days_left: (info.not_after - now).whole_days(),
             }),
             Err(e) => {
-                return SourceResult { status: Status::Invalid, certificates, message: e.to_string() };
+                return SourceResult { status: Status::Invalid, certificates, message: e.to_string(), entity_id };
             }
         }
     }
-    assess(certificates, min_validity, now, protocol)
+    SourceResult { entity_id, ..assess(certificates, min_validity, now, protocol) }
 }
 
 /// Judge a source by its certificates. Pure.
@@ -228,7 +261,7 @@ fn assess(
     } else {
         (Status::Ok, format!("{} certificate(s) valid beyond {} day(s)", certificates.len(), min_validity.whole_days()))
     };
-    SourceResult { status, certificates, message }
+    SourceResult { status, certificates, message, entity_id: None }
 }
 
 /// Parse a duration like `30d`, `12h` or `90m`.
@@ -261,6 +294,25 @@ mod tests {
         assert_eq!(r.status, Status::Warning);
         assert!(r.message.contains("10 day"), "{}", r.message);
         assert_eq!(assess(vec![cert(-1, now)], w, now, Protocol::Saml).status, Status::Invalid);
+    }
+
+    #[test]
+    fn bundid_metadata_of_the_other_environment_is_invalid() {
+        let file = |stem: &str, text: String| crate::tenant::SourceFile {
+            path: format!("tenants/lippe/{stem}.yaml"),
+            group_dir: "lippe".into(),
+            stem: stem.into(),
+            text,
+        };
+        let group = "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: lippe\nspec:\n  displayName: Lippe\n  waves:\n    - name: pilot\n";
+        let tenant = "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: detmold\nspec:\n  displayName: \"Stadt Detmold\"\n  ags: \"05766020\"\n  kind: stadt\n  parent: \"05766\"\n  hostnames: [service.detmold.de]\n  servicekonto:\n    provider: bundid\n    environment: integration\n    idpMetadataUrl: https://metadata.example/bundid.xml\n";
+        let built = crate::tenant::build(&[file("group", group.into()), file("detmold", tenant.into())]);
+        assert_eq!(built.error_count(), 0, "{:#?}", built.diagnostics);
+        let t = built.catalog.tenant("detmold").unwrap();
+        let why = wrong_bundid_environment(t, Some("https://id.bund.de/idp")).unwrap();
+        assert!(why.contains("production") && why.contains("https://int.id.bund.de/idp"), "{why}");
+        assert_eq!(wrong_bundid_environment(t, Some("https://int.id.bund.de/idp")), None);
+        assert_eq!(wrong_bundid_environment(t, Some("http://127.0.0.1:8080/metadata")), None);
     }
 
     #[test]

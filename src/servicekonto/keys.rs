@@ -148,10 +148,7 @@ pub fn pending_dir(secrets: &Path, group: &str) -> PathBuf {
 }
 
 pub fn env_name(env: Environment) -> &'static str {
-    match env {
-        Environment::Test => "test",
-        Environment::Live => "live",
-    }
+    env.as_str()
 }
 
 /// Load the tenant's current keys, generating and storing them first if there are none.

@@ -5,7 +5,7 @@
 use super::keys::SpKeys;
 use super::xml::{self, escape, Limits};
 use super::{Error, Result};
-use crate::tenant::Tenant;
+use crate::tenant::{Environment, Tenant};
 use base64::Engine as _;
 use time::OffsetDateTime;
 
@@ -23,7 +23,7 @@ pub const OIDC_CALLBACK_PATH: &str = "/anmelden/oidc/callback";
 /// What SP metadata is rendered from.
 #[derive(Debug)]
 pub struct SpMetadataParams<'a> {
-    pub entity_id: &'a str,
+    pub entity_id: std::borrow::Cow<'a, str>,
     /// `https://<canonical hostname>` (no trailing slash).
     pub base_url: &'a str,
     pub organization: &'a str,
@@ -31,14 +31,44 @@ pub struct SpMetadataParams<'a> {
 }
 
 impl<'a> SpMetadataParams<'a> {
-    /// The parameters of a tenant's SAML binding on its canonical hostname.
+    /// The parameters of a tenant's SAML binding on its canonical hostname, for the binding's
+    /// environment.
     pub fn for_tenant(tenant: &'a Tenant, base_url: &'a str, keys: &'a SpKeys) -> Result<SpMetadataParams<'a>> {
         let entity_id = tenant
             .servicekonto
             .as_ref()
             .and_then(|b| b.entity_id.as_deref())
             .ok_or_else(|| Error::NotSaml { tenant: tenant.slug.clone() })?;
-        Ok(SpMetadataParams { entity_id, base_url, organization: &tenant.display_name, keys })
+        Ok(SpMetadataParams {
+            entity_id: std::borrow::Cow::Borrowed(entity_id),
+            base_url,
+            organization: &tenant.display_name,
+            keys,
+        })
+    }
+
+    /// The parameters for one environment's registration: the binding's entity ID in its own
+    /// environment, the default entity ID of `env` in the other one (each registration has its own).
+    pub fn for_environment(
+        tenant: &'a Tenant,
+        env: Environment,
+        base_url: &'a str,
+        keys: &'a SpKeys,
+    ) -> Result<SpMetadataParams<'a>> {
+        let mut p = SpMetadataParams::for_tenant(tenant, base_url, keys)?;
+        if tenant.servicekonto.as_ref().is_some_and(|b| b.environment != env) {
+            p.entity_id = std::borrow::Cow::Owned(default_entity_id(tenant.primary_hostname(), env));
+        }
+        Ok(p)
+    }
+}
+
+/// The SP entity ID of a tenant's registration in `env` unless the file names one:
+/// `https://<host>/saml/metadata` in production, `https://<host>/saml/metadata/integration` in integration.
+pub fn default_entity_id(host: &str, env: Environment) -> String {
+    match env {
+        Environment::Production => format!("https://{host}/saml/metadata"),
+        Environment::Integration => format!("https://{host}/saml/metadata/{}", env.as_str()),
     }
 }
 
@@ -53,7 +83,7 @@ pub fn sp_metadata(p: &SpMetadataParams<'_>) -> Result<String> {
     tera.autoescape_on(vec![]);
     tera.add_raw_template("sp-metadata.xml", SP_TEMPLATE).map_err(|e| Error::Template(e.to_string()))?;
     let mut cx = tera::Context::new();
-    cx.insert("entity_id", &escape(p.entity_id));
+    cx.insert("entity_id", &escape(&p.entity_id));
     cx.insert("base_url", &escape(p.base_url));
     cx.insert("organization", &escape(p.organization));
     cx.insert("certificate", &p.keys.cert_base64());

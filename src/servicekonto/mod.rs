@@ -1,6 +1,7 @@
 //! The Servicekonto binding: citizen login through a state's citizen account (the federal
 //! BundID and other SAML 2.0 accounts, or OpenID Connect providers), per tenant.
 //!
+//! - [`bundid`]: the BundID profile: environments, the `akdb` request extension, attributes by OID.
 //! - [`keys`]: SP key pairs and certificates per tenant and environment (files, mode 0600).
 //! - [`metadata`]: SP metadata for the IdP operator; parsing IdP metadata.
 //! - [`saml`], [`xml`], [`xmldsig`], [`xmlenc`]: AuthnRequest (HTTP-Redirect, signed) and
@@ -15,6 +16,7 @@
 //! **Invariant:** key material and client secrets are never printed, logged or written to
 //! tenant files.
 
+pub mod bundid;
 pub mod check;
 pub mod keys;
 pub mod metadata;

@@ -178,7 +178,7 @@ pub fn apply(plan: &Plan, secrets: &Path) -> Result<Record> {
                             let new = SpKeys::generate(t, c.environment, now)?;
                             new.write(&KeyPaths::pending(secrets, t, c.environment))?;
                             let base = canonical_base_url(t);
-                            let xml = sp_metadata(&SpMetadataParams::for_tenant(t, &base, &new)?)?;
+                            let xml = sp_metadata(&SpMetadataParams::for_environment(t, c.environment, &base, &new)?)?;
                             let md =
                                 pending.join(format!("{}.saml-{}.metadata.xml", t.slug, keys::env_name(c.environment)));
                             std::fs::write(&md, xml).map_err(|e| Error::io(&md, e))?;

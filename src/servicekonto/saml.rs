@@ -8,6 +8,7 @@
 //! occupies the async worker threads, and fails fast ([`SamlError::Busy`]) instead of queueing
 //! without end when the bound stays exhausted.
 
+use super::bundid::{CitizenAttributes, RequestExtension};
 use super::keys::SpKeys;
 use super::metadata::{cert_rsa_key, IdpMetadata};
 use super::trust;
@@ -89,6 +90,8 @@ pub struct AuthnRequestParams<'a> {
     pub acs_url: &'a str,
     pub destination: &'a str,
     pub min_level: TrustLevel,
+    /// BundID's `akdb:AuthenticationRequest` extension (bindings with `provider: bundid`).
+    pub extension: Option<RequestExtension<'a>>,
     pub relay_state: Option<&'a str>,
     pub now: OffsetDateTime,
 }
@@ -100,7 +103,7 @@ pub fn authn_request_xml(p: &AuthnRequestParams<'_>) -> String {
             r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
             r#" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}""#,
             r#" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">"#,
-            r#"<saml:Issuer>{issuer}</saml:Issuer>"#,
+            r#"<saml:Issuer>{issuer}</saml:Issuer>{extensions}"#,
             r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" AllowCreate="true"/>"#,
             r#"<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>{level}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
             r#"</samlp:AuthnRequest>"#
@@ -110,6 +113,7 @@ pub fn authn_request_xml(p: &AuthnRequestParams<'_>) -> String {
         dest = escape(p.destination),
         acs = escape(p.acs_url),
         issuer = escape(p.entity_id),
+        extensions = p.extension.as_ref().map(RequestExtension::to_xml).unwrap_or_default(),
         level = trust::requested_value(p.min_level),
     )
 }
@@ -162,8 +166,8 @@ pub struct Expectations {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub subject: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
+    /// The attributes by OID (BundID's names; other IdPs' friendly names for the name).
+    pub attributes: CitizenAttributes,
     pub trust_level: TrustLevel,
 }
 
@@ -331,6 +335,7 @@ fn validate_document(root: Element<'_>, ex: &Expectations) -> Result<Identity, S
         }
     }
     let attr = |names: &[&str]| attrs.iter().find(|(n, _)| names.contains(&n.as_str())).map(|(_, v)| v.clone());
+    let attributes = CitizenAttributes::from_pairs(attrs.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let class_ref = assertion
         .child(ASSERTION_NS, "AuthnStatement")
         .and_then(|s| s.child(ASSERTION_NS, "AuthnContext"))
@@ -341,12 +346,7 @@ fn validate_document(root: Element<'_>, ex: &Expectations) -> Result<Identity, S
         .and_then(trust::from_asserted)
         .or_else(|| class_ref.as_deref().and_then(trust::from_asserted))
         .ok_or(SamlError::NoTrustLevel)?;
-    Ok(Identity {
-        subject: name_id,
-        given_name: attr(&[trust::GIVEN_NAME_ATTRIBUTE, "givenName"]),
-        family_name: attr(&[trust::SURNAME_ATTRIBUTE, "surname", "sn"]),
-        trust_level,
-    })
+    Ok(Identity { subject: name_id, attributes, trust_level })
 }
 
 fn expect(field: &'static str, found: &str, expected: &str) -> Result<(), SamlError> {
@@ -478,7 +478,10 @@ mod tests {
     fn a_signed_response_yields_the_citizen() {
         let id = check(&signed(&base())).unwrap();
         assert_eq!(id.subject, "erika");
-        assert_eq!((id.given_name.as_deref(), id.family_name.as_deref()), (Some("Erika"), Some("Mustermann")));
+        assert_eq!(
+            (id.attributes.given_name.as_deref(), id.attributes.surname.as_deref()),
+            (Some("Erika"), Some("Mustermann"))
+        );
         assert_eq!(id.trust_level, TrustLevel::Substantiell);
     }
 

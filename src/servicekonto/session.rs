@@ -124,14 +124,39 @@ impl TryFrom<Stored> for Session {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "protocol", rename_all = "lowercase")]
 pub enum Pending {
-    Oidc { tenant: String, state: String, nonce: String, code_verifier: String, redirect_uri: String, next: String },
-    Saml { tenant: String, request_id: String, acs_url: String, next: String },
+    Oidc {
+        tenant: String,
+        state: String,
+        nonce: String,
+        code_verifier: String,
+        redirect_uri: String,
+        next: String,
+        /// The trust level this login must reach (the binding's, or more for a service that needs more).
+        #[serde(default)]
+        min_level: TrustLevel,
+    },
+    Saml {
+        tenant: String,
+        request_id: String,
+        acs_url: String,
+        next: String,
+        /// The trust level this login must reach (the binding's, or more for a service that needs more).
+        #[serde(default)]
+        min_level: TrustLevel,
+    },
 }
 
 impl Pending {
     pub fn tenant(&self) -> &str {
         match self {
             Pending::Oidc { tenant, .. } | Pending::Saml { tenant, .. } => tenant,
+        }
+    }
+
+    /// The trust level this login must reach.
+    pub fn min_level(&self) -> TrustLevel {
+        match self {
+            Pending::Oidc { min_level, .. } | Pending::Saml { min_level, .. } => *min_level,
         }
     }
 }
@@ -369,7 +394,13 @@ mod tests {
     use super::*;
 
     fn pending(n: usize) -> Pending {
-        Pending::Saml { tenant: "t".into(), request_id: format!("_{n}"), acs_url: String::new(), next: "/".into() }
+        Pending::Saml {
+            tenant: "t".into(),
+            request_id: format!("_{n}"),
+            acs_url: String::new(),
+            next: "/".into(),
+            min_level: TrustLevel::Substantiell,
+        }
     }
 
     fn session(now: OffsetDateTime) -> Session {

@@ -13,11 +13,7 @@
 use crate::tenant::TrustLevel;
 
 /// SAML attribute carrying the trust level of the authentication (BundID/PVP naming).
-pub const TRUST_LEVEL_ATTRIBUTE: &str = "urn:oid:1.2.40.0.10.2.1.1.261.94";
-/// SAML attribute: given name.
-pub const GIVEN_NAME_ATTRIBUTE: &str = "urn:oid:2.5.4.42";
-/// SAML attribute: surname.
-pub const SURNAME_ATTRIBUTE: &str = "urn:oid:2.5.4.4";
+pub const TRUST_LEVEL_ATTRIBUTE: &str = crate::tenant::CitizenAttribute::TrustLevel.oid();
 
 /// Map an asserted value to a trust level.
 pub fn from_asserted(value: &str) -> Option<TrustLevel> {

@@ -15,7 +15,10 @@ use model::*;
 use serde::{Deserialize, Serialize};
 
 pub use load::{load_dir, read_dir, LoadError};
-pub use model::{Environment, MunicipalityKind, Placement, Protocol, Provider, SecretRef, TrustLevel};
+pub use model::{
+    CitizenAttribute, Environment, MunicipalityKind, Placement, Protocol, Provider, RequestedAttribute, SecretRef,
+    TrustLevel,
+};
 
 /// Default content threshold: published services a portal needs to be content-ready.
 pub const DEFAULT_CONTENT_THRESHOLD: u32 = 40;
@@ -162,6 +165,13 @@ pub struct Binding {
     /// SAML: AES-CBC encrypted assertions accepted (`allowLegacyCbc`); AES-GCM only otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_legacy_cbc: bool,
+    /// BundID: `OnlineServiceId` of the request's `DisplayInformation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_service_id: Option<String>,
+    /// BundID: the attributes each AuthnRequest asks for, as the tenant lists them; empty: the default
+    /// (`servicekonto::bundid::default_requested_attributes`). Empty for other providers.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requested_attributes: Vec<RequestedAttribute>,
 }
 
 /// Every group and tenant of a `tenants/` directory.

@@ -205,7 +205,8 @@ pub struct ServicekontoSpec {
     /// OIDC: the issuer URL (discovery at `/.well-known/openid-configuration`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub issuer: Option<S<String>>,
-    /// SAML: the SP entity ID (default: `https://<hostname>/saml/metadata`).
+    /// SAML: the SP entity ID of the binding's environment (default: `https://<hostname>/saml/metadata` in
+    /// production, `https://<hostname>/saml/metadata/integration` in integration).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entity_id: Option<S<String>>,
     /// OIDC: the client ID registered with the provider.
@@ -214,6 +215,14 @@ pub struct ServicekontoSpec {
     /// Where the SP key / client secret is kept. Never the secret itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials: Option<S<SecretRef>>,
+    /// BundID: the online service's ID (`OnlineServiceId` of the request's `DisplayInformation`), if one was
+    /// assigned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online_service_id: Option<S<String>>,
+    /// BundID: the attributes requested with each login (default: name, birthdate, address, e-mail, bPK2 and the
+    /// trust level; see docs/servicekonto.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_attributes: Option<S<Vec<RequestedAttribute>>>,
     /// SAML: also accept AES-CBC encrypted assertions (XML Encryption 1.0). Off by default;
     /// only for an IdP that cannot send AES-GCM yet. Every such login is logged as a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -224,6 +233,77 @@ pub struct ServicekontoSpec {
     /// Rejected: secrets do not belong in tenant files.
     #[serde(default, skip_serializing)]
     pub private_key: Option<S<String>>,
+}
+
+/// One attribute a BundID login asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequestedAttribute {
+    pub name: CitizenAttribute,
+    /// Whether BundID must deliver it (`RequiredAttribute`); default false.
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// The citizen attributes BundID delivers, named as in the tenant file; [`CitizenAttribute::oid`] gives the SAML
+/// attribute name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum CitizenAttribute {
+    GivenName,
+    Surname,
+    Birthdate,
+    PostalAddress,
+    PostalCode,
+    Locality,
+    Mail,
+    #[serde(rename = "bpk2")]
+    Bpk2,
+    TrustLevel,
+}
+
+impl CitizenAttribute {
+    pub const ALL: [CitizenAttribute; 9] = [
+        CitizenAttribute::GivenName,
+        CitizenAttribute::Surname,
+        CitizenAttribute::Birthdate,
+        CitizenAttribute::PostalAddress,
+        CitizenAttribute::PostalCode,
+        CitizenAttribute::Locality,
+        CitizenAttribute::Mail,
+        CitizenAttribute::Bpk2,
+        CitizenAttribute::TrustLevel,
+    ];
+
+    /// The SAML attribute name (`urn:oid:…`) BundID uses.
+    pub const fn oid(self) -> &'static str {
+        match self {
+            CitizenAttribute::GivenName => "urn:oid:2.5.4.42",
+            CitizenAttribute::Surname => "urn:oid:2.5.4.4",
+            CitizenAttribute::Birthdate => "urn:oid:1.2.40.0.10.2.1.1.55",
+            CitizenAttribute::PostalAddress => "urn:oid:2.5.4.16",
+            CitizenAttribute::PostalCode => "urn:oid:2.5.4.17",
+            CitizenAttribute::Locality => "urn:oid:2.5.4.7",
+            CitizenAttribute::Mail => "urn:oid:0.9.2342.19200300.100.1.3",
+            CitizenAttribute::Bpk2 => "urn:oid:1.3.6.1.4.1.25484.494450.3",
+            CitizenAttribute::TrustLevel => "urn:oid:1.2.40.0.10.2.1.1.261.94",
+        }
+    }
+
+    /// The name in tenant files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CitizenAttribute::GivenName => "givenName",
+            CitizenAttribute::Surname => "surname",
+            CitizenAttribute::Birthdate => "birthdate",
+            CitizenAttribute::PostalAddress => "postalAddress",
+            CitizenAttribute::PostalCode => "postalCode",
+            CitizenAttribute::Locality => "locality",
+            CitizenAttribute::Mail => "mail",
+            CitizenAttribute::Bpk2 => "bpk2",
+            CitizenAttribute::TrustLevel => "trustLevel",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -267,12 +347,26 @@ pub enum Protocol {
     Oidc,
 }
 
+/// The IdP environment a binding logs in against. BundID registers each separately, with its own SP key pair and
+/// entity ID: `integration` (https://int.id.bund.de/idp) for tests, `production` (https://id.bund.de/idp).
+/// `test` and `live` are read as their former names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
-    Test,
-    Live,
+    #[serde(alias = "test")]
+    Integration,
+    #[serde(alias = "live")]
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Integration => "integration",
+            Environment::Production => "production",
+        }
+    }
 }
 
 /// Vertrauensniveau, in increasing order.

@@ -243,6 +243,29 @@ fn check_servicekonto(cx: &mut Ctx, spec: &ServicekontoSpec, prefix: &str) {
     if let Some(u) = &spec.entity_id {
         check_https_url(cx, u, &format!("{prefix}.entityId"));
     }
+    if let Some(id) = &spec.online_service_id {
+        if id.value.trim().is_empty() || id.value.len() > 256 || id.value.contains(char::is_control) {
+            cx.error_at(
+                "servicekonto-bundid",
+                id,
+                &format!("{prefix}.onlineServiceId"),
+                "onlineServiceId must be a short text without control characters",
+            );
+        }
+    }
+    if let Some(attrs) = &spec.requested_attributes {
+        let mut seen = std::collections::BTreeSet::new();
+        for a in &attrs.value {
+            if !seen.insert(a.name) {
+                cx.error_at(
+                    "servicekonto-bundid",
+                    attrs,
+                    &format!("{prefix}.requestedAttributes"),
+                    format!("attribute {} is requested twice", a.name.as_str()),
+                );
+            }
+        }
+    }
     if let Some(p) = &spec.provider {
         if p.value == Provider::ServicekontoNrw {
             cx.warn_at(
@@ -377,6 +400,8 @@ fn merge_servicekonto(group: Option<&ServicekontoSpec>, own: Option<&Servicekont
         client_id: own.and_then(|s| s.client_id.as_ref()).map(|v| v.value.clone()),
         credentials: own.and_then(|s| s.credentials.as_ref()).map(|v| v.value.clone()),
         allow_legacy_cbc: pick(own, group, |s| s.allow_legacy_cbc.as_ref()).is_some_and(|v| v.value),
+        online_service_id: pick(own, group, |s| s.online_service_id.as_ref()).map(|v| v.value.clone()),
+        requested_attributes: pick(own, group, |s| s.requested_attributes.as_ref()).map(|v| v.value.clone()),
     })
 }
 
@@ -390,6 +415,8 @@ struct MergedSk {
     client_id: Option<String>,
     credentials: Option<SecretRef>,
     allow_legacy_cbc: bool,
+    online_service_id: Option<String>,
+    requested_attributes: Option<Vec<RequestedAttribute>>,
 }
 
 fn is_digits(s: &str, n: usize) -> bool {
@@ -660,6 +687,35 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
             )
             .with_hint("remove allowLegacyCbc from this OIDC binding");
         }
+        if provider != Provider::Bundid && (m.online_service_id.is_some() || m.requested_attributes.is_some()) {
+            cx.error_file(
+                "servicekonto-bundid",
+                "spec.servicekonto",
+                "onlineServiceId and requestedAttributes belong to the BundID profile (provider: bundid)",
+            );
+        }
+        if provider == Provider::Bundid {
+            if let Some(url) = &m.idp_metadata_url {
+                if let Some(other) = crate::servicekonto::bundid::other_environment_of_url(url, m.environment) {
+                    cx.error_file(
+                        "servicekonto-environment",
+                        "spec.servicekonto.idpMetadataUrl",
+                        format!(
+                            "idpMetadataUrl {url} belongs to BundID's {} environment, the binding's environment is {}",
+                            other.as_str(),
+                            m.environment.as_str()
+                        ),
+                    )
+                    .with_hint(format!(
+                        "BundID {}: {}; {}: {}",
+                        Environment::Integration.as_str(),
+                        crate::servicekonto::bundid::idp_entity_id(Environment::Integration),
+                        Environment::Production.as_str(),
+                        crate::servicekonto::bundid::idp_entity_id(Environment::Production)
+                    ));
+                }
+            }
+        }
         Some(Binding {
             provider,
             protocol,
@@ -668,12 +724,17 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
             idp_metadata_url: m.idp_metadata_url,
             issuer: m.issuer,
             entity_id: match protocol {
-                Protocol::Saml => Some(m.entity_id.unwrap_or_else(|| format!("https://{canonical}/saml/metadata"))),
+                Protocol::Saml => Some(
+                    m.entity_id
+                        .unwrap_or_else(|| crate::servicekonto::metadata::default_entity_id(&canonical, m.environment)),
+                ),
                 Protocol::Oidc => None,
             },
             client_id: m.client_id,
             credentials: m.credentials,
             allow_legacy_cbc: m.allow_legacy_cbc && protocol == Protocol::Saml,
+            online_service_id: m.online_service_id.filter(|_| provider == Provider::Bundid),
+            requested_attributes: m.requested_attributes.filter(|_| provider == Provider::Bundid).unwrap_or_default(),
         })
     });
 

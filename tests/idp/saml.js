@@ -1,21 +1,33 @@
 // A real SAML 2.0 identity provider built with npm samlify, for portalctl's Servicekonto tests.
+// It behaves like BundID (the federal citizen account) for the SPs it knows.
 //
 // Environment: SP_METADATA (comma-separated paths of SP metadata files), IDP_KEY and IDP_CERT
 // (PEM files of the IdP's signing key and certificate). Listens on 127.0.0.1 on a free port
 // and prints "listening <port>" once ready.
 //
-// GET /metadata  the IdP metadata (entity ID http://127.0.0.1:<port>/metadata)
-// GET /sso       HTTP-Redirect binding: verifies the AuthnRequest's signature against the SP
-//                metadata (and its schema), then answers with an auto-submitting HTML form that
-//                POSTs a signed Response for the test citizen "Erika Mustermann".
+// GET /metadata  the IdP metadata (entity ID http://127.0.0.1:<port>/metadata); single sign-on
+//                at BundID's (Shibboleth) paths /idp/profile/SAML2/Redirect/SSO and …/POST/SSO.
+// GET /idp/profile/SAML2/Redirect/SSO
+//                HTTP-Redirect binding: verifies the AuthnRequest's signature against the SP
+//                metadata (and its schema), then checks it the way BundID does: it must carry
+//                <samlp:Extensions> with akdb:AuthenticationRequest (Version 2) listing the
+//                RequestedAttributes by urn:oid name and the DisplayInformation with an
+//                OrganizationDisplayName, and a RequestedAuthnContext Comparison="minimum" with a
+//                STORK-QAA-Level-1…4. A request without them is refused (400). Then it answers
+//                with an auto-submitting HTML form that POSTs a signed Response for the test
+//                citizen "Erika Mustermann": every requested attribute by OID, and the trust
+//                level as attribute urn:oid:1.2.40.0.10.2.1.1.261.94 and AuthnContextClassRef.
 //                Test scenarios, as extra query parameters outside the signed part:
 //                level=<value> trust level asserted (default STORK-QAA-Level-3),
 //                audience=<uri> a wrong audience, expired=1 an assertion already expired,
 //                encrypt=cbc|gcm the assertion encrypted (aes256-cbc or aes128-gcm, rsa-oaep-mgf1p).
+// GET /requests  what the IdP received, newest last (JSON): per AuthnRequest its ID, issuer, the
+//                requested attributes, display information, comparison and level, or why it was refused.
 import http from 'node:http';
 import fs from 'node:fs';
 import samlify from 'samlify';
 import * as validator from '@authenio/samlify-node-xmllint';
+import { DOMParser } from '@xmldom/xmldom';
 
 samlify.setSchemaValidator(validator);
 // Exit with the test process that started us (it holds our stdin open).
@@ -35,13 +47,68 @@ const RESPONSE_TEMPLATE = '<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:
   + '<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{NotOnOrAfter}" Recipient="{Recipient}" InResponseTo="{InResponseTo}"/></saml:SubjectConfirmation></saml:Subject>'
   + '<saml:Conditions NotBefore="{NotBefore}" NotOnOrAfter="{NotOnOrAfter}"><saml:AudienceRestriction><saml:Audience>{Audience}</saml:Audience></saml:AudienceRestriction></saml:Conditions>'
   + '<saml:AuthnStatement AuthnInstant="{IssueInstant}" SessionIndex="{AssertionID}"><saml:AuthnContext><saml:AuthnContextClassRef>{Level}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>'
-  + '<saml:AttributeStatement>'
-  + '<saml:Attribute Name="urn:oid:2.5.4.42" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri" FriendlyName="givenName"><saml:AttributeValue xsi:type="xs:string">{GivenName}</saml:AttributeValue></saml:Attribute>'
-  + '<saml:Attribute Name="urn:oid:2.5.4.4" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri" FriendlyName="surname"><saml:AttributeValue xsi:type="xs:string">{Surname}</saml:AttributeValue></saml:Attribute>'
-  + '<saml:Attribute Name="urn:oid:1.2.40.0.10.2.1.1.261.94" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri" FriendlyName="trustLevel"><saml:AttributeValue xsi:type="xs:string">{Level}</saml:AttributeValue></saml:Attribute>'
+  + '<saml:AttributeStatement><!--ATTRIBUTES-->'
   + '</saml:AttributeStatement></saml:Assertion></samlp:Response>';
 
+const escapeXml = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 const escapeHtml = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/"/g, '&quot;').replace(/>/g, '&gt;');
+
+const PROTOCOL_NS = 'urn:oasis:names:tc:SAML:2.0:protocol';
+const ASSERTION_NS = 'urn:oasis:names:tc:SAML:2.0:assertion';
+const AKDB_NS = 'https://www.akdb.de/request/2018/09';
+const CLASSIC_UI_NS = 'https://www.akdb.de/request/2018/09/classic-ui/v1';
+const TRUST_LEVEL_OID = 'urn:oid:1.2.40.0.10.2.1.1.261.94';
+// The test citizen, by BundID's attribute OIDs.
+const CITIZEN = {
+  'urn:oid:2.5.4.42': 'Erika',
+  'urn:oid:2.5.4.4': 'Mustermann',
+  'urn:oid:1.2.40.0.10.2.1.1.55': '1964-08-12',
+  'urn:oid:2.5.4.16': 'Heidestraße 17',
+  'urn:oid:2.5.4.17': '51147',
+  'urn:oid:2.5.4.7': 'Köln',
+  'urn:oid:0.9.2342.19200300.100.1.3': 'erika.mustermann@example.org',
+  'urn:oid:1.3.6.1.4.1.25484.494450.3': 'bpk2-test-erika-mustermann',
+};
+
+// What BundID requires of an AuthnRequest; throws with the reason when something is missing.
+const bundidRequest = (xml) => {
+  const doc = new DOMParser().parseFromString(xml, 'text/xml');
+  const root = doc.documentElement;
+  const children = (el, ns, name) => Array.from(el.childNodes).filter((n) => n.namespaceURI === ns && n.localName === name);
+  const one = (el, ns, name, what) => {
+    const found = children(el, ns, name);
+    if (found.length !== 1) throw new Error(`${what}: expected exactly one ${name}, found ${found.length}`);
+    return found[0];
+  };
+  const ext = one(root, PROTOCOL_NS, 'Extensions', 'AuthnRequest');
+  const authReq = one(ext, AKDB_NS, 'AuthenticationRequest', 'samlp:Extensions');
+  if (authReq.getAttribute('Version') !== '2') throw new Error('akdb:AuthenticationRequest Version is not 2');
+  const requested = one(authReq, AKDB_NS, 'RequestedAttributes', 'akdb:AuthenticationRequest');
+  const attributes = children(requested, AKDB_NS, 'RequestedAttribute').map((a) => ({
+    name: a.getAttribute('Name'),
+    required: a.getAttribute('RequiredAttribute') === 'true',
+  }));
+  if (attributes.length === 0) throw new Error('akdb:RequestedAttributes is empty');
+  for (const a of attributes) {
+    if (!/^urn:oid:[0-9]+(\.[0-9]+)*$/.test(a.name)) throw new Error(`RequestedAttribute ${a.name} is not named by urn:oid`);
+  }
+  const display = one(authReq, AKDB_NS, 'DisplayInformation', 'akdb:AuthenticationRequest');
+  const version = one(display, CLASSIC_UI_NS, 'Version', 'akdb:DisplayInformation');
+  const text = (name) => children(version, CLASSIC_UI_NS, name).map((n) => n.textContent)[0];
+  const organizationDisplayName = text('OrganizationDisplayName');
+  if (!organizationDisplayName) throw new Error('DisplayInformation without OrganizationDisplayName');
+  const context = one(root, PROTOCOL_NS, 'RequestedAuthnContext', 'AuthnRequest');
+  const comparison = context.getAttribute('Comparison');
+  if (comparison !== 'minimum') throw new Error(`RequestedAuthnContext Comparison is ${comparison}, not minimum`);
+  const level = one(context, ASSERTION_NS, 'AuthnContextClassRef', 'RequestedAuthnContext').textContent;
+  if (!/^STORK-QAA-Level-[1-4]$/.test(level)) throw new Error(`requested level ${level} is not a STORK-QAA-Level`);
+  return { attributes, organizationDisplayName, onlineServiceId: text('OnlineServiceId') || null, comparison, level };
+};
+
+const attributeXml = (name, value) => `<saml:Attribute Name="${name}" NameFormat="urn:oasis:names:tc:SAML:2.0:attrname-format:uri">`
+  + `<saml:AttributeValue xsi:type="xs:string">${escapeXml(value)}</saml:AttributeValue></saml:Attribute>`;
+
+const received = [];
 
 const server = http.createServer();
 server.listen(0, '127.0.0.1', () => {
@@ -53,7 +120,10 @@ server.listen(0, '127.0.0.1', () => {
     signingCert,
     wantAuthnRequestsSigned: true,
     isAssertionEncrypted: false,
-    singleSignOnService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/sso` }],
+    singleSignOnService: [
+      { Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/idp/profile/SAML2/Redirect/SSO` },
+      { Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST', Location: `${base}/idp/profile/SAML2/POST/SSO` },
+    ],
     singleLogoutService: [{ Binding: 'urn:oasis:names:tc:SAML:2.0:bindings:HTTP-Redirect', Location: `${base}/slo` }],
     loginResponseTemplate: { context: RESPONSE_TEMPLATE, attributes: [] },
   };
@@ -90,10 +160,21 @@ server.listen(0, '127.0.0.1', () => {
       }
     }
     if (!sp) {
+      received.push({ refused: errors.join('; ') });
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end(`AuthnRequest rejected: ${errors.join('; ')}`);
       return;
     }
+    let bundid;
+    try {
+      bundid = bundidRequest(parsed.samlContent);
+    } catch (err) {
+      received.push({ id: parsed.extract.request.id, issuer: parsed.extract.issuer, refused: err.message });
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end(`AuthnRequest rejected (BundID profile): ${err.message}`);
+      return;
+    }
+    received.push({ id: parsed.extract.request.id, issuer: parsed.extract.issuer, ...bundid });
     const level = url.searchParams.get('level') || 'STORK-QAA-Level-3';
     const audience = url.searchParams.get('audience') || sp.entityMeta.getEntityID();
     const expired = url.searchParams.get('expired') === '1';
@@ -120,13 +201,18 @@ server.listen(0, '127.0.0.1', () => {
       NotBefore: expired ? shift(-20) : shift(-1),
       NotOnOrAfter: expired ? shift(-10) : shift(5),
       Level: level,
-      GivenName: 'Erika',
-      Surname: 'Mustermann',
     };
+    // Every requested attribute the citizen has, and the trust level (inserted after the
+    // template's escaping replacement: this is markup).
+    const attributes = bundid.attributes.filter((a) => CITIZEN[a.name]).map((a) => attributeXml(a.name, CITIZEN[a.name])).join('')
+      + attributeXml(TRUST_LEVEL_OID, level);
     const responder = encrypting[url.searchParams.get('encrypt')] || idp;
     const response = await responder.createLoginResponse(sp, parsed, 'post', {}, {
       relayState: query.RelayState,
-      customTagReplacement: (template) => ({ id, context: samlify.SamlLib.replaceTagsByValue(template, values) }),
+      customTagReplacement: (template) => ({
+        id,
+        context: samlify.SamlLib.replaceTagsByValue(template, values).replace('<!--ATTRIBUTES-->', attributes),
+      }),
     });
     const relay = response.relayState ? `<input type="hidden" name="RelayState" value="${escapeHtml(response.relayState)}">` : '';
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -138,7 +224,10 @@ server.listen(0, '127.0.0.1', () => {
     if (req.url === '/metadata') {
       res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' });
       res.end(idp.getMetadata());
-    } else if (req.url.startsWith('/sso?')) {
+    } else if (req.url === '/requests') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(received));
+    } else if (req.url.startsWith('/idp/profile/SAML2/Redirect/SSO?')) {
       sso(req, res).catch((err) => {
         res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(String(err && err.stack ? err.stack : err));

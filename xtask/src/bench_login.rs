@@ -39,7 +39,7 @@ fn write_tenants(dir: &Path, saml_idp: &str, oidc_idp: &str, secret_file: &Path)
         ),
     )?;
     let saml = format!(
-        "    provider: bundid\n    environment: test\n    trustLevel: substantiell\n    idpMetadataUrl: {saml_idp}/metadata\n"
+        "    provider: bundid\n    environment: integration\n    trustLevel: substantiell\n    idpMetadataUrl: {saml_idp}/metadata\n"
     );
     std::fs::write(g.join("detmold.yaml"), tenant_yaml("detmold", "05766020", "05766", SAML_HOST, &saml))?;
     let oidc = format!(
@@ -108,7 +108,7 @@ pub fn login() -> Result<()> {
     let sp_md = secrets.join("sp-metadata.xml");
     crate::run(portalctl(&bin, &tenants, &secrets).args(["servicekonto", "metadata", "--tenant", "detmold"]).args([
         "--environment",
-        "test",
+        "integration",
         "--out",
         &sp_md.display().to_string(),
     ]))?;

@@ -110,15 +110,29 @@ impl IntoResponse for LoginError {
     }
 }
 
+/// A message page of the login routes, attached to its response so that the portal server can
+/// show it in the tenant's own layout (`templates/servicekonto/login_message.html`); the bare
+/// page of [`page`] is what remains without a portal around the routes.
+#[derive(Debug, Clone)]
+pub struct LoginMessage {
+    /// Plain text.
+    pub title: String,
+    /// HTML, escaped.
+    pub html: String,
+}
+
 /// A short German page of the login routes: `title` (plain text) and `inner` (HTML, escaped by the caller).
 pub(crate) fn page(status: StatusCode, title: &str, inner: &str) -> Response {
-    let title = crate::servicekonto::xml::escape(title);
+    let escaped = crate::servicekonto::xml::escape(title);
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1>{inner}</main></body></html>\n"
+         <title>{escaped}</title></head><body><main><h1>{escaped}</h1>{inner}</main></body></html>\n"
     );
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
-        .into_response()
+    let mut resp =
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
+            .into_response();
+    resp.extensions_mut().insert(LoginMessage { title: title.to_string(), html: inner.to_string() });
+    resp
 }
 
 pub(crate) fn internal(e: Error) -> LoginError {

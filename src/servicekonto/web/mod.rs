@@ -11,7 +11,8 @@
 //! - [`redirect`]: where the browser may go after login.
 //! - [`saml_login`], [`oidc_login`]: the two protocols' start and finish.
 //! - [`logout`]: logout by POST with a cross-site check.
-//! - `error`: a failed step as a short page for the citizen, details to the log.
+//! - `error`: a failed step as a short page for the citizen ([`LoginMessage`], which the portal
+//!   shows in the tenant's layout), details to the log.
 
 pub mod cookies;
 mod error;
@@ -22,6 +23,7 @@ pub mod saml_login;
 
 pub use cookies::{LOGIN_COOKIE, LOGIN_COOKIE_HTTP, SESSION_COOKIE, SESSION_COOKIE_HTTP};
 
+use super::bundid::CitizenAttributes;
 use super::keys::{KeyPaths, SpKeys};
 use super::metadata::{self, IdpMetadata, ACS_PATH, OIDC_CALLBACK_PATH};
 use super::oidc::{self, Discovery};
@@ -35,6 +37,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cookies::Kind;
+pub use error::LoginMessage;
 pub(crate) use error::{internal, page, store_error, LoginError};
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;
@@ -253,6 +256,10 @@ pub(crate) fn redirect(location: &str) -> Response {
 #[derive(Debug, Deserialize)]
 struct StartQuery {
     next: Option<String>,
+    /// A service that needs more than the tenant's minimum (e.g. `hoch`) asks for it here; a
+    /// lower value than the binding's changes nothing.
+    #[serde(rename = "trustLevel")]
+    trust_level: Option<TrustLevel>,
 }
 
 /// `GET /anmelden?next=/pfad`: start a login with the tenant's protocol. A new login cookie
@@ -268,9 +275,10 @@ async fn start(
     let base_url = url::Url::parse(&base).map_err(|e| LoginError::Internal(format!("base URL {base}: {e}")))?;
     let next = redirect::local_target(&base_url, q.next.as_deref());
     let login_token = oidc::random_token();
+    let min_level = q.trust_level.map_or(binding.trust_level, |l| l.max(binding.trust_level));
     let mut resp = match binding.protocol {
-        Protocol::Saml => saml_login::start(&sk, &tenant, binding, &base, next, &login_token).await?,
-        Protocol::Oidc => oidc_login::start(&sk, &tenant, binding, &base, next, &login_token).await?,
+        Protocol::Saml => saml_login::start(&sk, &tenant, binding, &base, next, min_level, &login_token).await?,
+        Protocol::Oidc => oidc_login::start(&sk, &tenant, binding, &base, next, min_level, &login_token).await?,
     };
     resp.headers_mut().append(
         header::SET_COOKIE,
@@ -279,30 +287,34 @@ async fn start(
     Ok(resp)
 }
 
-/// The citizen as an IdP asserted them, after every check.
+/// The citizen as an IdP asserted them, after every check. Personal data: never logged.
 pub(crate) struct Identity {
     pub subject: String,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
+    pub attributes: CitizenAttributes,
     pub trust_level: TrustLevel,
     pub protocol: &'static str,
 }
 
-/// Create the session (if the trust level suffices), set its cookie, clear the login cookie
-/// and send the browser to `next` (already checked by [`redirect::local_target`]).
+/// Create the session (if the trust level reaches `min_level`, the binding's or a service's
+/// higher one), set its cookie, clear the login cookie and send the browser to `next` (already
+/// checked by [`redirect::local_target`]). Of the citizen's attributes the session keeps the
+/// name only; the others are not stored.
 pub(crate) async fn finish_login(
     sk: &ServicekontoState,
     tenant: &Tenant,
     binding: &Binding,
     id: Identity,
+    min_level: TrustLevel,
     next: &str,
 ) -> Result<Response, LoginError> {
-    if id.trust_level < binding.trust_level {
-        tracing::info!(tenant = %tenant.slug, have = trust::name(id.trust_level), need = trust::name(binding.trust_level), "login below the required trust level");
-        return Err(LoginError::TrustTooLow { have: id.trust_level, need: binding.trust_level });
+    let need = min_level.max(binding.trust_level);
+    if id.trust_level < need {
+        tracing::info!(tenant = %tenant.slug, have = trust::name(id.trust_level), need = trust::name(need), "login below the required trust level");
+        return Err(LoginError::TrustTooLow { have: id.trust_level, need });
     }
     let now = sk.clock.now();
-    let name = match (&id.given_name, &id.family_name) {
+    let CitizenAttributes { given_name, surname: family_name, .. } = id.attributes;
+    let name = match (&given_name, &family_name) {
         (Some(g), Some(f)) => format!("{g} {f}"),
         (Some(n), None) | (None, Some(n)) => n.clone(),
         (None, None) => "Bürgerin/Bürger".to_string(),
@@ -310,8 +322,8 @@ pub(crate) async fn finish_login(
     let session = Session {
         tenant: tenant.slug.clone(),
         name,
-        given_name: id.given_name,
-        family_name: id.family_name,
+        given_name,
+        family_name,
         trust_level: id.trust_level,
         protocol: id.protocol,
         subject: id.subject,

@@ -7,10 +7,11 @@
 use super::cookies::{self, Kind};
 use super::OIDC_CALLBACK_PATH;
 use super::{finish_login, internal, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
+use crate::servicekonto::bundid::CitizenAttributes;
 use crate::servicekonto::oidc;
 use crate::servicekonto::session::Pending;
 use crate::servicekonto::Error;
-use crate::tenant::{Binding, Protocol, Tenant};
+use crate::tenant::{Binding, Protocol, Tenant, TrustLevel};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -24,6 +25,7 @@ pub(super) async fn start(
     binding: &Binding,
     base: &str,
     next: String,
+    min_level: TrustLevel,
     login_token: &str,
 ) -> Result<Response, LoginError> {
     let now = sk.clock.now();
@@ -42,11 +44,12 @@ pub(super) async fn start(
             state: &state,
             nonce: &nonce,
             code_verifier: &code_verifier,
-            min_level: binding.trust_level,
+            min_level,
         },
     )
     .map_err(internal)?;
-    let pending = Pending::Oidc { tenant: tenant.slug.clone(), state, nonce, code_verifier, redirect_uri, next };
+    let pending =
+        Pending::Oidc { tenant: tenant.slug.clone(), state, nonce, code_verifier, redirect_uri, next, min_level };
     sk.sessions.put_pending(&tenant.group, login_token, pending, now).await.map_err(store_error)?;
     Ok(redirect(&url))
 }
@@ -70,7 +73,8 @@ pub(super) async fn callback(
     let login_token = cookies::read(&sk, &headers, Kind::Login)
         .ok_or_else(|| LoginError::BadRequest("callback without the login cookie".into()))?;
     let pending = sk.sessions.pending(&tenant.group, login_token, now).await.map_err(store_error)?;
-    let Some(Pending::Oidc { tenant: slug, state, nonce, code_verifier, redirect_uri, next }) = pending else {
+    let Some(Pending::Oidc { tenant: slug, state, nonce, code_verifier, redirect_uri, next, min_level }) = pending
+    else {
         return Err(LoginError::BadRequest("no OIDC login in progress for this browser".into()));
     };
     if slug != tenant.slug {
@@ -110,11 +114,15 @@ pub(super) async fn callback(
         binding,
         Identity {
             subject: verified.subject,
-            given_name: verified.given_name,
-            family_name: verified.family_name,
+            attributes: CitizenAttributes {
+                given_name: verified.given_name,
+                surname: verified.family_name,
+                ..CitizenAttributes::default()
+            },
             trust_level: verified.trust_level,
             protocol: "oidc",
         },
+        min_level,
         &next,
     )
     .await

@@ -10,9 +10,10 @@
 use super::cookies::{self, Kind};
 use super::{finish_login, internal, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
 use super::{ACS_PATH, CLOCK_SKEW};
+use crate::servicekonto::bundid::RequestExtension;
 use crate::servicekonto::saml;
 use crate::servicekonto::session::Pending;
-use crate::tenant::{Binding, Protocol, Tenant};
+use crate::tenant::{Binding, Protocol, Tenant, TrustLevel};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -25,6 +26,7 @@ pub(super) async fn start(
     binding: &Binding,
     base: &str,
     next: String,
+    min_level: TrustLevel,
     login_token: &str,
 ) -> Result<Response, LoginError> {
     let now = sk.clock.now();
@@ -40,14 +42,15 @@ pub(super) async fn start(
             entity_id,
             acs_url: &acs_url,
             destination: &idp.sso_redirect,
-            min_level: binding.trust_level,
+            min_level,
+            extension: RequestExtension::of(binding, &tenant.display_name),
             relay_state: Some(&next),
             now,
         },
         &keys,
     )
     .map_err(internal)?;
-    let pending = Pending::Saml { tenant: tenant.slug.clone(), request_id: req.id.clone(), acs_url, next };
+    let pending = Pending::Saml { tenant: tenant.slug.clone(), request_id: req.id.clone(), acs_url, next, min_level };
     sk.sessions.put_pending(&tenant.group, login_token, pending, now).await.map_err(store_error)?;
     Ok(redirect(&req.url))
 }
@@ -69,7 +72,7 @@ pub(super) async fn acs(
         .ok_or_else(|| LoginError::BadRequest("SAML response without the login cookie of this browser".into()))?;
     let now = sk.clock.now();
     let pending = sk.sessions.pending(&tenant.group, login_token, now).await.map_err(store_error)?;
-    let Some(Pending::Saml { tenant: slug, request_id, acs_url, next }) = pending else {
+    let Some(Pending::Saml { tenant: slug, request_id, acs_url, next, min_level }) = pending else {
         return Err(LoginError::BadRequest("no SAML login in progress for this browser".into()));
     };
     if slug != tenant.slug {
@@ -108,11 +111,11 @@ pub(super) async fn acs(
         binding,
         Identity {
             subject: identity.subject,
-            given_name: identity.given_name,
-            family_name: identity.family_name,
+            attributes: identity.attributes,
             trust_level: identity.trust_level,
             protocol: "saml",
         },
+        min_level,
         &next,
     )
     .await
