@@ -10,6 +10,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("staff.html", include_str!("../../templates/portal/staff.html")),
     ("search.html", include_str!("../../templates/portal/search.html")),
     ("not_found.html", include_str!("../../templates/portal/not_found.html")),
+    ("legal.html", include_str!("../../templates/portal/legal.html")),
 ];
 
 /// The portal's stylesheet (`/static/portal.css`), the same for every tenant.
