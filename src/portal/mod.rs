@@ -10,6 +10,7 @@ pub mod db;
 pub mod error;
 pub mod feedback;
 pub mod http;
+pub mod legal;
 pub mod members;
 pub mod metrics;
 pub mod ops;
@@ -406,6 +407,8 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
         .merge(pages::routes())
         // Citizens' feedback (`/rueckmeldung`), the only form that writes to a tenant's schema.
         .merge(feedback::routes())
+        // The legal pages (`/impressum`, `/datenschutz`, `/barrierefreiheit`, `/leichte-sprache`, `/gebaerdensprache`).
+        .merge(legal::routes())
         // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host, its pages in the tenant's layout.
         .merge(
             crate::servicekonto::routes().layer(middleware::from_fn_with_state(state.clone(), themed_login_messages)),

@@ -61,26 +61,28 @@ async fn theme_css(ctx: TenantCtx) -> Response {
 
 /// Context every page gets: the tenant, the logo, the logged-in user if any.
 pub(super) fn base(ctx: &TenantCtx) -> tera::Context {
+    site_context(&ctx.site, ctx.user.as_ref())
+}
+
+/// The layout's context: the tenant, its logo and stylesheets, the links of the legal pages, the citizen if any.
+fn site_context(site: &Site, user: Option<&CurrentUser>) -> tera::Context {
     let mut c = tera::Context::new();
-    c.insert("site", &*ctx.site);
-    c.insert("logo", &ctx.site.logo());
-    c.insert("user", &ctx.user);
-    c.insert("assets", &assets(&ctx.site));
+    c.insert("site", site);
+    c.insert("logo", &site.logo());
+    c.insert("user", &user);
+    c.insert("assets", &assets(site));
+    c.insert("legal_links", &super::legal::links(site));
     c
 }
 
-fn page(state: &AppState, name: &str, c: &tera::Context) -> Result<Response, AppError> {
+pub(super) fn page(state: &AppState, name: &str, c: &tera::Context) -> Result<Response, AppError> {
     let html = state.tera().render(name, c)?;
     Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response())
 }
 
 /// The tenant's own "not found" page.
 pub fn not_found(state: &AppState, site: &Site, user: Option<&CurrentUser>) -> Response {
-    let mut c = tera::Context::new();
-    c.insert("site", site);
-    c.insert("logo", &site.logo());
-    c.insert("user", &user);
-    c.insert("assets", &assets(site));
+    let c = site_context(site, user);
     match state.tera().render("not_found.html", &c) {
         Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
         Err(e) => AppError::from(e).into_response(),
@@ -94,11 +96,7 @@ pub fn login_message(
     user: Option<&CurrentUser>,
     message: &crate::servicekonto::web::LoginMessage,
 ) -> Result<String, AppError> {
-    let mut c = tera::Context::new();
-    c.insert("site", site);
-    c.insert("logo", &site.logo());
-    c.insert("user", &user);
-    c.insert("assets", &assets(site));
+    let mut c = site_context(site, user);
     c.insert("title", &message.title);
     c.insert("message_html", &message.html);
     Ok(state.tera().render("login_message.html", &c)?)

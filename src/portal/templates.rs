@@ -13,6 +13,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("feedback.html", include_str!("../../templates/portal/feedback.html")),
     ("feedback_result.html", include_str!("../../templates/portal/feedback_result.html")),
     ("login_message.html", include_str!("../../templates/servicekonto/login_message.html")),
+    ("legal.html", include_str!("../../templates/portal/legal.html")),
 ];
 
 /// The portal's stylesheet (`/static/portal.css`), the same for every tenant.

@@ -153,6 +153,18 @@ pub async fn observe(
                 Some(n) if n >= u64::from(t.content_threshold) => Check::Pass,
                 Some(n) => Check::Fail(format!("content: {n} of {} services published", t.content_threshold)),
             };
+            // compliant: legal pages complete, the last accessibility audit clean and not older than the last
+            // publish (the latest change to a published service)
+            let asked = db.is_some_and(|r| r.is_ok());
+            o.last_published_at =
+                db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).and_then(|p| p.last_change);
+            // The accessibility audit's result (`portalctl audit`); none recorded yet.
+            o.audit = None;
+            o.compliance_blockers = super::compliance_blockers(t, o.audit.as_ref(), o.last_published_at);
+            o.compliant = match super::compliance(&o.compliance_blockers) {
+                Check::Pass if !asked => Check::Unknown("a11y: last publish not known (database not asked)".into()),
+                c => c,
+            };
             // live
             o.live = if t.published {
                 Check::Pass

@@ -88,10 +88,14 @@ pub fn tenant_yaml(slug: &str, hostnames: &[String], schema: &str, primary: &str
     format!(
         "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \"{name}\"\n  \
          ags: \"{ags}\"\n  kind: {kind}\n  parent: \"{parent}\"\n  wave: main\n  hostnames:\n{hosts}  theme:\n    \
-         primaryColor: \"{primary}\"\n    accentColor: \"{primary}\"\n  database:\n    schema: {schema}\n  links:\n    \
-         imprint: https://www.{slug}.de/impressum\n    privacy: https://www.{slug}.de/datenschutz\n  goLive:\n    published: true\n"
+         primaryColor: \"{primary}\"\n    accentColor: \"{primary}\"\n  database:\n    schema: {schema}\n  goLive:\n    \
+         published: true\n{LEGAL_FIXTURE}"
     )
 }
+
+/// Complete legal pages for a published test tenant (a tenant file's `spec.legal`): example data only, no real
+/// address, person or number.
+pub const LEGAL_FIXTURE: &str = include_str!("../fixtures/legal-example.yaml");
 
 pub fn group_yaml(group: &str) -> String {
     format!(
