@@ -218,3 +218,73 @@ async fn home_cache_is_per_tenant_revalidates_and_expires() {
     assert!(!home.contains("Steuern und Zoll"), "unpublished service still on the home page: {home}");
     assert_ne!(etag, etag_a);
 }
+
+/// A statement prepared per tenant (`Stmt::prepared`, the search) is prepared inside the
+/// tenant's transaction, kept on the connection under a text naming the tenant, and executed
+/// from there on: each tenant gets its own, runs as itself, and a second read prepares nothing.
+#[tokio::test]
+async fn prepared_statements_are_per_tenant_and_reused() {
+    let Some(env) = env().await else { return };
+    let (a, b) = (env.tenant("espelkamp").schema.clone(), env.tenant("detmold").schema.clone());
+    let pool = portal::pool(&env.portal_url, 1).unwrap();
+    let (_, _, services_a) = who(&pool, &a).await;
+    let (_, _, services_b) = who(&pool, &b).await;
+    let prepared_who = |schema: String| {
+        let pool = pool.clone();
+        async move {
+            let rows = db::read(&pool, &schema, &[Stmt::prepared(WHO, &[])]).await.expect("prepared read");
+            let r = &rows[0][0];
+            (r.get::<_, String>(0), r.get::<_, String>(1), r.get::<_, Option<String>>(2).unwrap_or_default())
+        }
+    };
+    for _ in 0..3 {
+        assert_eq!(prepared_who(a.clone()).await, (a.clone(), format!("{a}, portalctl_ext"), services_a.clone()));
+    }
+    assert_eq!(prepared_who(b.clone()).await, (b.clone(), format!("{b}, portalctl_ext"), services_b.clone()));
+    assert_eq!(prepared_who(a.clone()).await.2, services_a);
+    // The session's prepared statements: one per tenant, prepared once, executed every time.
+    let prepared = db::read(
+        &pool,
+        &a,
+        &[Stmt::plain("SELECT statement, (generic_plans + custom_plans)::int FROM pg_prepared_statements")],
+    )
+    .await
+    .unwrap();
+    let mut prepared: Vec<(String, i32)> = prepared[0].iter().map(|r| (r.get(0), r.get(1))).collect();
+    prepared.sort();
+    let mut expected = vec![(format!("/* tenant {a} */ {WHO}"), 4), (format!("/* tenant {b} */ {WHO}"), 1)];
+    expected.sort();
+    assert_eq!(prepared, expected);
+    assert_eq!(db::prepared_text("t_a */ DROP", WHO), None, "only plain schema names are put into a comment");
+
+    // A failed setup runs no prepared statement either; the connection is closed, and the next
+    // one prepares afresh.
+    let err = db::read(&pool, "t_no_such_tenant", &[Stmt::prepared(WHO, &[])]).await.unwrap_err();
+    assert!(format!("{err:?}").contains("t_no_such_tenant"), "{err:?}");
+    assert_clean(&pool, &env).await;
+    assert_eq!(prepared_who(b.clone()).await.0, b);
+    assert_clean(&pool, &env).await;
+}
+
+/// Warming a tenant prepares its statements on every connection of its shard, five executions
+/// each (after which PostgreSQL keeps the plan), and leaves the connections clean.
+#[tokio::test]
+async fn warming_prepares_on_every_connection_of_the_shard() {
+    let Some(env) = env().await else { return };
+    let a = env.tenant("espelkamp").schema.clone();
+    let pool = portal::pool(&env.portal_url, 2).unwrap();
+    assert_eq!(pool.shards(), 1);
+    pool.warm(&a, &[Stmt::prepared(WHO, &[])], 5).await.unwrap();
+    let (c1, c2) = (pool.get(&a).await.unwrap(), pool.get(&a).await.unwrap());
+    for conn in [&c1, &c2] {
+        let rows = conn
+            .query_typed("SELECT statement, (generic_plans + custom_plans)::int FROM pg_prepared_statements", &[])
+            .await
+            .unwrap();
+        let prepared: Vec<(String, i32)> = rows.iter().map(|r| (r.get(0), r.get(1))).collect();
+        assert_eq!(prepared, vec![(format!("/* tenant {a} */ {WHO}"), 5)]);
+    }
+    drop((c1, c2));
+    assert_clean(&pool, &env).await;
+    assert!(pool.warm("t_no_such_tenant", &[Stmt::prepared(WHO, &[])], 1).await.is_err());
+}

@@ -14,6 +14,17 @@
 //! every statement runs as the tenant; if the setup fails, the transaction is aborted and the
 //! statements after it are refused ("current transaction is aborted"), never run as the group role.
 //!
+//! **Prepared per tenant:** a statement made with [`Stmt::prepared`] (the search) is instead
+//! prepared once per tenant on each connection of the tenant's own shard, inside the tenant's
+//! transaction (after the setup, as the tenant's role and with its search_path), and kept in the
+//! connection's statement cache under a text that names the tenant (`/* tenant t_x */ …`). Later
+//! reads bind and execute it in the same single round trip; PostgreSQL reuses its plan, since
+//! the statement always runs with the search_path it was prepared with (a prepared statement is
+//! re-planned whenever the search_path differs, which with every tenant sharing one unnamed
+//! statement was almost every time). The first read of a tenant on a connection costs one more
+//! round trip (the Parse). On a connection borrowed from another shard, statements run unnamed
+//! as usual, so that each backend holds plans only for the tenants of its own shard.
+//!
 //! **Why nothing leaks to the next request on a pooled connection:** the `SET LOCAL`s end with
 //! their transaction. A connection goes back to the pool only after PostgreSQL has answered
 //! every part of the pipeline without error, including the COMMIT — so its transaction is over
@@ -23,7 +34,7 @@
 //! open transaction back. `tests/portal_isolation.rs` checks both paths.
 
 use crate::db::quote::ident;
-use deadpool_postgres::{Object, Pool, PoolError, TimeoutType, Timeouts};
+use deadpool_postgres::{ClientWrapper, Object, Pool, PoolError, TimeoutType, Timeouts};
 use futures::future::join_all;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -109,6 +120,13 @@ impl std::ops::Deref for Conn {
     }
 }
 
+impl Conn {
+    /// Whether the connection belongs to the tenant's own shard (not borrowed from another).
+    pub fn is_home(&self) -> bool {
+        self._borrow.is_none()
+    }
+}
+
 struct Borrow {
     key: String,
     borrowing: Arc<Mutex<HashSet<String>>>,
@@ -175,6 +193,29 @@ impl Pools {
         self.shards[home].timeout_get(&wait).await.map(|obj| Conn { obj, _borrow: None })
     }
 
+    /// Run `stmts` as tenant `key` on every connection of its own shard at once (opening them if
+    /// need be), `times` times each in one pipeline: warms the backends' catalog caches for the
+    /// tenant and prepares its [`Stmt::prepared`] statements until PostgreSQL keeps their plan
+    /// (it plans the first five executions of a prepared statement afresh). Holds the shard for
+    /// one pipeline; meanwhile its tenants' reads borrow or wait as usual.
+    pub async fn warm(&self, key: &str, stmts: &[Stmt<'_>], times: usize) -> Result<()> {
+        let shard = &self.shards[self.shard_of(key)];
+        let t = Timeouts { wait: Some(self.limits.wait_timeout), create: Some(Duration::from_secs(5)), recycle: None };
+        let mut leases = Vec::new();
+        for _ in 0..shard.status().max_size {
+            leases.push(Lease::new(Conn { obj: shard.timeout_get(&t).await?, _borrow: None }));
+        }
+        let repeated: Vec<Stmt<'_>> = (0..times)
+            .flat_map(|_| stmts.iter().map(|s| Stmt { sql: s.sql, params: s.params, prepare: s.prepare }))
+            .collect();
+        let results = join_all(leases.iter().map(|l| pipeline(l.client(), key, &self.limits, &repeated, true))).await;
+        for (lease, result) in leases.into_iter().zip(results) {
+            result?;
+            lease.release();
+        }
+        Ok(())
+    }
+
     /// Whether the database answers, on the probe's own connection (never queued behind tenant
     /// reads), within `timeout`.
     pub async fn ping(&self, timeout: Duration) -> Result<(), String> {
@@ -192,17 +233,35 @@ impl Pools {
 pub struct Stmt<'a> {
     pub sql: &'a str,
     pub params: &'a [(&'a (dyn ToSql + Sync), Type)],
+    /// Prepared once per tenant and connection and kept (see the module documentation).
+    pub prepare: bool,
 }
 
 impl<'a> Stmt<'a> {
     /// A statement without parameters.
     pub const fn plain(sql: &'a str) -> Stmt<'a> {
-        Stmt { sql, params: &[] }
+        Stmt { sql, params: &[], prepare: false }
     }
 
     pub const fn with(sql: &'a str, params: &'a [(&'a (dyn ToSql + Sync), Type)]) -> Stmt<'a> {
-        Stmt { sql, params }
+        Stmt { sql, params, prepare: false }
     }
+
+    /// A statement whose planning costs more than its execution (the search): prepared once per
+    /// tenant on the connections of the tenant's own shard, then executed from the statement
+    /// cache with its plan kept.
+    pub const fn prepared(sql: &'a str, params: &'a [(&'a (dyn ToSql + Sync), Type)]) -> Stmt<'a> {
+        Stmt { sql, params, prepare: true }
+    }
+}
+
+/// The text under which a [`Stmt::prepared`] statement of tenant `schema` is prepared and cached:
+/// the SQL behind a comment naming the tenant, so that no tenant ever executes a statement
+/// prepared in another tenant's transaction. `None` (run it unnamed) for a schema name that is not
+/// plain lower-case letters, digits and underscores (`Site::check` allows no other anyway).
+pub fn prepared_text(schema: &str, sql: &str) -> Option<String> {
+    let plain = !schema.is_empty() && schema.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    plain.then(|| format!("/* tenant {schema} */ {sql}"))
 }
 
 /// A pooled connection that goes back to the pool only when [`Lease::release`] says it is
@@ -214,8 +273,13 @@ impl Lease {
         Lease(Some(conn))
     }
 
-    pub fn client(&self) -> &tokio_postgres::Client {
+    pub fn client(&self) -> &ClientWrapper {
         &self.0.as_ref().expect("a lease holds its connection until released").obj
+    }
+
+    /// Whether the connection belongs to the tenant's own shard (see [`Conn::is_home`]).
+    pub fn is_home(&self) -> bool {
+        self.0.as_ref().is_some_and(Conn::is_home)
     }
 
     /// The connection is outside any transaction: back to the pool.
@@ -252,10 +316,11 @@ fn setup_sql_as(schema: &str, limits: &ReadLimits, begin: &str) -> String {
 }
 
 /// Run `stmts` as tenant `schema` (its role and search_path) in one read-only transaction, in
-/// one round trip; the rows of each statement, in order.
+/// one round trip (two when a [`Stmt::prepared`] statement is new on the connection); the rows
+/// of each statement, in order.
 pub async fn read(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
     let lease = Lease::new(pools.get(schema).await?);
-    let rows = pipeline(lease.client(), schema, pools.limits(), stmts).await?;
+    let rows = pipeline(lease.client(), schema, pools.limits(), stmts, lease.is_home()).await?;
     lease.release();
     Ok(rows)
 }
@@ -266,30 +331,67 @@ pub async fn read(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec
 pub async fn write(pools: &Pools, schema: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
     let lease = Lease::new(pools.get(schema).await?);
     let setup = setup_sql_as(schema, pools.limits(), "BEGIN READ WRITE");
-    let rows = run(lease.client(), &setup, stmts).await?;
+    let rows = run(lease.client(), schema, &setup, stmts, false).await?;
     lease.release();
     Ok(rows)
 }
 
 /// The pipeline itself on one client: setup, statements, COMMIT; every part must succeed.
+/// `cache`: use the connection's statement cache for [`Stmt::prepared`] statements.
 pub async fn pipeline(
-    client: &tokio_postgres::Client,
+    client: &ClientWrapper,
     schema: &str,
     limits: &ReadLimits,
     stmts: &[Stmt<'_>],
+    cache: bool,
 ) -> Result<Vec<Vec<Row>>> {
-    run(client, &setup_sql(schema, limits), stmts).await
+    run(client, schema, &setup_sql(schema, limits), stmts, cache).await
 }
 
-async fn run(client: &tokio_postgres::Client, setup: &str, stmts: &[Stmt<'_>]) -> Result<Vec<Vec<Row>>> {
+/// [`pipeline`] with the transaction's opening batch `setup`.
+async fn run(
+    client: &ClientWrapper,
+    schema: &str,
+    setup: &str,
+    stmts: &[Stmt<'_>],
+    cache: bool,
+) -> Result<Vec<Vec<Row>>> {
+    let texts: Vec<Option<String>> =
+        stmts.iter().map(|s| if s.prepare && cache { prepared_text(schema, s.sql) } else { None }).collect();
     // `join!` and `join_all` poll their futures in order, and each future writes its messages
-    // on its first poll: the order on the wire is setup, statements, COMMIT.
-    let (begin, results, commit) = futures::join!(
-        client.batch_execute(setup),
-        join_all(stmts.iter().map(|s| client.query_typed(s.sql, s.params))),
-        client.batch_execute("COMMIT"),
-    );
+    // on its first poll: the order on the wire is setup, (Parse of statements new on this
+    // connection,) statements, COMMIT. A cached statement is ready at once, so with all of them
+    // cached everything is written before the first reply is read.
+    let statements = async {
+        let prepared = join_all(stmts.iter().zip(&texts).map(|(s, text)| async move {
+            match text {
+                Some(text) => {
+                    let types: Vec<Type> = s.params.iter().map(|(_, t)| t.clone()).collect();
+                    client.prepare_typed_cached(text, &types).await.map(Some)
+                }
+                None => Ok(None),
+            }
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let (results, commit) = futures::join!(
+            join_all(stmts.iter().zip(prepared).map(|(s, prepared)| async move {
+                match prepared {
+                    Some(statement) => {
+                        let values: Vec<&(dyn ToSql + Sync)> = s.params.iter().map(|(v, _)| *v).collect();
+                        client.query(&statement, &values).await
+                    }
+                    None => client.query_typed(s.sql, s.params).await,
+                }
+            })),
+            client.batch_execute("COMMIT"),
+        );
+        Ok::<_, Error>((results, commit))
+    };
+    let (begin, rest) = futures::join!(client.batch_execute(setup), statements);
     begin?;
+    let (results, commit) = rest?;
     let rows = results.into_iter().collect::<Result<Vec<_>, _>>()?;
     commit?;
     Ok(rows)

@@ -497,6 +497,8 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         let port = listener.local_addr().map(|a| a.port()).map_err(Error::Serve)?;
         sk = sk.insecure_http_for_tests(port);
     }
+    let schemas = registry.snapshot().sites().iter().map(|s| s.schema.clone()).collect();
+    tokio::spawn(search::warm(pool.clone(), schemas));
     let state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
     let ops_listener = tokio::net::TcpListener::bind(&config.ops_listen)
         .await

@@ -14,6 +14,8 @@ const MAX_LEN: &str = "-max_len=131072";
 /// One input may take this long (seconds) before it counts as a hang.
 const TIMEOUT: &str = "-timeout=5";
 /// One allocation larger than this (MiB) is a finding; so is the whole process above the RSS limit.
+/// libFuzzer checks `-malloc_limit_mb` only through a sanitizer's allocator hooks, and the target
+/// is built without a sanitizer: its own global allocator reads this flag and enforces it.
 const MALLOC_LIMIT: &str = "-malloc_limit_mb=64";
 const RSS_LIMIT: &str = "-rss_limit_mb=1024";
 
