@@ -85,6 +85,9 @@ pub enum Command {
     /// Go-live status per tenant and in sum ("36 installed, 22 online"), from the cluster, the database, DNS and
     /// the portals themselves; `-o markdown|html` for reports.
     Status(crate::commands::status::StatusArgs),
+    /// Accessibility audit of each tenant's pages (axe-core in headless Chromium) and their security headers;
+    /// exit 1 on any serious or critical violation.
+    Audit(crate::commands::audit::AuditArgs),
     /// Render a group's Kubernetes objects as YAML (for GitOps), or the Helm chart's values.
     Render(crate::commands::kube::RenderArgs),
     /// Show what `apply` would change (server-side dry run against the live objects); exit 1 when anything differs.
@@ -604,6 +607,10 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = crate::portal::source::DEFAULT_MAX_REMOVAL, value_name = "SHARE",
           value_parser = parse_share)]
     pub reload_max_removal: f64,
+    /// Templates that replace the embedded ones of the same name (layout.html, home.html, not_found.html, …); all
+    /// are checked at start.
+    #[arg(long, env = "PORTALCTL_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 fn parse_share(s: &str) -> Result<f64, String> {

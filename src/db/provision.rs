@@ -35,7 +35,8 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
                         WHERE n.nspname = 'public' AND a.grantee = 0 AND a.privilege_type = 'CREATE'),
                to_regclass(quote_ident($2) || '.tenant') IS NOT NULL
                  AND to_regclass(quote_ident($2) || '.phase_history') IS NOT NULL
-                 AND to_regclass(quote_ident($2) || '.offboarded') IS NOT NULL",
+                 AND to_regclass(quote_ident($2) || '.offboarded') IS NOT NULL
+                 AND to_regclass(quote_ident($2) || '.audit') IS NOT NULL",
             &[&EXT_SCHEMA, &ADMIN_SCHEMA],
         )
         .await
@@ -97,6 +98,14 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
              dump_bytes    bigint,
              dump_sha256   text,
              offboarded_at timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE TABLE IF NOT EXISTS {adm}.audit (
+             tenant     text NOT NULL,
+             audited_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+             serious    integer NOT NULL,
+             critical   integer NOT NULL,
+             findings   jsonb NOT NULL,
+             PRIMARY KEY (tenant, audited_at)
          );
          COMMIT;",
         l0 = SHARED_LOCK.0,

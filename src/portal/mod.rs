@@ -50,6 +50,8 @@ pub enum Error {
     Listen { addr: String, source: std::io::Error },
     #[error("tenants: {0}")]
     Tenants(String),
+    #[error("{0}")]
+    Templates(String),
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -184,6 +186,12 @@ impl AppState {
         }))
     }
 
+    /// The same state rendering with `tera` (see [`templates::tera_with_overrides`]); before the state is shared.
+    pub fn with_templates(mut self, tera: tera::Tera) -> AppState {
+        Arc::get_mut(&mut self.0).expect("templates are set before the state is shared").tera = tera;
+        self
+    }
+
     pub fn servicekonto(&self) -> &ServicekontoState {
         &self.0.servicekonto
     }
@@ -289,8 +297,9 @@ pub fn unknown_host() -> Response {
         StatusCode::NOT_FOUND,
         [(header::CACHE_CONTROL, "no-store")],
         Html(
-            "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><title>Nicht gefunden</title></head>\
-             <body><h1>Nicht gefunden</h1><p>Unter dieser Adresse wird kein Serviceportal angeboten.</p></body></html>\n",
+            "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Nicht gefunden</title></head>\
+             <body><main><h1>Nicht gefunden</h1><p>Unter dieser Adresse wird kein Serviceportal angeboten.</p></main></body></html>\n",
         ),
     )
         .into_response()
@@ -359,6 +368,22 @@ async fn reject_unclean_paths(State(state): State<AppState>, req: Request, next:
     }
 }
 
+/// Error pages (500, 503, the login's pages such as "Anmeldung nicht verfügbar") in the layout of the tenant the
+/// request named; for a host no tenant claims they stay plain.
+async fn themed_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let site = match req.extensions().get::<Resolved>() {
+        Some(Resolved(Some(site))) => Some(site.clone()),
+        _ => None,
+    };
+    let user = req.extensions().get::<CurrentUser>().cloned();
+    let res = next.run(req).await;
+    let Some(site) = site else { return res };
+    match res.extensions().get::<error::ErrorPage>().cloned() {
+        Some(page) => pages::themed_error(&state, &site, user.as_ref(), res, &page),
+        None => res,
+    }
+}
+
 /// The public application with the default [`http::RequestLimits`].
 pub fn app(state: AppState) -> Router {
     app_with(state, &http::RequestLimits::default())
@@ -377,6 +402,7 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
     Router::new()
         .merge(http::request_limits(limited, limits))
         .layer(middleware::from_fn_with_state(state.clone(), reject_unclean_paths))
+        .layer(middleware::from_fn_with_state(state.clone(), themed_errors))
         .layer(middleware::from_fn_with_state(state.clone(), current_user))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
@@ -423,6 +449,8 @@ pub struct ServeConfig {
     pub local_hostnames: bool,
     /// The largest share of the served tenants one reload may remove ([`source::DEFAULT_MAX_REMOVAL`]).
     pub max_reload_removal: f64,
+    /// Templates replacing the embedded ones of the same name ([`templates::tera_with_overrides`]).
+    pub templates_dir: Option<std::path::PathBuf>,
 }
 
 /// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests (at most for the
@@ -457,7 +485,10 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
         let port = listener.local_addr().map(|a| a.port()).map_err(Error::Serve)?;
         sk = sk.insecure_http_for_tests(port);
     }
-    let state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
+    let mut state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
+    if let Some(dir) = &config.templates_dir {
+        state = state.with_templates(templates::tera_with_overrides(dir).map_err(Error::Templates)?);
+    }
     let ops_listener = tokio::net::TcpListener::bind(&config.ops_listen)
         .await
         .map_err(|source| Error::Listen { addr: config.ops_listen.clone(), source })?;

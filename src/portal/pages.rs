@@ -3,7 +3,7 @@
 //! content is shown; every query runs in the tenant's own transaction.
 
 use super::db::Stmt;
-use super::error::AppError;
+use super::error::{AppError, ErrorPage};
 use super::site::{CurrentUser, Site};
 use super::{search, AppState, TenantCtx};
 use axum::extract::{Path, Query, State};
@@ -59,14 +59,19 @@ async fn theme_css(ctx: TenantCtx) -> Response {
     stylesheet(ctx.site.theme.css())
 }
 
-/// Context every page gets: the tenant, the logo, the logged-in user if any.
-fn base(ctx: &TenantCtx) -> tera::Context {
+/// Context every page gets: the tenant, the logo, whether citizens can log in, the logged-in user if any.
+fn site_context(site: &Site, user: Option<&CurrentUser>) -> tera::Context {
     let mut c = tera::Context::new();
-    c.insert("site", &*ctx.site);
-    c.insert("logo", &ctx.site.logo());
-    c.insert("user", &ctx.user);
-    c.insert("assets", &assets(&ctx.site));
+    c.insert("site", site);
+    c.insert("logo", &site.logo());
+    c.insert("login", &site.login_available());
+    c.insert("user", &user);
+    c.insert("assets", &assets(site));
     c
+}
+
+fn base(ctx: &TenantCtx) -> tera::Context {
+    site_context(&ctx.site, ctx.user.as_ref())
 }
 
 fn page(state: &AppState, name: &str, c: &tera::Context) -> Result<Response, AppError> {
@@ -76,14 +81,31 @@ fn page(state: &AppState, name: &str, c: &tera::Context) -> Result<Response, App
 
 /// The tenant's own "not found" page.
 pub fn not_found(state: &AppState, site: &Site, user: Option<&CurrentUser>) -> Response {
-    let mut c = tera::Context::new();
-    c.insert("site", site);
-    c.insert("logo", &site.logo());
-    c.insert("user", &user);
-    c.insert("assets", &assets(site));
-    match state.tera().render("not_found.html", &c) {
+    match state.tera().render("not_found.html", &site_context(site, user)) {
         Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
         Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+/// An error page (`res`, carrying its [`ErrorPage`]) shown in the tenant's layout, with the same status and headers;
+/// the plain page as it was if the template cannot be rendered.
+pub fn themed_error(
+    state: &AppState,
+    site: &Site,
+    user: Option<&CurrentUser>,
+    res: Response,
+    page: &ErrorPage,
+) -> Response {
+    let mut c = site_context(site, user);
+    c.insert("error", &serde_json::json!({ "title": page.title, "html": page.html }));
+    match state.tera().render("error.html", &c) {
+        Ok(html) => {
+            let (mut parts, _) = res.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+            Response::from_parts(parts, axum::body::Body::from(html))
+        }
+        Err(_) => res,
     }
 }
 

@@ -112,13 +112,17 @@ impl IntoResponse for LoginError {
 
 /// A short German page of the login routes: `title` (plain text) and `inner` (HTML, escaped by the caller).
 pub(crate) fn page(status: StatusCode, title: &str, inner: &str) -> Response {
-    let title = crate::servicekonto::xml::escape(title);
+    let escaped = crate::servicekonto::xml::escape(title);
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{title}</title></head><body><main><h1>{title}</h1>{inner}</main></body></html>\n"
+         <title>{escaped}</title></head><body><main><h1>{escaped}</h1>{inner}</main></body></html>\n"
     );
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
-        .into_response()
+    let mut resp =
+        (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
+            .into_response();
+    // The portal shows it in the tenant's layout when the host names a tenant.
+    resp.extensions_mut().insert(crate::portal::error::ErrorPage { title: title.to_string(), html: inner.to_string() });
+    resp
 }
 
 pub(crate) fn internal(e: Error) -> LoginError {
