@@ -1,5 +1,5 @@
 //! Runs the browser half of the audit, `tools/audit/audit.mjs`, with node: the job as JSON on its stdin, the raw
-//! report as JSON on its stdout, progress on stderr (passed through).
+//! report as JSON on its stdout, progress on stderr (passed on unless `--quiet`).
 
 use super::{Error, RawReport, LEGAL_PATHS};
 use serde::Serialize;
@@ -36,6 +36,8 @@ pub struct Config {
     pub concurrency: usize,
     /// Per page load.
     pub page_timeout: Duration,
+    /// Pass the script's progress lines (`audited espelkamp: 6 pages`) on to stderr.
+    pub progress: bool,
 }
 
 #[derive(Serialize)]
@@ -120,11 +122,26 @@ impl Config {
             .map_err(|source| Error::Io { what: format!("{} audit.mjs", self.node.display()), source })?;
         let mut stdin = child.stdin.take().expect("piped stdin");
         let writer = std::thread::spawn(move || stdin.write_all(&input));
+        // Progress goes on to stderr as it comes; all of it is kept for an error message.
+        let child_err = child.stderr.take().expect("piped stderr");
+        let progress = self.progress;
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            let mut all = String::new();
+            for line in std::io::BufReader::new(child_err).lines().map_while(Result::ok) {
+                if progress {
+                    eprintln!("{line}");
+                }
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        });
         let out = child
             .wait_with_output()
             .map_err(|source| Error::Io { what: format!("{} audit.mjs", self.node.display()), source })?;
         let _ = writer.join();
-        let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let stderr = reader.join().unwrap_or_default().trim().to_string();
         if !out.status.success() {
             if out.status.code() == Some(3) {
                 return Err(Error::Browser(stderr));

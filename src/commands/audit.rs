@@ -104,6 +104,7 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> anyhow::Result<Exit> {
         target,
         concurrency: args.concurrency,
         page_timeout: args.page_timeout,
+        progress: !ctx.quiet,
     };
     let targets: Vec<browser::TenantTarget> = tenants
         .iter()
