@@ -4,7 +4,7 @@
 
 use crate::municipality::{Kreis, Municipality, Registry};
 use crate::names::{self, slugify};
-use crate::tenant::model::{MunicipalityKind, API_VERSION};
+use crate::tenant::model::{MunicipalityKind, API_VERSION, PLACEHOLDER_PREFIX};
 use crate::theme::PALETTES;
 use std::collections::{HashMap, HashSet};
 
@@ -174,6 +174,57 @@ pub fn tenant_yaml(d: &Draft, group: &str, wave: &str, command: &str) -> String 
         s.push_str(&format!("  parent: {}\n", q(p)));
     }
     s.push_str(&spec_tail(&d.slug, wave, &d.hostname, primary, accent));
+    s.push_str(&legal_yaml(Some(&d.display_name)));
+    s
+}
+
+/// The enforcement procedure (Schlichtungs-/Ombudsstelle) an Erklärung zur Barrierefreiheit names, for a Land whose
+/// body is known here: NRW's "Ombudsstelle für barrierefreie Informationstechnik des Landes Nordrhein-Westfalen"
+/// (§§ 10d, 10e BGG NRW, §§ 9 ff. BITV NRW), at the Landesbeauftragte für Menschen mit Behinderung. Other Länder:
+/// `None`, a placeholder to fill in.
+pub fn enforcement_url(land: &str) -> Option<&'static str> {
+    match land {
+        "NW" => Some("https://www.lbbp.nrw.de/ombudsstelle"),
+        _ => None,
+    }
+}
+
+/// The legal pages of a scaffolded tenant: the authority is the official name (a Dachportal's is not known), every
+/// other value is a [`PLACEHOLDER_PREFIX`] placeholder (no address, person, phone number is ever made up), and
+/// placeholders block publishing. The enforcement URL comes from the group's defaults.
+fn legal_yaml(authority: Option<&str>) -> String {
+    let todo = |what: &str| q(&format!("{PLACEHOLDER_PREFIX} {what}"));
+    let authority = authority.map(q).unwrap_or_else(|| todo("verantwortliche Stelle"));
+    let mut s = String::from(
+        "  # Legal pages: every \"TODO:\" is a placeholder and blocks publishing (docs/tenant-format.md).\n",
+    );
+    s.push_str("  legal:\n");
+    s.push_str(&format!(
+        "    imprint:\n      authority: {authority}\n      address: {}\n      representative: {}\n      phone: {}\n      \
+         email: {}\n",
+        todo("Postanschrift der Verwaltung"),
+        todo("vertretungsberechtigte Person mit Amtsbezeichnung"),
+        todo("Telefonnummer"),
+        todo("E-Mail-Adresse"),
+    ));
+    s.push_str(&format!(
+        "    privacy:\n      controller: {authority}\n      dataProtectionOfficer: {}\n      text: {}\n",
+        todo("Kontakt der oder des Datenschutzbeauftragten"),
+        todo("Datenschutzerklärung des Serviceportals"),
+    ));
+    s.push_str(&format!(
+        "    accessibility:\n      date: {}\n      # status: full | partial | none\n      barriers:\n        - {}\n      \
+         feedbackContact: {}\n",
+        todo("Datum der Erklärung (JJJJ-MM-TT)"),
+        todo("nicht barrierefreie Inhalte und Begründung"),
+        todo("Kontakt für Rückmeldungen zur Barrierefreiheit"),
+    ));
+    s.push_str(&format!(
+        "    easyLanguage:\n      text: {}\n    signLanguage:\n      text: {}\n      videoUrl: {}\n",
+        todo("Informationen in Leichter Sprache"),
+        todo("Informationen in Deutscher Gebärdensprache"),
+        todo("Link zum Video in Deutscher Gebärdensprache (https)"),
+    ));
     s
 }
 
@@ -277,6 +328,7 @@ pub fn dachportal_yaml(d: &DachportalDraft, group: &str, wave: &str, command: &s
     s.push_str(&format!("apiVersion: {API_VERSION}\nkind: Tenant\nmetadata:\n  name: {}\nspec:\n", d.slug));
     s.push_str(&format!("  displayName: {}\n  kind: {}\n", q(&d.display_name), MunicipalityKind::Dachportal.as_str()));
     s.push_str(&spec_tail(&d.slug, wave, &d.hostname, primary, accent));
+    s.push_str(&legal_yaml(None));
     s
 }
 
@@ -306,6 +358,9 @@ pub struct GroupDraft {
     pub operator: Option<String>,
     /// Waves in order; a pilot wave first when pilots were named.
     pub waves: Vec<String>,
+    /// The Land of the group's Kreise (`NW`), when they are all in one: it chooses the enforcement procedure of the
+    /// accessibility statement ([`enforcement_url`]).
+    pub land: Option<String>,
 }
 
 /// The text of a new `group.yaml`.
@@ -331,6 +386,14 @@ pub fn group_yaml(g: &GroupDraft, command: &str) -> String {
         "    servicekonto:\n      provider: bundid\n      environment: test\n      trustLevel: basisregistrierung\n",
     );
     s.push_str("    theme:\n      onPrimaryColor: \"#ffffff\"\n      textColor: \"#1a1a1a\"\n      backgroundColor: \"#ffffff\"\n");
+    let enforcement = match g.land.as_deref().and_then(enforcement_url) {
+        Some(url) => q(url),
+        None => q(&format!("{PLACEHOLDER_PREFIX} Schlichtungs- oder Ombudsstelle des Landes (https)")),
+    };
+    s.push_str(&format!(
+        "    legal:\n      accessibility:\n        # the enforcement procedure of the Land (Schlichtungs-/Ombudsstelle)\n        \
+         enforcementUrl: {enforcement}\n"
+    ));
     s
 }
 

@@ -171,6 +171,22 @@ async fn a_violation_seeded_into_a_template_fails_the_audit() {
     assert!(row.get::<_, i32>(0) >= 1);
     assert!(row.get::<_, String>(1).contains("image-alt"));
 
+    // `status` reads the latest audit for its rung `compliant` and names the finding.
+    let out = env
+        .portalctl()
+        .args(["status", "--tenant", "espelkamp", "--no-cluster", "--database-url", &env.url, "-o", "json"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let checks = &doc["tenants"][0]["checks"];
+    assert!(checks["audit"]["critical"].as_u64().unwrap() >= 1, "{checks:#}");
+    let blockers: Vec<&str> =
+        checks["complianceBlockers"].as_array().unwrap().iter().map(|b| b.as_str().unwrap()).collect();
+    assert!(
+        blockers.iter().any(|b| b.starts_with("a11y: ") && b.ends_with("critical violations on / (image-alt)")),
+        "{blockers:?}"
+    );
+
     // The table names rule, page and selector too.
     let out = audit(&[]);
     assert_eq!(out.status.code(), Some(1));

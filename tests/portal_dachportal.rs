@@ -54,9 +54,10 @@ fn dachportal_yaml(t: &TestTenant, members: Option<&[&str]>) -> String {
         "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \
          \"Serviceportal Testregion\"\n  kind: dachportal\n  wave: main\n  hostnames:\n{hosts}  theme:\n    \
          primaryColor: \"#1b5e20\"\n    accentColor: \"#1b5e20\"\n  database:\n    schema: {schema}\n{members}  \
-         goLive:\n    published: true\n",
+         goLive:\n    published: true\n{legal}",
         slug = t.slug,
         schema = t.schema,
+        legal = support::LEGAL_FIXTURE,
     )
 }
 

@@ -3,18 +3,8 @@
 
 use super::{summarize, TenantAudit, Violation};
 use crate::db::{self, connect::ConnectOptions};
+use crate::status::AuditFact;
 use std::collections::HashMap;
-
-/// The latest audit of one tenant, as recorded.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Recorded {
-    /// RFC 3339, UTC, seconds.
-    pub audited_at: String,
-    pub serious: u32,
-    pub critical: u32,
-    /// The blocking findings in one line each (`2 serious on /leistungen (color-contrast)`).
-    pub findings: Vec<String>,
-}
 
 /// Record every tenant's result (one row each, in one transaction). Creates the bookkeeping tables first when this
 /// database has none yet.
@@ -41,8 +31,12 @@ pub async fn record(db: &ConnectOptions, audits: &[TenantAudit]) -> Result<(), d
     tx.commit().await.map_err(db::Error::query("recording the audit"))
 }
 
-/// The latest recorded audit of each of `tenants` that has one (none when the table does not exist yet).
-pub async fn latest(client: &tokio_postgres::Client, tenants: &[&str]) -> Result<HashMap<String, Recorded>, db::Error> {
+/// The latest recorded audit of each of `tenants` that has one (none when the table does not exist yet): the input of
+/// the `compliant` rung of `status`.
+pub async fn latest(
+    client: &tokio_postgres::Client,
+    tenants: &[&str],
+) -> Result<HashMap<String, AuditFact>, db::Error> {
     let exists: bool = client
         .query_one("SELECT to_regclass('portalctl.audit') IS NOT NULL", &[])
         .await
@@ -53,8 +47,7 @@ pub async fn latest(client: &tokio_postgres::Client, tenants: &[&str]) -> Result
     }
     let rows = client
         .query(
-            "SELECT DISTINCT ON (tenant) tenant,
-                    to_char(audited_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),
+            "SELECT DISTINCT ON (tenant) tenant, (extract(epoch FROM audited_at) * 1000000)::int8,
                     serious, critical, findings::text
                FROM portalctl.audit WHERE tenant = ANY($1) ORDER BY tenant, audited_at DESC",
             &[&tenants],
@@ -63,15 +56,17 @@ pub async fn latest(client: &tokio_postgres::Client, tenants: &[&str]) -> Result
         .map_err(db::Error::query("reading portalctl.audit"))?;
     Ok(rows
         .iter()
-        .map(|r| {
+        .filter_map(|r| {
+            let micros: i64 = r.get(1);
+            let audited_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()?;
             let violations: Vec<Violation> = serde_json::from_str(r.get::<_, &str>(4)).unwrap_or_default();
-            let rec = Recorded {
-                audited_at: r.get(1),
+            let fact = AuditFact {
+                audited_at,
                 serious: r.get::<_, i32>(2).max(0) as u32,
                 critical: r.get::<_, i32>(3).max(0) as u32,
                 findings: summarize(&violations),
             };
-            (r.get::<_, String>(0), rec)
+            Some((r.get::<_, String>(0), fact))
         })
         .collect())
 }

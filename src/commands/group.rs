@@ -177,7 +177,10 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
         let names: Vec<String> = args.kreise.iter().filter_map(|k| r.kreis(k)).map(|k| k.name.clone()).collect();
         format!("Serviceportale {}", names.join(", "))
     });
-    let gd = GroupDraft { name: args.name.clone(), display_name, operator: args.operator.clone(), waves };
+    let lands: std::collections::BTreeSet<&str> =
+        args.kreise.iter().filter_map(|k| r.kreis(k)).map(|k| k.land.as_str()).collect();
+    let land = (lands.len() == 1).then(|| lands.into_iter().next().unwrap_or_default().to_string());
+    let gd = GroupDraft { name: args.name.clone(), display_name, operator: args.operator.clone(), waves, land };
     let mut files = vec![SourceFile {
         path: dir.join("group.yaml").display().to_string(),
         group_dir: args.name.clone(),

@@ -36,6 +36,10 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
                to_regclass(quote_ident($2) || '.tenant') IS NOT NULL
                  AND to_regclass(quote_ident($2) || '.phase_history') IS NOT NULL
                  AND to_regclass(quote_ident($2) || '.offboarded') IS NOT NULL
+                 -- the phase check knows every rung (`compliant` came later)
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint
+                                  WHERE conrelid = to_regclass(quote_ident($2) || '.phase_history')
+                                    AND contype = 'c' AND pg_get_constraintdef(oid) NOT LIKE '%compliant%')
                  AND to_regclass(quote_ident($2) || '.audit') IS NOT NULL",
             &[&EXT_SCHEMA, &ADMIN_SCHEMA],
         )
@@ -85,11 +89,13 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
          );
          CREATE TABLE IF NOT EXISTS {adm}.phase_history (
              slug       text NOT NULL,
-             phase      text NOT NULL CHECK (phase IN
-                          ('declared', 'provisioned', 'deployed', 'reachable', 'content-ready', 'live')),
+             phase      text NOT NULL,
              reached_at timestamptz NOT NULL DEFAULT now(),
              PRIMARY KEY (slug, phase)
          );
+         ALTER TABLE {adm}.phase_history DROP CONSTRAINT IF EXISTS phase_history_phase_check;
+         ALTER TABLE {adm}.phase_history ADD CONSTRAINT phase_history_phase_check CHECK (phase IN
+             ('declared', 'provisioned', 'deployed', 'reachable', 'content-ready', 'compliant', 'live'));
          CREATE TABLE IF NOT EXISTS {adm}.offboarded (
              slug          text NOT NULL,
              grp           text NOT NULL,

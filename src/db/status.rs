@@ -52,6 +52,22 @@ pub struct Published {
     pub services: i64,
     pub facilities: i64,
     pub staff: i64,
+    /// The last publish: the latest `published_at` or `updated_at` of a published service (`None`: nothing
+    /// published). An accessibility audit older than this is stale (status rung `compliant`).
+    #[serde(skip)]
+    pub last_change: Option<time::OffsetDateTime>,
+}
+
+/// SQL for [`Published::last_change`] of the schema `q` (quoted), in microseconds since the epoch.
+fn last_change_sql(q: &str) -> String {
+    format!(
+        "(SELECT (extract(epoch FROM max(greatest(published_at, updated_at))) * 1000000)::bigint
+          FROM {q}.service WHERE published)"
+    )
+}
+
+fn from_micros(us: Option<i64>) -> Option<time::OffsetDateTime> {
+    us.and_then(|us| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok())
 }
 
 /// Look at one tenant's schema and role.
@@ -118,15 +134,21 @@ async fn status_of(client: &Client, t: &TenantDb, found: (bool, bool, bool, bool
                         "SELECT (SELECT coalesce(max(version), 0) FROM {q}.schema_migrations),
                                 (SELECT count(*) FROM {q}.service WHERE published),
                                 (SELECT count(*) FROM {q}.facility WHERE published),
-                                (SELECT count(*) FROM {q}.staff WHERE published)"
+                                (SELECT count(*) FROM {q}.staff WHERE published),
+                                {last}",
+                        last = last_change_sql(&q)
                     ),
                     &[],
                 )
                 .await
                 .map_err(Error::query(format!("tenant {}: reading version and published content", t.slug)))?;
             let version: i32 = row.get(0);
-            let published =
-                (version >= 1).then(|| Published { services: row.get(1), facilities: row.get(2), staff: row.get(3) });
+            let published = (version >= 1).then(|| Published {
+                services: row.get(1),
+                facilities: row.get(2),
+                staff: row.get(3),
+                last_change: from_micros(row.get(4)),
+            });
             (Some(version), published)
         }
     };
@@ -140,11 +162,18 @@ async fn count_published(client: &Client, t: &TenantDb) -> Result<Published> {
             &format!(
                 "SELECT (SELECT count(*) FROM {q}.service WHERE published),
                         (SELECT count(*) FROM {q}.facility WHERE published),
-                        (SELECT count(*) FROM {q}.staff WHERE published)"
+                        (SELECT count(*) FROM {q}.staff WHERE published),
+                        {last}",
+                last = last_change_sql(&q)
             ),
             &[],
         )
         .await
         .map_err(Error::query(format!("tenant {}: counting published content", t.slug)))?;
-    Ok(Published { services: row.get(0), facilities: row.get(1), staff: row.get(2) })
+    Ok(Published {
+        services: row.get(0),
+        facilities: row.get(1),
+        staff: row.get(2),
+        last_change: from_micros(row.get(3)),
+    })
 }

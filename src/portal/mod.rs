@@ -9,6 +9,7 @@
 pub mod db;
 pub mod error;
 pub mod http;
+pub mod legal;
 pub mod members;
 pub mod metrics;
 pub mod ops;
@@ -396,6 +397,7 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
     let x_request_id = HeaderName::from_static("x-request-id");
     let limited = Router::new()
         .merge(pages::routes())
+        .merge(legal::routes())
         // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host.
         .merge(crate::servicekonto::routes())
         .fallback(fallback);

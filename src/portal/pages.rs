@@ -59,7 +59,13 @@ async fn theme_css(ctx: TenantCtx) -> Response {
     stylesheet(ctx.site.theme.css())
 }
 
-/// Context every page gets: the tenant, the logo, whether citizens can log in, the logged-in user if any.
+/// Context every page gets: the tenant, the logo, the logged-in user if any.
+pub(super) fn base(ctx: &TenantCtx) -> tera::Context {
+    site_context(&ctx.site, ctx.user.as_ref())
+}
+
+/// The layout's context: the tenant, its logo and stylesheets, whether citizens can log in, the links of the legal
+/// pages, the citizen if any.
 fn site_context(site: &Site, user: Option<&CurrentUser>) -> tera::Context {
     let mut c = tera::Context::new();
     c.insert("site", site);
@@ -67,21 +73,19 @@ fn site_context(site: &Site, user: Option<&CurrentUser>) -> tera::Context {
     c.insert("login", &site.login_available());
     c.insert("user", &user);
     c.insert("assets", &assets(site));
+    c.insert("legal_links", &super::legal::links(site));
     c
 }
 
-fn base(ctx: &TenantCtx) -> tera::Context {
-    site_context(&ctx.site, ctx.user.as_ref())
-}
-
-fn page(state: &AppState, name: &str, c: &tera::Context) -> Result<Response, AppError> {
+pub(super) fn page(state: &AppState, name: &str, c: &tera::Context) -> Result<Response, AppError> {
     let html = state.tera().render(name, c)?;
     Ok(([(header::CACHE_CONTROL, "no-cache")], Html(html)).into_response())
 }
 
 /// The tenant's own "not found" page.
 pub fn not_found(state: &AppState, site: &Site, user: Option<&CurrentUser>) -> Response {
-    match state.tera().render("not_found.html", &site_context(site, user)) {
+    let c = site_context(site, user);
+    match state.tera().render("not_found.html", &c) {
         Ok(html) => (StatusCode::NOT_FOUND, Html(html)).into_response(),
         Err(e) => AppError::from(e).into_response(),
     }

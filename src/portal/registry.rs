@@ -162,6 +162,7 @@ mod tests {
             schema: format!("t_{slug}"),
             published: true,
             links: Links::default(),
+            legal: Default::default(),
             members: Vec::new(),
             tenant: Default::default(),
         }

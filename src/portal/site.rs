@@ -2,7 +2,7 @@
 //! (`tenant.json` in the tenant's ConfigMap is `serde_json` of [`crate::tenant::Tenant`])
 //! that pages and database access need, checked again because it may come from a cluster.
 
-use crate::tenant::model::LinksSpec;
+use crate::tenant::model::{LegalSpec, LinksSpec};
 use crate::theme::Rgb;
 use serde::{Deserialize, Serialize};
 
@@ -22,6 +22,9 @@ pub struct Site {
     pub published: bool,
     #[serde(default)]
     pub links: Links,
+    /// Impressum, Datenschutz, Barrierefreiheit, Leichte Sprache, DGS: served as pages or linked.
+    #[serde(default)]
+    pub legal: LegalSpec,
     /// A Dachportal's member portals (public configuration only); empty for every other tenant.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub members: Vec<crate::tenant::MemberPortal>,
@@ -61,28 +64,17 @@ pub struct SiteTheme {
     pub font: String,
 }
 
-/// Imprint, privacy and other links of the commune.
+/// Other links of the commune (its own website).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Links {
     #[serde(default)]
     pub homepage: Option<String>,
-    #[serde(default)]
-    pub imprint: Option<String>,
-    #[serde(default)]
-    pub privacy: Option<String>,
-    #[serde(default)]
-    pub accessibility: Option<String>,
 }
 
 impl From<&LinksSpec> for Links {
     fn from(l: &LinksSpec) -> Self {
-        Links {
-            homepage: l.homepage.clone(),
-            imprint: l.imprint.clone(),
-            privacy: l.privacy.clone(),
-            accessibility: l.accessibility.clone(),
-        }
+        Links { homepage: l.homepage.clone() }
     }
 }
 
@@ -106,6 +98,7 @@ impl Site {
             schema: t.schema.clone(),
             published: t.published,
             links: Links::from(&t.links),
+            legal: t.legal.clone(),
             members: t.members.clone(),
             tenant: TenantRef(Some(std::sync::Arc::new(t.clone()))),
         }

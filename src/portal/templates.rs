@@ -11,6 +11,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("search.html", include_str!("../../templates/portal/search.html")),
     ("not_found.html", include_str!("../../templates/portal/not_found.html")),
     ("error.html", include_str!("../../templates/portal/error.html")),
+    ("legal.html", include_str!("../../templates/portal/legal.html")),
 ];
 
 /// The portal's stylesheet (`/static/portal.css`), the same for every tenant.

@@ -11,6 +11,7 @@ use crate::municipality::Registry;
 use crate::tenant::{Catalog, Tenant};
 use serde::Serialize;
 use std::collections::BTreeMap;
+use time::OffsetDateTime;
 
 /// The go-live ladder, in order. "Installed" in the seed documents is `Deployed`; "online" is `Live`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, serde::Deserialize)]
@@ -26,13 +27,23 @@ pub enum Phase {
     Reachable,
     /// Enough services are published (the group's threshold).
     ContentReady,
+    /// May be published: the legal pages are complete (none missing, no placeholder) and the last accessibility audit
+    /// is clean (no serious or critical violation) and not older than the last publish ([`compliance`]).
+    Compliant,
     /// The portal is published ("online").
     Live,
 }
 
 impl Phase {
-    pub const ALL: [Phase; 6] =
-        [Phase::Declared, Phase::Provisioned, Phase::Deployed, Phase::Reachable, Phase::ContentReady, Phase::Live];
+    pub const ALL: [Phase; 7] = [
+        Phase::Declared,
+        Phase::Provisioned,
+        Phase::Deployed,
+        Phase::Reachable,
+        Phase::ContentReady,
+        Phase::Compliant,
+        Phase::Live,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -41,6 +52,7 @@ impl Phase {
             Phase::Deployed => "deployed",
             Phase::Reachable => "reachable",
             Phase::ContentReady => "content-ready",
+            Phase::Compliant => "compliant",
             Phase::Live => "live",
         }
     }
@@ -67,6 +79,7 @@ impl Phase {
             (Phase::Deployed, Mode::Local) => "läuft lokal",
             (Phase::Reachable, _) => "erreichbar",
             (Phase::ContentReady, _) => "Inhalte bereit",
+            (Phase::Compliant, _) => "rechtlich und barrierefrei geprüft",
             (Phase::Live, Mode::Cluster) => "online",
             (Phase::Live, Mode::Local) => "veröffentlicht",
         }
@@ -106,6 +119,21 @@ impl Check {
     }
 }
 
+/// The result of a tenant's last accessibility audit (`portalctl audit`), the input of the rung `compliant`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditFact {
+    /// When the audit ran.
+    #[serde(with = "time::serde::rfc3339")]
+    pub audited_at: OffsetDateTime,
+    /// Violations of impact "serious".
+    pub serious: u32,
+    /// Violations of impact "critical".
+    pub critical: u32,
+    /// The serious and critical findings in one line each, e.g. "2 serious on /a-z (color-contrast)".
+    pub findings: Vec<String>,
+}
+
 /// What the probes found out about one tenant: one check per rung above `declared`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -114,10 +142,21 @@ pub struct Observation {
     pub deployed: Check,
     pub reachable: Check,
     pub content_ready: Check,
+    pub compliant: Check,
     pub live: Check,
     /// Published services, when the database could be asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub published_services: Option<u64>,
+    /// The tenant's last accessibility audit; `None`: never audited (or the audits could not be asked).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditFact>,
+    /// When the tenant's content was last published or changed ([`crate::db::status::Published::last_change`]):
+    /// an audit older than this is stale.
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::serde::rfc3339::option")]
+    pub last_published_at: Option<OffsetDateTime>,
+    /// Everything that keeps the tenant from `compliant`, one line each (empty when it is compliant).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compliance_blockers: Vec<String>,
     /// Where the tenant was observed (the cluster or the local mode).
     #[serde(skip)]
     pub mode: Mode,
@@ -132,21 +171,73 @@ impl Observation {
             deployed: u(),
             reachable: u(),
             content_ready: u(),
+            compliant: u(),
             live: u(),
             published_services: None,
+            audit: None,
+            last_published_at: None,
+            compliance_blockers: Vec::new(),
             mode: Mode::Cluster,
         }
     }
 
-    fn rungs(&self) -> [(Phase, &Check); 5] {
+    fn rungs(&self) -> [(Phase, &Check); 6] {
         [
             (Phase::Provisioned, &self.provisioned),
             (Phase::Deployed, &self.deployed),
             (Phase::Reachable, &self.reachable),
             (Phase::ContentReady, &self.content_ready),
+            (Phase::Compliant, &self.compliant),
             (Phase::Live, &self.live),
         ]
     }
+}
+
+/// What keeps a tenant from `compliant`, one line each, in this order: the legal pages' gaps ("Impressum missing",
+/// "spec.legal.imprint.address: placeholder"), then the accessibility audit ("a11y: no accessibility audit yet",
+/// "a11y: 2 serious violations on /a-z (color-contrast)", "a11y: last audit … is older than the last publish …").
+/// `last_publish` is `None` when nothing was ever published.
+pub fn compliance_blockers(
+    tenant: &Tenant,
+    audit: Option<&AuditFact>,
+    last_publish: Option<OffsetDateTime>,
+) -> Vec<String> {
+    let mut out: Vec<String> = tenant.legal_gaps().iter().map(crate::tenant::LegalGap::blocker).collect();
+    match audit {
+        None => out.push("a11y: no accessibility audit yet".into()),
+        Some(a) => {
+            if a.serious > 0 || a.critical > 0 {
+                if a.findings.is_empty() {
+                    out.push(format!("a11y: {} critical, {} serious violations", a.critical, a.serious));
+                }
+                out.extend(a.findings.iter().map(|f| {
+                    let f = f.replacen(" serious on ", " serious violations on ", 1);
+                    format!("a11y: {}", f.replacen(" critical on ", " critical violations on ", 1))
+                }));
+            }
+            if let Some(p) = last_publish.filter(|p| a.audited_at < *p) {
+                out.push(format!(
+                    "a11y: last audit ({}) is older than the last publish ({})",
+                    rfc3339(a.audited_at),
+                    rfc3339(p)
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// The rung `compliant` from [`compliance_blockers`]: passed when there are none, else the blockers in one line.
+pub fn compliance(blockers: &[String]) -> Check {
+    if blockers.is_empty() {
+        Check::Pass
+    } else {
+        Check::Fail(blockers.join("; "))
+    }
+}
+
+fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
 }
 
 /// One tenant's standing on the ladder.
@@ -366,8 +457,9 @@ mod tests {
 
     fn obs(passing: usize, why: &str) -> Observation {
         let mut checks: Vec<Check> =
-            (0..5).map(|i| if i < passing { Check::Pass } else { Check::Fail(why.into()) }).collect();
+            (0..6).map(|i| if i < passing { Check::Pass } else { Check::Fail(why.into()) }).collect();
         let live = checks.pop().unwrap();
+        let compliant = checks.pop().unwrap();
         let content = checks.pop().unwrap();
         let reach = checks.pop().unwrap();
         let dep = checks.pop().unwrap();
@@ -377,8 +469,12 @@ mod tests {
             deployed: dep,
             reachable: reach,
             content_ready: content,
+            compliant,
             live,
             published_services: None,
+            audit: None,
+            last_published_at: None,
+            compliance_blockers: Vec::new(),
             mode: Mode::Cluster,
         }
     }
@@ -391,13 +487,63 @@ mod tests {
         let s = assess(t, obs(2, "DNS: service.hille.de has no A/AAAA record"));
         assert_eq!(s.phase, Phase::Deployed);
         assert_eq!(s.stuck.as_deref(), Some("DNS: service.hille.de has no A/AAAA record"));
-        let live = assess(t, obs(5, ""));
+        let live = assess(t, obs(6, ""));
         assert_eq!((live.phase, live.stuck), (Phase::Live, None));
         // A later rung passing does not lift a tenant over an earlier failure.
-        let mut o = obs(5, "");
+        let mut o = obs(6, "");
         o.deployed = Check::Unknown("cluster: unreachable".into());
         let s = assess(t, o);
         assert_eq!((s.phase, s.stuck.as_deref()), (Phase::Provisioned, Some("cluster: unreachable")));
+    }
+
+    #[test]
+    fn compliant_needs_complete_legal_pages_and_a_fresh_clean_audit() {
+        let c = catalog();
+        let mut t = c.tenant("erkelenz").unwrap().clone();
+        // The bundled tenants have scaffolded legal pages: placeholders block, and nothing was audited.
+        let b = compliance_blockers(&t, None, None);
+        assert!(b.contains(&"spec.legal.imprint.address: placeholder".to_string()), "{b:?}");
+        assert_eq!(b.last().map(String::as_str), Some("a11y: no accessibility audit yet"));
+        t.legal = crate::tenant::legal::example_complete();
+        t.legal.imprint = None;
+        assert_eq!(compliance_blockers(&t, None, None), ["Impressum missing", "a11y: no accessibility audit yet"]);
+        t.legal = crate::tenant::legal::example_complete();
+
+        let published = time::macros::datetime!(2026-11-29 10:00 UTC);
+        let clean = AuditFact {
+            audited_at: time::macros::datetime!(2026-11-29 11:00 UTC),
+            serious: 0,
+            critical: 0,
+            findings: Vec::new(),
+        };
+        assert_eq!(compliance_blockers(&t, Some(&clean), Some(published)), Vec::<String>::new());
+        let dirty =
+            AuditFact { serious: 2, findings: vec!["2 serious on /a-z (color-contrast)".into()], ..clean.clone() };
+        assert_eq!(
+            compliance_blockers(&t, Some(&dirty), Some(published)),
+            ["a11y: 2 serious violations on /a-z (color-contrast)"]
+        );
+        let stale = AuditFact { audited_at: time::macros::datetime!(2026-11-29 9:00 UTC), ..clean.clone() };
+        assert_eq!(
+            compliance_blockers(&t, Some(&stale), Some(published)),
+            ["a11y: last audit (2026-11-29T09:00:00Z) is older than the last publish (2026-11-29T10:00:00Z)"]
+        );
+
+        // On the ladder: compliant sits between content-ready and live, and names what blocks it.
+        let mut o = obs(4, "");
+        o.compliance_blockers = compliance_blockers(&t, Some(&dirty), Some(published));
+        o.compliant = compliance(&o.compliance_blockers);
+        o.live = Check::Pass;
+        let s = assess(&t, o);
+        assert_eq!(s.phase, Phase::ContentReady);
+        assert_eq!(s.stuck.as_deref(), Some("a11y: 2 serious violations on /a-z (color-contrast)"));
+        let json = serde_json::to_value(&s).unwrap();
+        assert_eq!(json["checks"]["compliant"]["result"], "fail");
+        assert_eq!(json["checks"]["complianceBlockers"][0], "a11y: 2 serious violations on /a-z (color-contrast)");
+        let mut o = obs(4, "");
+        o.compliant = compliance(&compliance_blockers(&t, Some(&clean), Some(published)));
+        o.live = Check::Fail("go-live: not published yet".into());
+        assert_eq!(assess(&t, o).phase, Phase::Compliant);
     }
 
     #[test]
@@ -407,7 +553,7 @@ mod tests {
             .tenants_of("krz")
             .enumerate()
             .map(|(i, t)| {
-                assess(t, if i % 39 < 22 { obs(5, "") } else { obs(2, "content: 12 of 40 services published") })
+                assess(t, if i % 39 < 22 { obs(6, "") } else { obs(2, "content: 12 of 40 services published") })
             })
             .collect();
         let sums = summarize(&c, &statuses);
@@ -429,7 +575,7 @@ mod tests {
         let c = catalog();
         let statuses: Vec<TenantStatus> = c
             .tenants_of("emscher-lippe")
-            .map(|t| assess(t, if t.is_dachportal() { obs(5, "") } else { obs(2, "DNS: no record") }))
+            .map(|t| assess(t, if t.is_dachportal() { obs(6, "") } else { obs(2, "DNS: no record") }))
             .collect();
         assert_eq!(statuses.len(), 14);
         let sums = summarize(&c, &statuses);
@@ -448,7 +594,7 @@ mod tests {
         assert!(el.by_kreis.iter().all(|k| !k.name.is_empty()), "no nameless Kreis row");
         assert_eq!(el.total.headline(Mode::Cluster), "14 of 14 installed, 1 online (7 %)");
         // A group without a Dachportal has no Region row.
-        let krz: Vec<TenantStatus> = c.tenants_of("krz").map(|t| assess(t, obs(5, ""))).collect();
+        let krz: Vec<TenantStatus> = c.tenants_of("krz").map(|t| assess(t, obs(6, ""))).collect();
         assert!(summarize(&c, &krz)[0].by_kreis.iter().all(|k| k.name != REGION_ROW));
     }
 
@@ -470,7 +616,7 @@ mod tests {
         assert_eq!(sums[0].total.online_percent, None);
         // Some known, some not: the counts are lower bounds and the share is not given.
         let statuses: Vec<TenantStatus> =
-            c.tenants_of("krz").enumerate().map(|(i, t)| if i < 3 { assess(t, obs(5, "")) } else { down(t) }).collect();
+            c.tenants_of("krz").enumerate().map(|(i, t)| if i < 3 { assess(t, obs(6, "")) } else { down(t) }).collect();
         let sums = summarize(&c, &statuses);
         assert_eq!(sums[0].total.headline(Mode::Cluster), "3 of 39 installed, 3 online, 36 unknown");
     }
@@ -481,7 +627,7 @@ mod tests {
         let statuses: Vec<TenantStatus> = c
             .tenants_of("heinsberg")
             .map(|t| {
-                let mut o = obs(if t.published { 5 } else { 4 }, "go-live: not published yet");
+                let mut o = obs(if t.published { 6 } else { 5 }, "go-live: not published yet");
                 o.mode = Mode::Local;
                 assess(t, o)
             })
@@ -497,7 +643,7 @@ mod tests {
         assert_eq!(Phase::Deployed.label(Mode::Local), "local");
         let json = serde_json::to_value(&statuses[0]).unwrap();
         assert_eq!(json["mode"], "local");
-        assert!(json["phase"] == "live" || json["phase"] == "content-ready", "{json}");
+        assert!(json["phase"] == "live" || json["phase"] == "compliant", "{json}");
         assert_eq!(json["unknown"], false);
     }
 }

@@ -171,6 +171,21 @@ fn share(t: &super::Tally) -> String {
 /// A stuck reason (one line, as `status` prints it) in German, for the reports: the source and
 /// the frequent reasons are translated, names and numbers kept.
 pub fn reason_de(reason: &str) -> String {
+    // The rung `compliant` names every blocker, separated by "; ".
+    if reason.contains("; ") {
+        return reason.split("; ").map(reason_de).collect::<Vec<_>>().join("; ");
+    }
+    if let Some(page) = reason.strip_suffix(" missing") {
+        return format!("{page} fehlt");
+    }
+    if reason.starts_with("spec.legal.") {
+        if let Some(field) = reason.strip_suffix(": placeholder") {
+            return format!("{field}: Platzhalter");
+        }
+        if let Some(field) = reason.strip_suffix(": missing") {
+            return format!("{field}: fehlt");
+        }
+    }
     let (source, rest) = reason.split_once(": ").unwrap_or(("", reason));
     let source_de = match source {
         "database" => "Datenbank",
@@ -181,6 +196,7 @@ pub fn reason_de(reason: &str) -> String {
         "content" => "Inhalte",
         "go-live" => "Go-live",
         "local" => "Lokal",
+        "a11y" => "Barrierefreiheit",
         _ => return reason.to_string(),
     };
     let words: Vec<&str> = rest.split(' ').collect();
@@ -192,6 +208,15 @@ pub fn reason_de(reason: &str) -> String {
         ("database", ["schema", s, "at", "migration", v, "of", n]) => format!("Schema {s} auf Migration {v} von {n}"),
         ("content", [n, "of", m, "services", "published"]) => format!("{n} von {m} Leistungen veröffentlicht"),
         ("content", ["database", "not", "asked"]) => "Datenbank nicht abgefragt".to_string(),
+        ("a11y", ["no", "accessibility", "audit", "yet"]) => "noch keine Prüfung".to_string(),
+        ("a11y", [n, impact @ ("serious" | "critical"), "violations", "on", rest @ ..]) => format!(
+            "{n} {} Verstöße auf {}",
+            if *impact == "serious" { "schwerwiegende" } else { "kritische" },
+            rest.join(" ")
+        ),
+        ("a11y", ["last", "audit", when, "is", "older", "than", "the", "last", "publish", at]) => {
+            format!("letzte Prüfung {when} älter als die letzte Veröffentlichung {at}")
+        }
         ("go-live", ["not", "published", "yet", ..]) => {
             "noch nicht veröffentlicht (goLive.published in der Mandantendatei)".to_string()
         }
@@ -357,6 +382,7 @@ mod tests {
                 } else {
                     o.reachable = Check::Pass;
                     o.content_ready = Check::Pass;
+                    o.compliant = Check::Pass;
                     o.live = Check::Pass;
                 }
                 assess(t, o)
@@ -453,6 +479,14 @@ mod tests {
                 "Portal: service.hille.de antwortet auf der Startseite mit 503 Service Unavailable",
             ),
             ("database: schema t_hille at migration 0 of 1", "Datenbank: Schema t_hille auf Migration 0 von 1"),
+            (
+                "Impressum missing; spec.legal.privacy.controller: placeholder; a11y: no accessibility audit yet",
+                "Impressum fehlt; spec.legal.privacy.controller: Platzhalter; Barrierefreiheit: noch keine Prüfung",
+            ),
+            (
+                "a11y: 2 serious violations on /a-z (color-contrast)",
+                "Barrierefreiheit: 2 schwerwiegende Verstöße auf /a-z (color-contrast)",
+            ),
         ] {
             assert_eq!(reason_de(en), de);
         }

@@ -5,6 +5,7 @@
 //! returns a [`Catalog`] plus every [`Diagnostic`]; reading the directory is
 //! [`load`]'s job, at the edge.
 
+pub mod legal;
 pub mod load;
 pub mod model;
 mod validate;
@@ -14,6 +15,7 @@ use crate::theme::Theme;
 use model::*;
 use serde::{Deserialize, Serialize};
 
+pub use legal::{LegalGap, LegalPage};
 pub use load::{load_dir, read_dir, LoadError};
 pub use model::{Environment, MunicipalityKind, Placement, Protocol, Provider, SecretRef, TrustLevel};
 
@@ -111,6 +113,9 @@ pub struct Tenant {
     pub image: String,
     pub content_threshold: u32,
     pub links: LinksSpec,
+    /// The legal pages, the group's defaults merged in ([`legal::merge`]).
+    #[serde(default)]
+    pub legal: LegalSpec,
     pub source: String,
 }
 
@@ -123,6 +128,11 @@ impl Tenant {
     /// The group's regional umbrella portal (kind `dachportal`).
     pub fn is_dachportal(&self) -> bool {
         self.kind.is_dachportal()
+    }
+
+    /// What is missing from the legal pages or still a placeholder (empty: complete).
+    pub fn legal_gaps(&self) -> Vec<LegalGap> {
+        legal::gaps(&self.legal)
     }
 }
 

@@ -78,6 +78,9 @@ pub struct GroupDefaults {
     pub content_threshold: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub placement: Option<Placement>,
+    /// Legal pages every tenant inherits (page by page, field by field) unless it sets its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal: Option<LegalSpec>,
 }
 
 /// `<tenant>.yaml`: one commune's (or district's) portal.
@@ -123,6 +126,10 @@ pub struct TenantSpec {
     pub placement: Option<Placement>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<LinksSpec>,
+    /// Impressum, Datenschutzerklärung, Erklärung zur Barrierefreiheit, Leichte Sprache, DGS; merged over the
+    /// group's `defaults.legal`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub legal: Option<LegalSpec>,
     /// Published services needed for content-ready (overrides the group default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_threshold: Option<u32>,
@@ -333,12 +340,154 @@ pub struct GoLiveSpec {
 #[derive(Debug, Default, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LinksSpec {
+    /// The commune's own website. (Impressum, Datenschutz and Barrierefreiheit are legal pages: `spec.legal`.)
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub homepage: Option<String>,
+}
+
+/// A value written into a file as a stand-in until the real one is known (scaffolding writes them for everything
+/// the official data does not say). A placeholder blocks publishing.
+pub const PLACEHOLDER_PREFIX: &str = "TODO:";
+
+/// Whether `value` is a placeholder ([`PLACEHOLDER_PREFIX`]).
+pub fn is_placeholder(value: &str) -> bool {
+    value.trim_start().starts_with(PLACEHOLDER_PREFIX)
+}
+
+/// The legal pages of a portal (group default `spec.defaults.legal`, tenant `spec.legal`). Every page is either
+/// content served by the portal itself (its fields) or an external page (`url`); a tenant's page replaces the
+/// group's when it sets `url`, and otherwise is merged over it field by field. The same shape is the resolved value.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LegalSpec {
+    /// Impressum (§ 5 DDG).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub imprint: Option<String>,
+    pub imprint: Option<ImprintSpec>,
+    /// Datenschutzerklärung (Art. 13 DSGVO).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub privacy: Option<String>,
+    pub privacy: Option<PrivacySpec>,
+    /// Erklärung zur Barrierefreiheit (model of EU Implementing Decision 2018/1523).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub accessibility: Option<String>,
+    pub accessibility: Option<AccessibilitySpec>,
+    /// Entry page in Leichte Sprache (§ 4 BITV 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub easy_language: Option<EntryPageSpec>,
+    /// Entry page in Deutscher Gebärdensprache (§ 4 BITV 2.0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sign_language: Option<EntryPageSpec>,
+}
+
+/// Impressum: who is responsible for the portal.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ImprintSpec {
+    /// An external Impressum instead of the portal's own page (https).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The responsible authority, e.g. "Stadt Erkelenz".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority: Option<String>,
+    /// Postal address (lines separated by newlines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Who represents the authority (e.g. the mayor), with the office.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub representative: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// Umsatzsteuer-Identifikationsnummer, where the authority has one (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vat_id: Option<String>,
+    /// Another identifier of the authority, e.g. its Behördennummer (optional).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authority_id: Option<String>,
+}
+
+/// Datenschutzerklärung.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrivacySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The controller (Verantwortlicher) with address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub controller: Option<String>,
+    /// How to reach the data protection officer (Datenschutzbeauftragte/r).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_protection_officer: Option<String>,
+    /// The statement as one text (paragraphs separated by blank lines) …
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// … or in sections.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sections: Option<Vec<SectionSpec>>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SectionSpec {
+    pub heading: String,
+    pub text: String,
+}
+
+/// Erklärung zur Barrierefreiheit, structured like the model statement of EU Implementing Decision 2018/1523.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AccessibilitySpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Date the statement was made or last reviewed, `YYYY-MM-DD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Compliance status with BITV 2.0 / EN 301 549.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ComplianceStatus>,
+    /// Content that is not accessible, and why (required unless the status is `full`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub barriers: Option<Vec<String>>,
+    /// The feedback mechanism: where to report barriers (e-mail address, phone, postal address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feedback_contact: Option<String>,
+    /// The enforcement procedure (Schlichtungsstelle / Ombudsstelle), https.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enforcement_url: Option<String>,
+}
+
+/// How far the portal meets the accessibility requirements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ComplianceStatus {
+    /// vollständig vereinbar
+    Full,
+    /// teilweise vereinbar
+    Partial,
+    /// nicht vereinbar
+    None,
+}
+
+impl ComplianceStatus {
+    /// The wording of the model statement.
+    pub fn german(self) -> &'static str {
+        match self {
+            ComplianceStatus::Full => "vollständig vereinbar",
+            ComplianceStatus::Partial => "teilweise vereinbar",
+            ComplianceStatus::None => "nicht vereinbar",
+        }
+    }
+}
+
+/// An entry page in Leichte Sprache or Deutscher Gebärdensprache.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct EntryPageSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The page's text (paragraphs separated by blank lines).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A video (https), e.g. the DGS video; required for the DGS page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_url: Option<String>,
 }

@@ -107,6 +107,7 @@ struct GroupCtx {
     theme: Theme,
     servicekonto: Option<ServicekontoSpec>,
     placement: Placement,
+    legal: Option<LegalSpec>,
     valid: bool,
 }
 
@@ -352,6 +353,7 @@ fn resolve_group(file: &SourceFile, g: &GroupFile, cx: &mut Ctx) -> GroupCtx {
         theme,
         servicekonto: None,
         placement: d.placement.unwrap_or_default(),
+        legal: d.legal.clone(),
         valid: true,
     }
 }
@@ -716,18 +718,15 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
     }
 
     let links = s.links.clone().unwrap_or_default();
-    for (field, v) in [
-        ("homepage", &links.homepage),
-        ("imprint", &links.imprint),
-        ("privacy", &links.privacy),
-        ("accessibility", &links.accessibility),
-    ] {
-        if let Some(v) = v {
-            if !(v.starts_with("https://") || v.starts_with("http://")) {
-                cx.error_file("invalid-url", &format!("spec.links.{field}"), format!("{v:?} is not an http(s) URL"));
-            }
+    if let Some(v) = &links.homepage {
+        if !(v.starts_with("https://") || v.starts_with("http://")) {
+            cx.error_file("invalid-url", "spec.links.homepage", format!("{v:?} is not an http(s) URL"));
         }
     }
+
+    // Legal pages: inherited from the group, complete before publishing.
+    let legal = legal::merge(group.and_then(|g| g.legal.as_ref()), s.legal.as_ref());
+    check_legal(cx, &legal, published);
 
     check_inline_key_material(cx);
 
@@ -755,8 +754,53 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
         image: g.group.image.clone(),
         content_threshold: s.content_threshold.unwrap_or(g.group.content_threshold),
         links,
+        legal,
         source: file.path.clone(),
     })
+}
+
+/// The legal pages' URLs are https links; a page missing or a placeholder warns on a draft and blocks a published
+/// tenant. Findings name the tenant file (an inherited value is the group's, which the hint says).
+fn check_legal(cx: &mut Ctx, legal: &LegalSpec, published: bool) {
+    for (field, url) in legal::urls(legal) {
+        if !legal::is_https_url(url) {
+            cx.error_file("invalid-url", &field, format!("{url:?} is not an https:// URL")).with_hint(
+                "legal pages and their videos are linked over HTTPS only, e.g. https://www.example.de/impressum",
+            );
+        }
+    }
+    if let Some(d) = legal.accessibility.as_ref().and_then(|a| a.date.as_ref()).filter(|d| !is_placeholder(d)) {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        if time::Date::parse(d, &fmt).is_err() {
+            cx.error_file("invalid-date", "spec.legal.accessibility.date", format!("{d:?} is not a date"))
+                .with_hint("write dates as YYYY-MM-DD");
+        }
+    }
+    for gap in legal::gaps(legal) {
+        let (code, what) = match (&gap.field, gap.gap) {
+            (None, _) => ("legal-missing", format!("{} missing", gap.page.german())),
+            (Some(_), legal::Gap::Missing) => ("legal-missing", "missing".to_string()),
+            (Some(_), legal::Gap::Placeholder) => ("legal-placeholder", "placeholder".to_string()),
+        };
+        let position = Position::file(&cx.file.path);
+        let d = if published {
+            Diagnostic::error(code, position, format!("{what} blocks publishing"))
+        } else {
+            Diagnostic::warning(code, position, format!("{what}; needed before publishing"))
+        };
+        let hint = match gap.field {
+            None => format!(
+                "add spec.legal.{} (content or url: https://…) here or under spec.defaults.legal in the group \
+                 file; see docs/tenant-format.md",
+                gap.page.key()
+            ),
+            Some(_) => format!(
+                "replace the {PLACEHOLDER_PREFIX} value or fill in the field, here or under spec.defaults.legal in \
+                 the group file"
+            ),
+        };
+        cx.push(d.field(gap.path()).hint(hint));
+    }
 }
 
 /// Parse every file, in parallel when there are many (parsing is the bulk of the work).
