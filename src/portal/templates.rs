@@ -96,6 +96,7 @@ mod tests {
         let mut c = tera::Context::new();
         c.insert("site", &serde_json::json!({ "displayName": "Stadt Espelkamp", "links": {} }));
         c.insert("assets", &serde_json::json!({ "css": "1", "theme": "2" }));
+        c.insert("legal_links", &serde_json::json!([]));
         let html = t.render("not_found.html", &c).unwrap();
         assert!(html.contains("Eigene Seite") && html.contains("Stadt Espelkamp"), "{html}");
         std::fs::write(dir.path().join("sneaky.html"), "x").unwrap();
