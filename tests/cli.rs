@@ -148,10 +148,13 @@ fn group_new_reproduces_the_bundled_groups() {
         for f in &want {
             let ours = env.read(&format!("tenants/{group}/{f}"));
             let theirs = std::fs::read_to_string(repo().join(format!("tenants/{group}/{f}"))).unwrap();
-            for key in ["  ags:", "  wave:", "    - service."] {
+            for key in ["  ags:", "  wave:", "    - service.", "        enforcementUrl:"] {
                 let pick = |s: &str| s.lines().filter(|l| l.starts_with(key)).map(String::from).collect::<Vec<_>>();
                 assert_eq!(pick(&ours), pick(&theirs), "{group}/{f} {key}");
             }
+            // The legal pages exactly as scaffolded (placeholders included).
+            let legal = |s: &str| s.find("  # Legal pages").map(|i| s[i..].to_string());
+            assert_eq!(legal(&ours), legal(&theirs), "{group}/{f} legal pages");
         }
     }
     let krz = std::fs::read_dir(repo().join("tenants/krz")).unwrap().count() - 1;
@@ -205,9 +208,18 @@ fn tenant_new_derives_everything_from_the_ags() {
         "- service.espelkamp.de",
         "schema: t_espelkamp",
         "wave: main",
+        "published: false",
+        // The legal pages: the official name as authority, placeholders for everything else.
+        "      authority: \"Stadt Espelkamp\"\n      address: \"TODO: Postanschrift der Verwaltung\"",
+        "      controller: \"Stadt Espelkamp\"",
+        "      videoUrl: \"TODO: ",
     ] {
         assert!(text.contains(want), "missing {want:?} in\n{text}");
     }
+    // NRW: the enforcement procedure is the Land's Ombudsstelle; a Land not known here gets a placeholder.
+    assert!(env.read("tenants/krz/group.yaml").contains("enforcementUrl: \"https://www.lbbp.nrw.de/ombudsstelle\""));
+    env.run(&["group", "new", "muenchen", "--kreis", "09162"]).ok();
+    assert!(env.read("tenants/muenchen/group.yaml").contains("enforcementUrl: \"TODO: "));
     env.run(&["validate"]).ok();
     // The same AGS twice is refused and nothing is written.
     let dup = env.run(&["tenant", "new", "--ags", "05770008", "--group", "krz", "--slug", "espelkamp-zwei"]);

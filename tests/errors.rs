@@ -109,3 +109,49 @@ fn group_new_leaves_out_a_commune_of_another_group_and_the_dry_run_agrees() {
     assert!(env.path().join("tenants/paderborn/salzkotten.yaml").exists());
     insta::assert_snapshot!(notes.join("\n"));
 }
+
+#[test]
+fn a_published_tenant_without_an_impressum_or_with_a_placeholder_fails_validate() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let file = "tenants/heinsberg/erkelenz.yaml";
+    let draft = env.read(file);
+    // A draft with placeholders: warnings only, exit 0.
+    let run = env.run(&["validate"]);
+    run.code(0);
+    assert!(
+        run.stderr.contains(
+            "tenants/heinsberg/erkelenz.yaml: warning[legal-placeholder] spec.legal.imprint.address: placeholder; \
+             needed before publishing (tenant erkelenz)"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Published, with its Impressum removed and the placeholders left: errors naming file, tenant and field.
+    let start = draft.find("    imprint:\n").unwrap();
+    let end = draft.find("    privacy:\n").unwrap();
+    let published = format!("{}{}", &draft[..start], &draft[end..]).replace("published: false", "published: true");
+    env.write(file, &published);
+    let run = env.run(&["validate"]);
+    run.code(1);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error[")).collect();
+    assert!(errors.iter().all(|e| e.starts_with("tenants/heinsberg/erkelenz.yaml: ")), "{}", run.stderr);
+    insta::assert_snapshot!(errors.join("\n"));
+    // JSON names the same.
+    let run = env.run(&["-o", "json", "validate"]);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let missing = doc["diagnostics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["code"] == "legal-missing" && d["tenant"] == "erkelenz")
+        .unwrap();
+    assert_eq!(
+        (&missing["severity"], &missing["tenant"], &missing["field"], &missing["message"]),
+        (
+            &"error".into(),
+            &"erkelenz".into(),
+            &"spec.legal.imprint".into(),
+            &"Impressum missing blocks publishing".into()
+        )
+    );
+}

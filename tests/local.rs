@@ -206,9 +206,13 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     let catalog = portalctl::tenant::load_dir(&local.tenants).unwrap().catalog;
     for s in statuses {
         let t = catalog.tenant(s["tenant"].as_str().unwrap()).unwrap();
-        let want = if t.published { "live" } else { "content-ready" };
+        // The bundled tenants' legal pages are scaffolded placeholders and nothing was audited: none may be
+        // published, and status says why.
+        assert!(!t.published, "{}", t.slug);
         assert_eq!(s["mode"], "local");
-        assert_eq!(s["phase"], want, "{s}");
+        assert_eq!(s["phase"], "content-ready", "{s}");
+        let stuck = s["stuck"].as_str().unwrap_or_default();
+        assert!(stuck.contains("placeholder") && stuck.ends_with("a11y: no accessibility audit yet"), "{s}");
         assert_eq!(s["unknown"], false, "{s}");
         assert_eq!(s["checks"]["deployed"]["result"], "pass", "running locally: {s}");
     }

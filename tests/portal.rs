@@ -372,3 +372,79 @@ async fn error_pages_are_shown_in_the_tenants_layout() {
     let body = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
     assert!(!body.contains("Espelkamp") && body.contains("<title>Nicht gefunden</title>"), "{body}");
 }
+
+/// The legal pages: served as themed pages from the tenant file, linked from the footer of every page (404 page
+/// included), Leichte Sprache and DGS from the start page; an external page is linked instead of served; every value
+/// escaped.
+#[tokio::test]
+async fn legal_pages_are_served_and_linked_from_every_page() {
+    let Some(env) = TestEnv::new(&["espelkamp", "detmold"]).await else { return };
+    env.import("espelkamp", CONTENT_A).await;
+    env.import("detmold", CONTENT_B).await;
+    // Detmold: its Impressum is an external page, and its Leichte Sprache text tries markup.
+    let file = env.group_dir().join("detmold.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let text = text
+        .replace("    imprint:\n", "    imprint:\n      url: \"https://www.example.org/impressum\"\n")
+        .replace("Hier finden Sie Hilfe in Leichter Sprache.", "<script>alert(1)</script> Hilfe");
+    std::fs::write(&file, text).unwrap();
+    let state = env.app_state(portal::pool(&env.portal_url, 4).unwrap());
+    let h = Harness { env, state };
+    let a = h.host("espelkamp", 0);
+    let b = h.host("detmold", 0);
+
+    let footer_links = [
+        "<a href=\"/impressum\">Impressum</a>",
+        "<a href=\"/datenschutz\">Datenschutz</a>",
+        "<a href=\"/barrierefreiheit\">Barrierefreiheit</a>",
+        "<a href=\"/leichte-sprache\">Leichte Sprache</a>",
+        "<a href=\"/gebaerdensprache\">Gebärdensprache</a>",
+    ];
+    for path in
+        ["/", "/leistungen", "/einrichtungen", "/ansprechpartner", "/suche?q=Hund", "/impressum", "/gibt-es-nicht"]
+    {
+        let (_, page) = h.get(&a, path).await;
+        let footer = &page[page.find("<footer").unwrap_or_else(|| panic!("{path}: no footer"))..];
+        assert!(footer.contains("aria-label=\"Rechtliches\""), "{path}");
+        for l in footer_links {
+            assert!(footer.contains(l), "{path}: footer without {l}:\n{footer}");
+        }
+    }
+    // § 4 BITV 2.0: the start page leads to Leichte Sprache and DGS.
+    let (_, home) = h.get(&a, "/").await;
+    let main = &home[home.find("<main").unwrap()..home.find("<footer").unwrap()];
+    assert!(main.contains("href=\"/leichte-sprache\"") && main.contains("href=\"/gebaerdensprache\""), "{main}");
+
+    let (s, imprint) = h.get(&a, "/impressum").await;
+    assert_eq!(s, StatusCode::OK);
+    for want in ["<h1>Impressum</h1>", "Musterstraße 1<br>12345 Musterstadt", "href=\"mailto:info@example.org\""] {
+        assert!(imprint.contains(want), "{want}: {imprint}");
+    }
+    let (_, privacy) = h.get(&a, "/datenschutz").await;
+    assert!(privacy.contains("<h2>Zweck der Verarbeitung</h2>"), "{privacy}");
+    let (_, statement) = h.get(&a, "/barrierefreiheit").await;
+    for want in [
+        "<h1>Erklärung zur Barrierefreiheit</h1>",
+        "teilweise vereinbar",
+        "<li>Einige PDF-Formulare sind noch nicht barrierefrei.</li>",
+        "href=\"mailto:barrierefreiheit@example.org\"",
+        "href=\"https://www.example.org/schlichtungsstelle\"",
+    ] {
+        assert!(statement.contains(want), "{want}: {statement}");
+    }
+    let (_, dgs) = h.get(&a, "/gebaerdensprache").await;
+    assert!(dgs.contains("href=\"https://www.example.org/dgs.mp4\""), "{dgs}");
+
+    // Detmold: the external Impressum is linked, not served; the markup is text.
+    let (_, home) = h.get(&b, "/").await;
+    assert!(home.contains("<a href=\"https://www.example.org/impressum\">Impressum</a>"), "{home}");
+    let (s, _) = h.get(&b, "/impressum").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (_, easy) = h.get(&b, "/leichte-sprache").await;
+    assert!(
+        easy.contains("&lt;script&gt;alert(1)&lt;&#x2F;script&gt; Hilfe")
+            || easy.contains("&lt;script&gt;alert(1)&lt;/script&gt; Hilfe"),
+        "{easy}"
+    );
+    assert!(!easy.contains("<script>alert"), "{easy}");
+}

@@ -93,33 +93,9 @@ pub fn tenant_yaml(slug: &str, hostnames: &[String], schema: &str, primary: &str
     )
 }
 
-/// Complete legal pages for a published test tenant: example data only (no real address, person or number).
-pub const LEGAL_FIXTURE: &str = r#"  legal:
-    imprint:
-      authority: "Musterverwaltung"
-      address: "Musterstraße 1\n12345 Musterstadt"
-      representative: "Erika Mustermann, Bürgermeisterin"
-      phone: "+49 000 0000000"
-      email: "info@example.org"
-    privacy:
-      controller: "Musterverwaltung, Musterstraße 1, 12345 Musterstadt"
-      dataProtectionOfficer: "datenschutz@example.org"
-      sections:
-        - heading: "Zweck der Verarbeitung"
-          text: "Bereitstellung des Serviceportals."
-    accessibility:
-      date: "2026-11-01"
-      status: partial
-      barriers:
-        - "Einige PDF-Formulare sind noch nicht barrierefrei."
-      feedbackContact: "barrierefreiheit@example.org"
-      enforcementUrl: "https://www.example.org/schlichtungsstelle"
-    easyLanguage:
-      text: "Hier finden Sie Hilfe in Leichter Sprache."
-    signLanguage:
-      text: "Hier finden Sie Informationen in Gebärdensprache."
-      videoUrl: "https://www.example.org/dgs.mp4"
-"#;
+/// Complete legal pages for a published test tenant (a tenant file's `spec.legal`): example data only, no real
+/// address, person or number.
+pub const LEGAL_FIXTURE: &str = include_str!("../fixtures/legal-example.yaml");
 
 pub fn group_yaml(group: &str) -> String {
     format!(
