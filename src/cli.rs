@@ -89,6 +89,9 @@ pub enum Command {
     /// Go-live status per tenant and in sum ("36 installed, 22 online"), from the cluster, the database, DNS and
     /// the portals themselves; `-o markdown|html` for reports.
     Status(crate::commands::status::StatusArgs),
+    /// Accessibility audit of each tenant's pages (axe-core in headless Chromium) and their security headers;
+    /// exit 1 on any serious or critical violation.
+    Audit(crate::commands::audit::AuditArgs),
     /// Render a group's Kubernetes objects as YAML (for GitOps), or the Helm chart's values.
     Render(crate::commands::kube::RenderArgs),
     /// Show what `apply` would change (server-side dry run against the live objects); exit 1 when anything differs.
@@ -622,6 +625,10 @@ pub struct ServeArgs {
     /// Feedback submissions accepted per tenant and hour, all clients together; more get 429.
     #[arg(long, default_value_t = 300, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub feedback_per_tenant: u32,
+    /// Templates that replace the embedded ones of the same name (layout.html, home.html, not_found.html, …); all
+    /// are checked at start.
+    #[arg(long, env = "PORTALCTL_TEMPLATES", value_name = "DIR")]
+    pub templates: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

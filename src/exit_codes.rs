@@ -31,6 +31,7 @@ impl Exit {
             e.downcast_ref::<crate::cluster::Error>().is_some_and(crate::cluster::Error::is_unavailable)
                 || e.downcast_ref::<crate::db::Error>().is_some_and(crate::db::Error::is_unavailable)
                 || matches!(e.downcast_ref::<crate::local::Error>(), Some(crate::local::Error::NoBinaries))
+                || e.downcast_ref::<crate::audit::Error>().is_some_and(crate::audit::Error::is_unavailable)
         });
         if unavailable {
             Exit::Unavailable

@@ -3,6 +3,7 @@
 //!
 //! See `ARCHITECTURE.md` for the code map and the invariants.
 
+pub mod audit;
 pub mod build_info;
 pub mod cli;
 pub mod cluster;

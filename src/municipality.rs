@@ -61,6 +61,19 @@ pub struct Kreis {
     pub land: String,
 }
 
+/// The official designation of a district. The source list writes every district called "Kreis" or "Landkreis" as
+/// `Kreis <name>`; but "Kreis" is the official designation only in North Rhine-Westphalia, Schleswig-Holstein and
+/// for three districts of Hesse (Bergstraße, Groß-Gerau, Offenbach). Everywhere else it is `Landkreis <name>`
+/// (`Kreis Stade` → `Landkreis Stade`). Other names (`Region Hannover`, `Rhein-Sieg-Kreis`, `Stadt Bottrop`) are
+/// kept as they are.
+pub fn official_kreis_name(ags: &str, name: &str, land: &str) -> String {
+    const HESSIAN_KREISE: &[&str] = &["06431", "06433", "06438"];
+    match name.strip_prefix("Kreis ") {
+        Some(rest) if !matches!(land, "NW" | "SH") && !HESSIAN_KREISE.contains(&ags) => format!("Landkreis {rest}"),
+        _ => name.to_string(),
+    }
+}
+
 /// The parsed tables, built once per process.
 pub struct Registry {
     pub municipalities: Vec<Municipality>,
@@ -82,7 +95,15 @@ impl Registry {
     pub fn from_csv(gemeinden: &str, kreise: &str) -> Result<Registry, csv::Error> {
         let municipalities: Vec<Municipality> =
             csv::Reader::from_reader(gemeinden.as_bytes()).deserialize().collect::<Result<_, _>>()?;
-        let kreise: Vec<Kreis> = csv::Reader::from_reader(kreise.as_bytes()).deserialize().collect::<Result<_, _>>()?;
+        let mut municipalities = municipalities;
+        let mut kreise: Vec<Kreis> =
+            csv::Reader::from_reader(kreise.as_bytes()).deserialize().collect::<Result<_, _>>()?;
+        for k in &mut kreise {
+            k.name = official_kreis_name(&k.ags, &k.name, &k.land);
+        }
+        for m in &mut municipalities {
+            m.kreis = official_kreis_name(&m.kreis_ags, &m.kreis, &m.land);
+        }
         let by_ags = municipalities.iter().enumerate().map(|(i, m)| (m.ags.clone(), i)).collect();
         let kreis_by_ags = kreise.iter().enumerate().map(|(i, k)| (k.ags.clone(), i)).collect();
         Ok(Registry { municipalities, kreise, by_ags, kreis_by_ags })
@@ -122,5 +143,27 @@ mod tests {
         assert_eq!(r.in_kreis("05766").count(), 16);
         assert_eq!(r.in_kreis("05370").count(), 10);
         assert_eq!(r.in_kreis("05562").count(), 10);
+    }
+
+    #[test]
+    fn districts_carry_their_official_designation() {
+        let r = Registry::official();
+        let name = |ags: &str| r.kreis(ags).unwrap().name.as_str();
+        assert_eq!(name("03359"), "Landkreis Stade");
+        assert_eq!(name("09162"), "Stadt München");
+        assert_eq!(name("05766"), "Kreis Lippe", "NRW: Kreis");
+        assert_eq!(name("01051"), "Kreis Dithmarschen", "Schleswig-Holstein: Kreis");
+        assert_eq!(name("06431"), "Kreis Bergstraße", "Hesse's own Kreise");
+        assert_eq!(name("06633"), "Landkreis Kassel");
+        assert_eq!(name("03241"), "Region Hannover");
+        assert_eq!(name("05334"), "StädteRegion Aachen");
+        // Municipalities name their district the same way.
+        let stade = r.in_kreis("03359").next().unwrap();
+        assert_eq!(stade.kreis, "Landkreis Stade");
+        assert!(r
+            .kreise
+            .iter()
+            .filter(|k| k.land != "NW" && k.land != "SH")
+            .all(|k| !k.name.starts_with("Kreis ") || ["06431", "06433", "06438"].contains(&k.ags.as_str())));
     }
 }

@@ -70,8 +70,14 @@ async fn pages_are_served_per_host_and_never_leak() {
     assert!(css.contains("--primary: #004b87"), "theme colour as CSS custom property: {css}");
     let (s, css) = h.get(&a, "/static/portal.css").await;
     assert!(s == StatusCode::OK && css.contains(".skip-link"), "{css}");
-    assert!(home.contains("href=\"/anmelden\""), "login link for the Servicekonto");
-    assert!(home.contains("<a href=\"/impressum\">Impressum</a>"), "imprint from the tenant's legal pages");
+    // No identity provider configured for these tenants: no login button, and /anmelden says so in the
+    // tenant's own layout.
+    assert!(!home.contains("href=\"/anmelden\""), "login button without an identity provider");
+    let (s, login) = h.get(&a, "/anmelden").await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(login.contains("Anmeldung nicht verfügbar") && login.contains("/static/portal.css"), "{login}");
+    assert!(login.contains("Stadt Espelkamp") && login.contains("<main id=\"inhalt\""), "themed: {login}");
+    assert!(home.contains("<a href=\"/impressum\">Impressum</a>"), "the imprint in the footer: {home}");
     assert_none(&home, B_WORDS, "A's home");
 
     let (_, az) = h.get(&a, "/leistungen").await;
@@ -334,10 +340,37 @@ async fn servicekonto_session_shows_the_user_in_the_header() {
     assert_eq!(s, StatusCode::OK, "{status}");
     assert!(status.contains("Erika Mustermann"));
 
-    // Login routes on a host no tenant claims: 404, naming no tenant.
+    // Login routes on a host no tenant claims: 404, naming no tenant, plain but valid.
     let (s, body) = get("unknown.example.org".into(), "/anmelden", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     assert!(!body.contains("Espelkamp") && !body.contains("Detmold"));
+    assert!(
+        body.contains("<meta charset=\"utf-8\">") && body.contains("<main>") && !body.contains("portal.css"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn error_pages_are_shown_in_the_tenants_layout() {
+    let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
+    // A pool that reaches no database: every read fails as unavailable (503).
+    let state = env.app_state(portal::pool("postgres://nobody@127.0.0.1:1/none", 2).unwrap());
+    let host = env.tenant("espelkamp").hostnames[0].clone();
+    let req = Request::builder().uri("/leistungen").header("host", &host).body(Body::empty()).unwrap();
+    let res = portal::app(state.clone()).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(res.headers()["retry-after"], "5");
+    assert!(res.headers()["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    let body = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(body.contains("vorübergehend nicht verfügbar"), "{body}");
+    assert!(body.contains("Stadt Espelkamp") && body.contains("/static/portal.css"), "themed: {body}");
+    assert!(body.contains("<a class=\"skip-link\" href=\"#inhalt\">"), "{body}");
+    // Without a tenant the same error stays plain, naming nobody.
+    let req = Request::builder().uri("/leistungen").header("host", "service.unbekannt.de").body(Body::empty()).unwrap();
+    let res = portal::app(state).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    let body = String::from_utf8(axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap().to_vec()).unwrap();
+    assert!(!body.contains("Espelkamp") && body.contains("<title>Nicht gefunden</title>"), "{body}");
 }
 
 /// The legal pages: served as themed pages from the tenant file, linked from the footer of every page (404 page

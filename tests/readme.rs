@@ -10,7 +10,7 @@ use testenv::{repo, TestEnv};
 /// Commands whose README lines need a service the test does not have; their command lines are still
 /// parsed by clap.
 const NEEDS_SERVICES: &[&str] =
-    &["db", "diff", "apply", "rollout", "status", "servicekonto", "serve", "up", "down", "feedback"];
+    &["db", "diff", "apply", "rollout", "status", "servicekonto", "serve", "up", "down", "feedback", "audit"];
 
 /// The `portalctl` lines of the README's `sh` blocks, without trailing comments.
 fn readme_commands() -> Vec<String> {

@@ -1,6 +1,7 @@
 //! The command layer: resolve arguments into a context, run one command, map the outcome
 //! to an exit code. The only place that uses `anyhow`.
 
+pub mod audit;
 mod content;
 mod db;
 mod dns;
@@ -136,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
         Command::Feedback(cmd) => feedback::run(&ctx, cmd),
         Command::Rollout(args) => rollout::run(&ctx, args),
         Command::Status(args) => status::run(&ctx, &args),
+        Command::Audit(args) => audit::run(&ctx, &args),
         Command::Render(args) => kube::render(&ctx, &args),
         Command::Diff(args) => kube::diff(&ctx, &args),
         Command::Apply(args) => kube::apply(&ctx, &args),
@@ -185,6 +187,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
         Command::Content(_) => ("content", STRUCTURED),
         Command::Feedback(_) => ("feedback", &[Table, Json, Yaml, Csv]),
         Command::Rollout(_) => ("rollout", STRUCTURED),
+        Command::Audit(_) => ("audit", STRUCTURED),
         Command::Up(_) => ("up", STRUCTURED),
     }
 }

@@ -60,6 +60,7 @@ pub fn run(ctx: &Context, args: &ServeArgs) -> anyhow::Result<Exit> {
         insecure_http_cookies: args.insecure_http_cookies,
         local_hostnames: args.local_hostnames,
         max_reload_removal: args.reload_max_removal,
+        templates_dir: args.templates.clone(),
     };
     let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     rt.block_on(crate::portal::serve(config)).context("portal server")?;

@@ -39,7 +39,8 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
                  -- the phase check knows every rung (`compliant` came later)
                  AND NOT EXISTS (SELECT 1 FROM pg_constraint
                                   WHERE conrelid = to_regclass(quote_ident($2) || '.phase_history')
-                                    AND contype = 'c' AND pg_get_constraintdef(oid) NOT LIKE '%compliant%')",
+                                    AND contype = 'c' AND pg_get_constraintdef(oid) NOT LIKE '%compliant%')
+                 AND to_regclass(quote_ident($2) || '.audit') IS NOT NULL",
             &[&EXT_SCHEMA, &ADMIN_SCHEMA],
         )
         .await
@@ -103,6 +104,14 @@ pub async fn ensure_shared(client: &Client) -> Result<Report> {
              dump_bytes    bigint,
              dump_sha256   text,
              offboarded_at timestamptz NOT NULL DEFAULT now()
+         );
+         CREATE TABLE IF NOT EXISTS {adm}.audit (
+             tenant     text NOT NULL,
+             audited_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+             serious    integer NOT NULL,
+             critical   integer NOT NULL,
+             findings   jsonb NOT NULL,
+             PRIMARY KEY (tenant, audited_at)
          );
          COMMIT;",
         l0 = SHARED_LOCK.0,

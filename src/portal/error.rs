@@ -25,6 +25,29 @@ pub enum AppError {
     Read(#[from] super::db::Error),
 }
 
+/// What an error page says, kept in the response's extensions so that the portal can show it in the tenant's
+/// layout ([`super::themed_errors`]) when the request named a tenant; otherwise the plain page is sent as it is.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    /// Plain text.
+    pub title: String,
+    /// HTML, escaped by whoever made it.
+    pub html: String,
+}
+
+/// A plain, valid German error page (no tenant known), carrying its [`ErrorPage`] for theming.
+pub fn plain_page(status: StatusCode, title: &str, html: &str) -> Response {
+    let escaped = super::templates::escape_html(title);
+    let body = format!(
+        "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{escaped}</title></head>\
+         <body><main><h1>{escaped}</h1>{html}</main></body></html>\n"
+    );
+    let mut res = (status, [(header::CACHE_CONTROL, "no-store")], Html(body)).into_response();
+    res.extensions_mut().insert(ErrorPage { title: title.to_string(), html: html.to_string() });
+    res
+}
+
 /// Seconds a client is asked to wait (`Retry-After`) when the server is unavailable for now.
 pub const RETRY_AFTER_SECS: u64 = 5;
 
@@ -133,15 +156,13 @@ pub static ERROR_LOG: LazyLock<LogLimiter> = LazyLock::new(|| LogLimiter::new(Du
 
 /// 503 with `Retry-After`: the server cannot answer now.
 pub fn unavailable() -> Response {
-    (
+    let mut res = plain_page(
         StatusCode::SERVICE_UNAVAILABLE,
-        [(header::RETRY_AFTER, RETRY_AFTER_SECS.to_string()), (header::CACHE_CONTROL, "no-store".to_string())],
-        Html(
-            "<!doctype html><html lang=\"de\"><title>Vorübergehend nicht verfügbar</title>\
-             <h1>Das Serviceportal ist vorübergehend nicht verfügbar.</h1><p>Bitte versuchen Sie es in wenigen Sekunden erneut.</p></html>",
-        ),
-    )
-        .into_response()
+        "Vorübergehend nicht verfügbar",
+        "<p>Das Serviceportal ist vorübergehend nicht verfügbar. Bitte versuchen Sie es in wenigen Sekunden erneut.</p>",
+    );
+    res.headers_mut().insert(header::RETRY_AFTER, RETRY_AFTER_SECS.into());
+    res
 }
 
 impl IntoResponse for AppError {
@@ -155,12 +176,11 @@ impl IntoResponse for AppError {
         if let LogDecision::Log { suppressed } = ERROR_LOG.check("request failed") {
             tracing::error!(error = %chain(&self), suppressed, "request failed");
         }
-        (
+        plain_page(
             StatusCode::INTERNAL_SERVER_ERROR,
-            [(header::CACHE_CONTROL, "no-store")],
-            Html("<!doctype html><html lang=\"de\"><title>Fehler</title><h1>Ein interner Fehler ist aufgetreten.</h1><p>Bitte versuchen Sie es später erneut.</p></html>"),
+            "Fehler",
+            "<p>Ein interner Fehler ist aufgetreten. Bitte versuchen Sie es später erneut.</p>",
         )
-            .into_response()
     }
 }
 

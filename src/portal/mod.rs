@@ -52,6 +52,8 @@ pub enum Error {
     Listen { addr: String, source: std::io::Error },
     #[error("tenants: {0}")]
     Tenants(String),
+    #[error("{0}")]
+    Templates(String),
     #[error("server: {0}")]
     Serve(#[source] std::io::Error),
 }
@@ -190,6 +192,12 @@ impl AppState {
         }))
     }
 
+    /// The same state rendering with `tera` (see [`templates::tera_with_overrides`]); before the state is shared.
+    pub fn with_templates(mut self, tera: tera::Tera) -> AppState {
+        Arc::get_mut(&mut self.0).expect("templates are set before the state is shared").tera = tera;
+        self
+    }
+
     pub fn servicekonto(&self) -> &ServicekontoState {
         &self.0.servicekonto
     }
@@ -300,8 +308,9 @@ pub fn unknown_host() -> Response {
         StatusCode::NOT_FOUND,
         [(header::CACHE_CONTROL, "no-store")],
         Html(
-            "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\"><title>Nicht gefunden</title></head>\
-             <body><h1>Nicht gefunden</h1><p>Unter dieser Adresse wird kein Serviceportal angeboten.</p></body></html>\n",
+            "<!doctype html>\n<html lang=\"de\"><head><meta charset=\"utf-8\">\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>Nicht gefunden</title></head>\
+             <body><main><h1>Nicht gefunden</h1><p>Unter dieser Adresse wird kein Serviceportal angeboten.</p></main></body></html>\n",
         ),
     )
         .into_response()
@@ -353,29 +362,6 @@ async fn track(State(state): State<AppState>, mut req: Request, next: Next) -> R
     res
 }
 
-/// Show a page of the login routes ([`crate::servicekonto::web::LoginMessage`]) in the tenant's
-/// layout, keeping its status and headers.
-async fn themed_login_messages(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let site = req.extensions().get::<Resolved>().and_then(|r| r.0.clone());
-    let user = req.extensions().get::<CurrentUser>().cloned();
-    let res = next.run(req).await;
-    let (Some(site), Some(message)) = (site, res.extensions().get::<crate::servicekonto::web::LoginMessage>().cloned())
-    else {
-        return res;
-    };
-    match pages::login_message(&state, &site, user.as_ref(), &message) {
-        Ok(html) => {
-            let (mut parts, _) = res.into_parts();
-            parts.headers.remove(header::CONTENT_LENGTH);
-            Response::from_parts(parts, Body::from(html))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "rendering a login page in the tenant's layout failed");
-            res
-        }
-    }
-}
-
 /// As [`host_of`], for a whole request.
 fn host_of_request(req: &Request) -> Option<&str> {
     req.headers().get(header::HOST).and_then(|h| h.to_str().ok()).or_else(|| req.uri().host())
@@ -390,6 +376,22 @@ async fn reject_unclean_paths(State(state): State<AppState>, req: Request, next:
     match req.extensions().get::<Resolved>() {
         Some(Resolved(Some(site))) => pages::not_found(&state, site, req.extensions().get::<CurrentUser>()),
         _ => unknown_host(),
+    }
+}
+
+/// Error pages (500, 503, the login's pages such as "Anmeldung nicht verfügbar") in the layout of the tenant the
+/// request named; for a host no tenant claims they stay plain.
+async fn themed_errors(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let site = match req.extensions().get::<Resolved>() {
+        Some(Resolved(Some(site))) => Some(site.clone()),
+        _ => None,
+    };
+    let user = req.extensions().get::<CurrentUser>().cloned();
+    let res = next.run(req).await;
+    let Some(site) = site else { return res };
+    match res.extensions().get::<error::ErrorPage>().cloned() {
+        Some(page) => pages::themed_error(&state, &site, user.as_ref(), res, &page),
+        None => res,
     }
 }
 
@@ -409,14 +411,14 @@ pub fn app_with(state: AppState, limits: &http::RequestLimits) -> Router {
         .merge(feedback::routes())
         // The legal pages (`/impressum`, `/datenschutz`, `/barrierefreiheit`, `/leichte-sprache`, `/gebaerdensprache`).
         .merge(legal::routes())
-        // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host, its pages in the tenant's layout.
-        .merge(
-            crate::servicekonto::routes().layer(middleware::from_fn_with_state(state.clone(), themed_login_messages)),
-        )
+        // The Servicekonto login (`/anmelden/...`, `/abmelden`) on every tenant host; its message pages carry an
+        // `ErrorPage` and are shown in the tenant's layout like every error page.
+        .merge(crate::servicekonto::routes())
         .fallback(fallback);
     Router::new()
         .merge(http::request_limits(limited, limits))
         .layer(middleware::from_fn_with_state(state.clone(), reject_unclean_paths))
+        .layer(middleware::from_fn_with_state(state.clone(), themed_errors))
         .layer(middleware::from_fn_with_state(state.clone(), current_user))
         .layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
@@ -463,6 +465,8 @@ pub struct ServeConfig {
     pub local_hostnames: bool,
     /// The largest share of the served tenants one reload may remove ([`source::DEFAULT_MAX_REMOVAL`]).
     pub max_reload_removal: f64,
+    /// Templates replacing the embedded ones of the same name ([`templates::tera_with_overrides`]).
+    pub templates_dir: Option<std::path::PathBuf>,
 }
 
 /// Run the server until SIGTERM or Ctrl-C, then finish in-flight requests (at most for the
@@ -499,7 +503,10 @@ pub async fn serve(config: ServeConfig) -> Result<()> {
     }
     let schemas = registry.snapshot().sites().iter().map(|s| s.schema.clone()).collect();
     tokio::spawn(search::warm(pool.clone(), schemas));
-    let state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
+    let mut state = AppState::with_servicekonto(registry.clone(), pool, config.options.clone(), sk);
+    if let Some(dir) = &config.templates_dir {
+        state = state.with_templates(templates::tera_with_overrides(dir).map_err(Error::Templates)?);
+    }
     let ops_listener = tokio::net::TcpListener::bind(&config.ops_listen)
         .await
         .map_err(|source| Error::Listen { addr: config.ops_listen.clone(), source })?;

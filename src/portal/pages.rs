@@ -3,7 +3,7 @@
 //! content is shown; every query runs in the tenant's own transaction.
 
 use super::db::Stmt;
-use super::error::AppError;
+use super::error::{AppError, ErrorPage};
 use super::site::{CurrentUser, Site};
 use super::{search, AppState, TenantCtx};
 use axum::extract::{Path, Query, State};
@@ -64,11 +64,13 @@ pub(super) fn base(ctx: &TenantCtx) -> tera::Context {
     site_context(&ctx.site, ctx.user.as_ref())
 }
 
-/// The layout's context: the tenant, its logo and stylesheets, the links of the legal pages, the citizen if any.
+/// The layout's context: the tenant, its logo and stylesheets, whether citizens can log in, the links of the legal
+/// pages, the citizen if any.
 fn site_context(site: &Site, user: Option<&CurrentUser>) -> tera::Context {
     let mut c = tera::Context::new();
     c.insert("site", site);
     c.insert("logo", &site.logo());
+    c.insert("login", &site.login_available());
     c.insert("user", &user);
     c.insert("assets", &assets(site));
     c.insert("legal_links", &super::legal::links(site));
@@ -89,17 +91,26 @@ pub fn not_found(state: &AppState, site: &Site, user: Option<&CurrentUser>) -> R
     }
 }
 
-/// A page of the Servicekonto login routes (e.g. a trust level too low) in the tenant's layout.
-pub fn login_message(
+/// An error page (`res`, carrying its [`ErrorPage`]) shown in the tenant's layout, with the same status and headers;
+/// the plain page as it was if the template cannot be rendered.
+pub fn themed_error(
     state: &AppState,
     site: &Site,
     user: Option<&CurrentUser>,
-    message: &crate::servicekonto::web::LoginMessage,
-) -> Result<String, AppError> {
+    res: Response,
+    page: &ErrorPage,
+) -> Response {
     let mut c = site_context(site, user);
-    c.insert("title", &message.title);
-    c.insert("message_html", &message.html);
-    Ok(state.tera().render("login_message.html", &c)?)
+    c.insert("error", &serde_json::json!({ "title": page.title, "html": page.html }));
+    match state.tera().render("error.html", &c) {
+        Ok(html) => {
+            let (mut parts, _) = res.into_parts();
+            parts.headers.remove(header::CONTENT_LENGTH);
+            parts.headers.insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/html; charset=utf-8"));
+            Response::from_parts(parts, axum::body::Body::from(html))
+        }
+        Err(_) => res,
+    }
 }
 
 #[derive(Serialize)]

@@ -52,32 +52,32 @@ pub struct Hit {
 
 const SQL: &str = "
 WITH q AS (SELECT replace(websearch_to_tsquery('german', $1)::text, ' & ', ' | ')::tsquery AS tsq, $1::text AS raw)
-SELECT kind, id, title, snippet, rank FROM (
+SELECT kind, id, title, snippet, rank, source FROM (
   SELECT 'service' AS kind, s.id, s.title,
          ts_headline('german', s.summary || ' ' || s.description, q.tsq,
                      'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=28, MinWords=12, MaxFragments=1') AS snippet,
-         (ts_rank(s.search, q.tsq) + 1.0)::real AS rank
+         (ts_rank(s.search, q.tsq) + 1.0)::real AS rank, s.summary || ' ' || s.description AS source
     FROM service s, q WHERE s.published AND s.search @@ q.tsq
   UNION ALL
-  SELECT 'service', s.id, s.title, s.summary, word_similarity(q.raw, s.title)::real
+  SELECT 'service', s.id, s.title, s.summary, word_similarity(q.raw, s.title)::real, s.summary
     FROM service s, q WHERE s.published AND q.raw <% s.title AND NOT s.search @@ q.tsq
   UNION ALL
   SELECT 'facility', f.id, f.name,
          ts_headline('german', f.address || ' · ' || f.opening_hours, q.tsq,
                      'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=20, MinWords=8, MaxFragments=1'),
-         (ts_rank(f.search, q.tsq) + 1.0)::real
+         (ts_rank(f.search, q.tsq) + 1.0)::real, f.address || ' · ' || f.opening_hours
     FROM facility f, q WHERE f.published AND f.search @@ q.tsq
   UNION ALL
-  SELECT 'facility', f.id, f.name, f.address, word_similarity(q.raw, f.name)::real
+  SELECT 'facility', f.id, f.name, f.address, word_similarity(q.raw, f.name)::real, f.address
     FROM facility f, q WHERE f.published AND q.raw <% f.name AND NOT f.search @@ q.tsq
   UNION ALL
   SELECT 'staff', p.id, p.name,
          ts_headline('german', p.position_title || ' · ' || p.topics, q.tsq,
                      'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=20, MinWords=8, MaxFragments=1'),
-         (ts_rank(p.search, q.tsq) + 1.0)::real
+         (ts_rank(p.search, q.tsq) + 1.0)::real, p.position_title || ' · ' || p.topics
     FROM staff p, q WHERE p.published AND p.search @@ q.tsq
   UNION ALL
-  SELECT 'staff', p.id, p.name, p.topics, word_similarity(q.raw, p.name)::real
+  SELECT 'staff', p.id, p.name, p.topics, word_similarity(q.raw, p.name)::real, p.topics
     FROM staff p, q WHERE p.published AND q.raw <% p.name AND NOT p.search @@ q.tsq
 ) r
 ORDER BY rank DESC, title
@@ -102,7 +102,7 @@ pub async fn search(pool: &super::db::Pools, schema: &str, query: &str) -> super
                 kind,
                 kind_label,
                 title: r.get(2),
-                snippet: highlight(&r.get::<_, String>(3)),
+                snippet: highlight(&ellipsize(&r.get::<_, String>(3), &r.get::<_, String>(5))),
                 rank: r.get(4),
                 id,
                 href,
@@ -129,6 +129,27 @@ pub async fn warm(pools: super::db::Pools, schemas: Vec<String>) {
         }
     }
     tracing::info!(tenants = warmed, ms = started.elapsed().as_millis() as u64, "search prepared on every shard");
+}
+
+/// Mark where a snippet was cut from its source text: `… ` before it when it does not start where the text starts,
+/// ` …` after it when it does not reach the text's end.
+pub fn ellipsize(snippet: &str, source: &str) -> String {
+    let plain: String = snippet.chars().filter(|c| *c != START && *c != STOP).collect();
+    let (plain, source) = (plain.trim(), source.trim());
+    if plain.is_empty() {
+        return snippet.to_string();
+    }
+    let norm = |s: &str| s.split_whitespace().collect::<Vec<_>>().join(" ");
+    let (plain, source) = (norm(plain), norm(source));
+    let mut out = String::with_capacity(snippet.len() + 8);
+    if !source.starts_with(&plain) {
+        out.push_str("… ");
+    }
+    out.push_str(snippet.trim());
+    if !source.ends_with(&plain) {
+        out.push_str(" …");
+    }
+    out
 }
 
 /// HTML-escape text and turn the highlight markers into balanced `<mark>` elements.
@@ -172,6 +193,22 @@ mod tests {
         assert_eq!(clean_query(&long).chars().count(), MAX_QUERY_CHARS);
         let words = "wort ".repeat(3000);
         assert!(clean_query(&words).chars().count() <= MAX_QUERY_CHARS);
+    }
+
+    #[test]
+    fn snippets_cut_from_longer_text_get_an_ellipsis_where_cut() {
+        let text = "Hunde melden Sie innerhalb von vier Wochen an. Jeder Hund muss zur Hundesteuer angemeldet werden.";
+        assert_eq!(ellipsize(text, text), text, "the whole text: no ellipsis");
+        assert_eq!(
+            ellipsize("Jeder \u{E000}Hund\u{E001} muss zur Hundesteuer", text),
+            "… Jeder \u{E000}Hund\u{E001} muss zur Hundesteuer …"
+        );
+        assert_eq!(ellipsize("Hunde melden Sie", text), "Hunde melden Sie …");
+        assert_eq!(
+            ellipsize("zur \u{E000}Hundesteuer\u{E001} angemeldet werden.", text),
+            "… zur \u{E000}Hundesteuer\u{E001} angemeldet werden."
+        );
+        assert_eq!(highlight(&ellipsize("Hunde melden", text)), "Hunde melden …");
     }
 
     #[test]

@@ -156,6 +156,17 @@ impl Site {
         Ok(())
     }
 
+    /// Whether citizens can log in here: the tenant has a Servicekonto binding with its identity provider
+    /// configured (SAML: the IdP metadata URL; OIDC: the issuer). Without one the layout shows no "Anmelden" button
+    /// and `/anmelden` answers with the tenant's page "Anmeldung nicht verfügbar".
+    pub fn login_available(&self) -> bool {
+        use crate::tenant::model::Protocol;
+        self.tenant.0.as_ref().and_then(|t| t.servicekonto.as_ref()).is_some_and(|b| match b.protocol {
+            Protocol::Saml => b.idp_metadata_url.is_some(),
+            Protocol::Oidc => b.issuer.is_some(),
+        })
+    }
+
     /// The logo if it is a URL or an absolute path (anything else is ignored).
     pub fn logo(&self) -> Option<&str> {
         self.theme

@@ -93,7 +93,7 @@ pub async fn observe(
     cluster_problem: Option<&str>,
 ) -> (Vec<Observation>, Timings) {
     // The database and the DNS/portal checks do not depend on each other: both at once.
-    let ((db_facts, database, db_problem), (reached, dns_and_portal)) =
+    let ((db_facts, audits, database, db_problem), (reached, dns_and_portal)) =
         tokio::join!(database_facts(tenants, sources), reachability(tenants, sources, cluster));
     let local = matches!(sources.portal, PortalAccess::Local(_));
     let mut problems: Vec<SourceProblem> = db_problem.into_iter().collect();
@@ -158,8 +158,8 @@ pub async fn observe(
             let asked = db.is_some_and(|r| r.is_ok());
             o.last_published_at =
                 db.and_then(|r| r.as_ref().ok()).and_then(|s| s.published).and_then(|p| p.last_change);
-            // The accessibility audit's result (`portalctl audit`); none recorded yet.
-            o.audit = None;
+            // The latest accessibility audit (`portalctl audit`, recorded in `portalctl.audit`).
+            o.audit = audits.get(&t.slug).cloned();
             o.compliance_blockers = super::compliance_blockers(t, o.audit.as_ref(), o.last_published_at);
             o.compliant = match super::compliance(&o.compliance_blockers) {
                 Check::Pass if !asked => Check::Unknown("a11y: last publish not known (database not asked)".into()),
@@ -177,14 +177,19 @@ pub async fn observe(
     (observations, Timings { database, dns_and_portal, problems })
 }
 
-/// Every tenant's database state: one connection, one query for what exists, the rest pipelined.
-/// A database that cannot be reached is one [`SourceProblem`]; its tenants say only "unreachable".
+/// Each tenant's database state, by slug.
+type TenantFacts = HashMap<String, Result<db::status::TenantStatus, String>>;
+
+/// Every tenant's database state: one connection, one query for what exists, the rest pipelined; then the latest
+/// accessibility audit of each (one query). A database that cannot be reached is one [`SourceProblem`]; its tenants
+/// say only "unreachable".
 async fn database_facts(
     tenants: &[&Tenant],
     sources: &Sources,
-) -> (HashMap<String, Result<db::status::TenantStatus, String>>, Duration, Option<SourceProblem>) {
+) -> (TenantFacts, HashMap<String, super::AuditFact>, Duration, Option<SourceProblem>) {
     let started = std::time::Instant::now();
     let mut problem = None;
+    let mut audits = HashMap::new();
     let facts = match &sources.db {
         None => HashMap::new(),
         Some(opts) => match opts.connect().await {
@@ -210,11 +215,17 @@ async fn database_facts(
                         by_slug.insert(t.slug.clone(), Err(e));
                     }
                 }
+                // A read error leaves the audits out (`compliant` then says "no accessibility audit yet").
+                let slugs: Vec<&str> = tenants.iter().map(|t| t.slug.as_str()).collect();
+                match crate::audit::record::latest(&client, &slugs).await {
+                    Ok(a) => audits = a,
+                    Err(e) => tracing::warn!(error = %e, "cannot read the accessibility audits"),
+                }
                 by_slug
             }
         },
     };
-    (facts, started.elapsed(), problem)
+    (facts, audits, started.elapsed(), problem)
 }
 
 /// Every tenant's `reachable` check (DNS to the ingress, the public portal answering `/`, then the identity on the

@@ -110,17 +110,6 @@ impl IntoResponse for LoginError {
     }
 }
 
-/// A message page of the login routes, attached to its response so that the portal server can
-/// show it in the tenant's own layout (`templates/servicekonto/login_message.html`); the bare
-/// page of [`page`] is what remains without a portal around the routes.
-#[derive(Debug, Clone)]
-pub struct LoginMessage {
-    /// Plain text.
-    pub title: String,
-    /// HTML, escaped.
-    pub html: String,
-}
-
 /// A short German page of the login routes: `title` (plain text) and `inner` (HTML, escaped by the caller).
 pub(crate) fn page(status: StatusCode, title: &str, inner: &str) -> Response {
     let escaped = crate::servicekonto::xml::escape(title);
@@ -131,7 +120,8 @@ pub(crate) fn page(status: StatusCode, title: &str, inner: &str) -> Response {
     let mut resp =
         (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8"), (header::CACHE_CONTROL, "no-store")], body)
             .into_response();
-    resp.extensions_mut().insert(LoginMessage { title: title.to_string(), html: inner.to_string() });
+    // The portal shows it in the tenant's layout when the host names a tenant.
+    resp.extensions_mut().insert(crate::portal::error::ErrorPage { title: title.to_string(), html: inner.to_string() });
     resp
 }
 

@@ -11,7 +11,7 @@
 //! - [`redirect`]: where the browser may go after login.
 //! - [`saml_login`], [`oidc_login`]: the two protocols' start and finish.
 //! - [`logout`]: logout by POST with a cross-site check.
-//! - `error`: a failed step as a short page for the citizen ([`LoginMessage`], which the portal
+//! - `error`: a failed step as a short page for the citizen (carrying a `portal::error::ErrorPage`, which the portal
 //!   shows in the tenant's layout), details to the log.
 
 pub mod cookies;
@@ -37,7 +37,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cookies::Kind;
-pub use error::LoginMessage;
 pub(crate) use error::{internal, page, store_error, LoginError};
 use jsonwebtoken::jwk::JwkSet;
 use serde::Deserialize;

@@ -1,0 +1,235 @@
+//! `portalctl audit` end to end: axe-core in headless Chromium against the real server. Bundled tenants in the local
+//! mode (`up`) have no serious or critical violation; a violation seeded into a template (through `serve
+//! --templates`) fails the audit with exit 1, naming rule, page and selector, and is recorded in `portalctl.audit`.
+//! Runs always in CI (`CI=true`, where .ci/run installs Chromium and `npm ci --prefix tools/audit`); elsewhere it is
+//! skipped, with a message, when Chromium or the audit tools are missing.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use support::TestEnv;
+
+/// Chromium and the audit's npm packages, or `None` (skipped outside CI).
+fn tools() -> Option<PathBuf> {
+    let tools = support::repo_root().join("tools/audit");
+    let chromium = Path::new("/usr/bin/chromium");
+    let missing = if !chromium.exists() {
+        Some("chromium is not installed (apt-get install chromium)")
+    } else if !tools.join("node_modules/axe-core").is_dir() || !tools.join("node_modules/playwright-core").is_dir() {
+        Some("the audit tools are not installed (npm ci --prefix tools/audit)")
+    } else {
+        None
+    };
+    match missing {
+        None => Some(tools),
+        Some(why) if std::env::var("CI").is_ok_and(|v| v == "true") => panic!("in CI: {why}; .ci/run installs it"),
+        Some(why) => {
+            eprintln!("skipped: {why} and this is not CI");
+            None
+        }
+    }
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nstdout:\n{}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+fn free_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    support::free_port()
+}
+
+/// The bundled tenants, running in the local mode with the starter catalogue, audited: not one serious or critical
+/// violation on any page of the sample (a Stadt, a Gemeinde, a Kreis, a Dachportal).
+#[test]
+fn bundled_tenants_pass_the_audit() {
+    let Some(tools) = tools() else { return };
+    if support::admin_url().is_none() {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let state = tmp.path().join("state");
+    let (port, ops_port, db_port) = (free_port(), free_port(), free_port());
+    let portalctl = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
+        cmd.arg("--tenants").arg(support::repo_root().join("tenants")).args(["--color", "never"]).args(args);
+        cmd.env_remove("DATABASE_URL").env("PORTALCTL_AUDIT_TOOLS", &tools);
+        cmd
+    };
+    let state_arg = state.to_str().unwrap();
+    let up = portalctl(&["up", "--state-dir", state_arg, "--db-port", &db_port.to_string()])
+        .args(["--port", &port.to_string(), "--ops-port", &ops_port.to_string(), "-q"])
+        .output()
+        .unwrap();
+    let down = || {
+        let _ = portalctl(&["down", "--state-dir", state_arg, "--db-port", &db_port.to_string()]).output();
+    };
+    if !up.status.success() {
+        down();
+        panic!("up failed:\n{}", String::from_utf8_lossy(&up.stderr));
+    }
+    let sample = ["espelkamp", "hiddenhausen", "kreis-lippe", "serviceportal-emscher-lippe"];
+    let mut args = vec!["audit", "--state-dir", state_arg, "-o", "json"];
+    for t in &sample {
+        args.extend(["--tenant", t]);
+    }
+    let out = portalctl(&args).output().unwrap();
+    down();
+    let doc = json(&out);
+    let tenants = doc["tenants"].as_array().unwrap();
+    assert_eq!(tenants.len(), sample.len(), "{doc:#}");
+    for t in tenants {
+        let blocking: Vec<&serde_json::Value> = t["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+            .collect();
+        assert!(blocking.is_empty(), "{}: {blocking:#?}", t["tenant"]);
+        let pages: Vec<&str> = t["pages"].as_array().unwrap().iter().map(|p| p["page"].as_str().unwrap()).collect();
+        for page in ["home", "a-z", "service", "search", "login", "not-found"] {
+            assert!(pages.contains(&page), "{}: {page} not audited: {pages:?}", t["tenant"]);
+        }
+        assert_eq!(t["failedPages"], 0, "{t:#}");
+    }
+    assert_eq!(doc["passed"], true);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// An image without alternative text seeded into the home page template: the audit fails (exit 1) naming the rule,
+/// the page and the element, and records the result in `portalctl.audit`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_violation_seeded_into_a_template_fails_the_audit() {
+    let Some(tools) = tools() else { return };
+    let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
+    let templates = env.dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let home = std::fs::read_to_string(support::repo_root().join("templates/portal/home.html")).unwrap();
+    let seeded = home.replacen("<h1>", "<img id=\"seeded-image\" src=\"/static/portal.css\">\n<h1>", 1);
+    assert_ne!(seeded, home);
+    std::fs::write(templates.join("home.html"), seeded).unwrap();
+    let server = env.start_server_with(&["--templates", templates.to_str().unwrap()], |c| c);
+    let address = format!("127.0.0.1:{}", server.port);
+    let audit = |extra: &[&str]| {
+        env.portalctl()
+            .args(["audit", "--portal-address", &address, "--tenant", "espelkamp"])
+            .args(extra)
+            .env("PORTALCTL_AUDIT_TOOLS", &tools)
+            .output()
+            .unwrap()
+    };
+
+    let out = audit(&["-o", "json", "--database-url", &env.url]);
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json(&out);
+    assert_eq!(doc["passed"], false);
+    let t = &doc["tenants"][0];
+    assert!(t["critical"].as_u64().unwrap() >= 1, "{t:#}");
+    let seeded = t["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["rule"] == "image-alt")
+        .unwrap_or_else(|| panic!("no image-alt violation: {t:#}"));
+    assert_eq!(seeded["impact"], "critical");
+    assert_eq!(seeded["page"], "home");
+    assert_eq!(seeded["path"], "/");
+    assert_eq!(seeded["selectors"][0], "#seeded-image");
+    // The other pages, from the embedded templates, are clean.
+    assert!(
+        t["violations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["impact"] != "serious" && (v["impact"] != "critical" || v["path"] == "/")),
+        "{t:#}"
+    );
+
+    // Recorded for `status`.
+    let c = support::connect(&env.url).await;
+    let row = c
+        .query_one(
+            "SELECT critical, findings::text FROM portalctl.audit WHERE tenant = 'espelkamp' ORDER BY audited_at DESC LIMIT 1",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(row.get::<_, i32>(0) >= 1);
+    assert!(row.get::<_, String>(1).contains("image-alt"));
+
+    // `status` reads the latest audit for its rung `compliant` and names the finding.
+    let out = env
+        .portalctl()
+        .args(["status", "--tenant", "espelkamp", "--no-cluster", "--database-url", &env.url, "-o", "json"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let checks = &doc["tenants"][0]["checks"];
+    assert!(checks["audit"]["critical"].as_u64().unwrap() >= 1, "{checks:#}");
+    let blockers: Vec<&str> =
+        checks["complianceBlockers"].as_array().unwrap().iter().map(|b| b.as_str().unwrap()).collect();
+    assert!(
+        blockers.iter().any(|b| b.starts_with("a11y: ") && b.ends_with("critical violations on / (image-alt)")),
+        "{blockers:?}"
+    );
+
+    // The table names rule, page and selector too.
+    let out = audit(&[]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find(|l| l.contains("image-alt")).unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains("espelkamp")
+            && line.contains("critical")
+            && line.contains(" / ")
+            && line.contains("#seeded-image"),
+        "{line}"
+    );
+}
+
+/// Without Chromium (or node, or the npm packages) the audit says what is missing and exits 3 before asking anything.
+#[test]
+fn missing_chromium_is_a_clear_error_with_exit_3() {
+    let out = Command::new(env!("CARGO_BIN_EXE_portalctl"))
+        .arg("--tenants")
+        .arg(support::repo_root().join("tenants"))
+        .args([
+            "audit",
+            "--tenant",
+            "espelkamp",
+            "--portal-address",
+            "127.0.0.1:9",
+            "--chromium",
+            "/nonexistent/chromium",
+        ])
+        .env("NO_COLOR", "1")
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Chromium not found at /nonexistent/chromium") && err.contains("--chromium"), "{err}");
+    let out = Command::new(env!("CARGO_BIN_EXE_portalctl"))
+        .arg("--tenants")
+        .arg(support::repo_root().join("tenants"))
+        .args(["audit", "--tenant", "espelkamp", "--portal-address", "127.0.0.1:9", "--node", "/nonexistent/node"])
+        .env_remove("DATABASE_URL")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("node.js not found"));
+}
