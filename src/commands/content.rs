@@ -79,7 +79,7 @@ fn report_warnings(ctx: &Context, slug: &str, b: &Bundle) {
             }
         } else {
             let records: Vec<&str> = list.iter().map(|w| w.record.as_str()).collect();
-            ctx.warn(format!("tenant {slug}: {}: {message}: {}", list.len(), records.join(", ")));
+            ctx.warn(format!("tenant {slug}: {message} ({} entries): {}", list.len(), records.join(", ")));
         }
     }
 }
