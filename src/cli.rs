@@ -699,9 +699,15 @@ pub struct ContentImportArgs {
     /// A YAML file (sections categories, lebenslagen, facilities, staff, services) or a CSV file of one kind.
     #[arg(required_unless_present = "starter", conflicts_with = "starter")]
     pub file: Option<PathBuf>,
-    /// Import the starter catalogue shipped with portalctl.
+    /// Import the starter catalogue shipped with portalctl: the services that are the tenant's
+    /// task (a Kreis the Kreis services, a Gemeinde or Stadt the municipal ones, a kreisfreie
+    /// Stadt both; known from its AGS).
     #[arg(long)]
     pub starter: bool,
+    /// With --starter: a Kreis task this Gemeinde or Stadt performs itself (e.g. `jugendamt`,
+    /// `bauaufsicht` for a große kreisangehörige Stadt); repeatable or comma-separated.
+    #[arg(long = "own-task", value_name = "TASK", requires = "starter", value_delimiter = ',')]
+    pub own_tasks: Vec<String>,
     /// What a CSV file holds (default: from its name, e.g. services.csv).
     #[arg(long, value_enum)]
     pub kind: Option<crate::content::Kind>,

@@ -1,5 +1,6 @@
-//! `portalctl content` against a real PostgreSQL: starter import (idempotent), validation
-//! with precise errors and nothing written, CSV, publish/unpublish, adoption between tenants.
+//! `portalctl content` against a real PostgreSQL: starter import (idempotent) fitted to the tenant's authority,
+//! validation with precise errors and nothing written, LeiKa keys and placeholders, CSV, publish/unpublish,
+//! adoption between tenants.
 
 mod support;
 
@@ -22,6 +23,18 @@ async fn starter_import_is_idempotent_and_publishable() {
     let (ok, _, err) = run(&env, &["content", "import", "--tenant", "espelkamp", "--starter"]);
     assert!(ok, "{err}");
     assert!(err.contains("espelkamp: imported 14 categories"), "{err}");
+    // What the import reports: the authority, what it left out, the placeholders and the unknown LeiKa keys.
+    assert!(
+        err.contains(
+            "espelkamp: the services of a kreisangehörige Gemeinde; 11 left out as another authority's task: "
+        ),
+        "{err}"
+    );
+    let placeholders = "address, opening hours, phone or e-mail are placeholders; replace them before publishing \
+                        (6 entries): facility \"buergerbuero\"";
+    assert!(err.contains(placeholders), "{err}");
+    let unknown = "LeiKa key unknown (35 entries): service \"wohnsitz-abmelden\", service \"meldebescheinigung\"";
+    assert!(err.contains(unknown), "{err}");
     let services = count(&env, "espelkamp", "SELECT count(*) FROM service").await;
     assert!(services >= 40, "{services}");
     assert_eq!(count(&env, "espelkamp", "SELECT count(*) FROM service WHERE published").await, 0);
@@ -40,8 +53,12 @@ async fn starter_import_is_idempotent_and_publishable() {
     let (ok, _, err) = run(&env, &["content", "publish", "--tenant", "espelkamp", "--service", "gibt-es-nicht"]);
     assert!(!ok);
     assert!(err.contains("no service \"gibt-es-nicht\""), "{err}");
-    let (ok, _, _) = run(&env, &["content", "publish", "--tenant", "espelkamp", "--all"]);
-    assert!(ok);
+    let (ok, _, err) = run(&env, &["content", "publish", "--tenant", "espelkamp", "--all"]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("still hold placeholders (\"Platzhalter\")") && err.contains("facility buergerbuero"),
+        "{err}"
+    );
     assert_eq!(count(&env, "espelkamp", "SELECT count(*) FROM service WHERE NOT published").await, 0);
     assert!(count(&env, "espelkamp", "SELECT count(*) FROM staff WHERE published").await > 0);
     // Re-import keeps the publication state.
@@ -50,6 +67,74 @@ async fn starter_import_is_idempotent_and_publishable() {
     let (ok, _, _) = run(&env, &["content", "unpublish", "--tenant", "espelkamp", "--service", "sperrmuell"]);
     assert!(ok);
     assert_eq!(count(&env, "espelkamp", "SELECT count(*) FROM service WHERE NOT published").await, 1);
+}
+
+/// The starter catalogue gives each authority its own services: a Kreis the Kreis services, a Gemeinde the
+/// municipal ones, a kreisfreie Stadt both; with the LeiKa keys, competences and placeholders stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn starter_import_fits_the_authority() {
+    let Some(env) = TestEnv::new(&["kreis-lippe", "kirchlengern", "bielefeld", "detmold"]).await else { return };
+    for slug in ["kreis-lippe", "kirchlengern", "bielefeld"] {
+        let (ok, _, err) = run(&env, &["content", "import", "--tenant", slug, "--starter"]);
+        assert!(ok, "{slug}: {err}");
+    }
+    let has = |slug: &'static str, id: &'static str| {
+        let env = &env;
+        async move { count(env, slug, &format!("SELECT count(*) FROM service WHERE id = '{id}'")).await == 1 }
+    };
+    for id in ["hundeanmeldung", "wohnsitz-anmelden", "personalausweis"] {
+        assert!(has("kirchlengern", id).await && has("bielefeld", id).await && !has("kreis-lippe", id).await, "{id}");
+    }
+    for id in ["kfz-zulassung", "fuehrerschein-umtausch", "kita-platz", "baugenehmigung"] {
+        assert!(!has("kirchlengern", id).await && has("bielefeld", id).await && has("kreis-lippe", id).await, "{id}");
+    }
+    let n = |slug: &'static str| count(&env, slug, "SELECT count(*) FROM service");
+    let (kreis, gemeinde, kreisfrei) = (n("kreis-lippe").await, n("kirchlengern").await, n("bielefeld").await);
+    assert_eq!(kreisfrei, 57);
+    assert_eq!(kreis + gemeinde, kreisfrei + 6, "the services of both levels go to both");
+    assert_eq!(count(&env, "kreis-lippe", "SELECT count(*) FROM facility WHERE id = 'buergerbuero'").await, 0);
+    // Stored: competence, LeiKa key, placeholder flags.
+    let key = "SELECT count(*) FROM service WHERE id = 'hundeanmeldung' AND leika_key = '99102013104000' AND competence = 'gemeinde'";
+    assert_eq!(count(&env, "kirchlengern", key).await, 1);
+    assert_eq!(count(&env, "kirchlengern", "SELECT count(*) FROM facility WHERE NOT placeholder").await, 0);
+    assert_eq!(count(&env, "kirchlengern", "SELECT count(*) FROM staff WHERE NOT placeholder").await, 0);
+    let fee = "SELECT count(*) FROM service WHERE id = 'personalausweis' AND costs LIKE '46 Euro, für Antragstellende unter 24 Jahren 27,60 Euro%'";
+    assert_eq!(count(&env, "bielefeld", fee).await, 1);
+
+    // A große kreisangehörige Stadt with its own Jugendamt takes that Kreis task; an unknown task is refused.
+    let (ok, _, err) = run(&env, &["content", "import", "--tenant", "detmold", "--starter", "--own-task", "jugendamt"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("performing the Kreis task(s) jugendamt itself"), "{err}");
+    assert_eq!(
+        count(&env, "detmold", "SELECT count(*) FROM service WHERE id IN ('kita-platz', 'elternbeitrag')").await,
+        2
+    );
+    assert_eq!(count(&env, "detmold", "SELECT count(*) FROM service WHERE id = 'kfz-zulassung'").await, 0);
+    let (ok, _, err) =
+        run(&env, &["content", "import", "--tenant", "kreis-lippe", "--starter", "--own-task", "jugendamt"]);
+    assert!(!ok && err.contains("this tenant is a Kreis"), "{err}");
+
+    // An own file: the LeiKa key is checked on import, and nothing is written when it is malformed.
+    let file = env.dir.path().join("leika.yaml");
+    std::fs::write(&file, "services:\n  - id: hundesteuer\n    title: Hundesteuer\n    leikaKey: \"9910201310400\"\n")
+        .unwrap();
+    let (ok, _, err) = run(&env, &["content", "import", "--tenant", "detmold", file.to_str().unwrap()]);
+    assert!(!ok);
+    assert!(err.contains("field leikaKey: \"9910201310400\" is not a LeiKa key (14 digits"), "{err}");
+    assert_eq!(count(&env, "detmold", "SELECT count(*) FROM service WHERE id = 'hundesteuer'").await, 0);
+    std::fs::write(&file, "services:\n  - id: hundesteuer\n    title: Hundesteuer\n").unwrap();
+    let (ok, _, err) = run(&env, &["content", "import", "--tenant", "detmold", file.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("warning: tenant detmold: ")
+            && err.contains("service \"hundesteuer\": field leikaKey: LeiKa key unknown"),
+        "{err}"
+    );
+    // The schema refuses a malformed key even past the import's check.
+    let c = support::connect(&env.url).await;
+    let schema = &env.tenant("detmold").schema;
+    let bad = c.batch_execute(&format!("UPDATE {schema}.service SET leika_key = '123' WHERE id = 'hundesteuer'")).await;
+    assert!(format!("{:?}", bad.unwrap_err()).contains("service_leika_key_check"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,4 +224,11 @@ fn catalogue_lists_the_starter_services() {
     assert!(list.len() >= 40);
     let gewerbe = list.iter().find(|s| s["id"] == "gewerbeanmeldung").unwrap();
     assert_eq!(gewerbe["externalPortal"], "Wirtschafts-Service-Portal.NRW");
+    assert_eq!(gewerbe["competence"], "gemeinde");
+    assert_eq!(gewerbe["leikaKey"], "99050012104000");
+    let kfz = list.iter().find(|s| s["id"] == "kfz-zulassung").unwrap();
+    assert_eq!(
+        (&kfz["competence"], &kfz["task"], &kfz["leikaKey"]),
+        (&"kreis".into(), &"zulassung".into(), &serde_json::Value::Null)
+    );
 }

@@ -1,6 +1,7 @@
 //! A group's Dachportal in the portal server, against a real PostgreSQL: its home page lists the member portals from
-//! the tenant catalogue (name and link), its own services and search work like any tenant's, and it shows nothing
-//! of its members' database content — its queries run under its own role, which cannot read theirs.
+//! the tenant catalogue (name and link); its search finds its own services and its members' published services, each
+//! linked to the member's own portal, read under the member's role; its other pages show nothing of its members'
+//! content — its own queries run under its own role, which cannot read theirs.
 
 mod support;
 
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 use support::{TestEnv, TestTenant, CONTENT_A, CONTENT_B};
 use tower::ServiceExt;
 
-/// Content words of the members (espelkamp, detmold) that the Dachportal must never show.
+/// Content words of the members (espelkamp, detmold) that the Dachportal's own pages must never show.
 const MEMBER_CONTENT: &[&str] = &[
     "Hundeanmeldung",
     "Hundesteuer",
@@ -96,7 +97,7 @@ fn assert_none(body: &str, words: &[&str], what: &str) {
 }
 
 #[tokio::test]
-async fn the_dachportal_lists_its_members_and_shows_none_of_their_content() {
+async fn the_dachportal_lists_its_members_and_searches_their_published_services() {
     let Some((env, region)) = env_with_dachportal().await else { return };
     let registry = Arc::new(Registry::new());
     let sites = portal::source::Directory::new(env.dir.path()).load().expect("test tenants load").sites;
@@ -130,20 +131,45 @@ async fn the_dachportal_lists_its_members_and_shows_none_of_their_content() {
         assert_none(&body, MEMBER_CONTENT, path);
     }
     let (_, found) = get(&state, host, "/suche?q=Gr%C3%BCndung").await;
-    assert!(found.contains("Gründungsberatung der Region"), "own search works:\n{found}");
-    for q in ["Hund", "Hundeanmeldung", "Bootsliegeplatz", "Hafen"] {
+    assert!(
+        found.contains("<a class=\"result-title\" href=\"/leistungen/gruendungsberatung\">"),
+        "own search:\n{found}"
+    );
+
+    // The search also finds the members' published services, each linked to the service page on the member's portal.
+    for (q, link) in [
+        ("Hundeanmeldung", "href=\"https://service.espelkamp.test/leistungen/hundeanmeldung\">Hundeanmeldung – Stadt Espelkamp</a>"),
+        ("Hund", "href=\"https://service.espelkamp.test/leistungen/hundeanmeldung\">Hundeanmeldung – Stadt Espelkamp</a>"),
+        ("Bootsliegeplatz", "href=\"https://service.detmold.test/leistungen/bootsliegeplatz\">Bootsliegeplatz mieten – Stadt Detmold</a>"),
+    ] {
         let (s, body) = get(&state, host, &format!("/suche?q={q}")).await;
         assert_eq!(s, StatusCode::OK);
-        // The page repeats the query itself; anything else of the members' would be a leak.
-        let others: Vec<&str> = MEMBER_CONTENT.iter().copied().filter(|w| *w != q).collect();
-        assert_none(&body, &others, &format!("search for {q}"));
-        assert!(!body.contains("/leistungen/hundeanmeldung") && !body.contains("/leistungen/bootsliegeplatz"));
+        assert!(body.contains(link), "search for {q}:\n{body}");
     }
+    // Only published services: not a member's unpublished draft, facilities or staff.
+    for q in ["Alphageheim", "Alphaweg", "Hafenmeisterei", "Betakai"] {
+        let (s, body) = get(&state, host, &format!("/suche?q={q}")).await;
+        assert_eq!(s, StatusCode::OK);
+        assert!(body.contains("Keine Ergebnisse"), "search for {q}:\n{body}");
+        assert!(!body.contains("service.espelkamp.test") && !body.contains("service.detmold.test"), "{body}");
+    }
+    // A member's own search is its own: no Dachportal or other member content.
+    let (_, own) = get(&state, &env.tenant("detmold").hostnames[0], "/suche?q=Gr%C3%BCndung").await;
+    assert!(!own.contains("Gründungsberatung der Region") && !own.contains("service.espelkamp.test"), "{own}");
 
     // The members' pages are unchanged: no member list, none of the Dachportal's content.
     let (_, espelkamp) = get(&state, &env.tenant("espelkamp").hostnames[0], "/").await;
     assert!(espelkamp.contains("Hund und Haustier"));
     assert!(!espelkamp.contains("Die Serviceportale der Region") && !espelkamp.contains("Unternehmen gründen"));
+
+    // A member takes a service off its portal: the Dachportal no longer finds it.
+    let c = support::connect(&env.url).await;
+    let espelkamp_schema = &env.tenant("espelkamp").schema;
+    c.batch_execute(&format!("UPDATE {espelkamp_schema}.service SET published = false WHERE id = 'hundeanmeldung'"))
+        .await
+        .unwrap();
+    let (_, body) = get(&state, host, "/suche?q=Hundeanmeldung").await;
+    assert!(!body.contains("service.espelkamp.test/leistungen/hundeanmeldung"), "{body}");
 }
 
 /// The Dachportal's role is as confined as any tenant's: switched to it, the group role reads its own schema and
@@ -194,6 +220,12 @@ async fn local_mode_links_members_on_localhost_and_follows_the_member_list() {
     // The link leads to the member.
     let member = get(&format!("espelkamp.localhost:{port}"), "/").unwrap();
     assert!(member.status == 200 && member.body.contains("Stadt Espelkamp"), "{}", member.body);
+    // So do the search results of the members' services.
+    let found = get("region.localhost", "/suche?q=Hundeanmeldung").unwrap();
+    let result = format!("href=\"http://espelkamp.localhost:{port}/leistungen/hundeanmeldung\"");
+    assert!(found.body.contains(&result), "{}", found.body);
+    let page = get(&format!("espelkamp.localhost:{port}"), "/leistungen/hundeanmeldung").unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
 
     // Only detmold from now on.
     std::fs::write(env.group_dir().join("region.yaml"), dachportal_yaml(&region, Some(&["detmold"]))).unwrap();

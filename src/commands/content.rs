@@ -41,9 +41,14 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
     Ok(client)
 }
 
-fn read_bundle(a: &ContentImportArgs) -> anyhow::Result<Bundle> {
+/// The content to import: the starter catalogue fitted to the tenant's authority (with what it
+/// left out), or the file as it is.
+fn read_bundle(a: &ContentImportArgs, t: &Tenant) -> anyhow::Result<(Bundle, Option<content::Selected>)> {
     if a.starter {
-        return Ok(content::starter());
+        let authority = content::Authority::of(t);
+        let selected = content::select_for(&content::starter(), authority, &a.own_tasks)
+            .map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
+        return Ok((selected.bundle.clone(), Some(selected)));
     }
     let path = a.file.as_ref().context("give a FILE or --starter")?;
     let shown = path.display().to_string();
@@ -57,12 +62,31 @@ fn read_bundle(a: &ContentImportArgs) -> anyhow::Result<Bundle> {
     } else {
         content::parse_yaml(&shown, &text)?
     };
-    Ok(bundle)
+    Ok((bundle, None))
+}
+
+/// The warnings of a bundle, one line per kind: each record's where there are few, else the
+/// count and the ids.
+fn report_warnings(ctx: &Context, slug: &str, b: &Bundle) {
+    let mut by_message: std::collections::BTreeMap<(String, String), Vec<content::Finding>> = Default::default();
+    for w in content::warnings(b) {
+        by_message.entry((w.field.clone(), w.message.clone())).or_default().push(w);
+    }
+    for ((_, message), list) in by_message {
+        if list.len() <= 3 {
+            for w in list {
+                ctx.warn(format!("tenant {slug}: {w}"));
+            }
+        } else {
+            let records: Vec<&str> = list.iter().map(|w| w.record.as_str()).collect();
+            ctx.warn(format!("tenant {slug}: {message} ({} entries): {}", list.len(), records.join(", ")));
+        }
+    }
 }
 
 fn import(ctx: &Context, a: &ContentImportArgs) -> anyhow::Result<Exit> {
     let t = tenant(ctx, &a.tenant)?;
-    let bundle = read_bundle(a)?;
+    let (bundle, selected) = read_bundle(a, &t)?;
     if bundle.is_empty() {
         bail!("{}: no content in the file", bundle.file);
     }
@@ -81,6 +105,22 @@ fn import(ctx: &Context, a: &ContentImportArgs) -> anyhow::Result<Exit> {
     let counts: Vec<String> = bundle.counts().iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     let verb = if a.dry_run { "validated (dry run, nothing written)" } else { "imported" };
     ctx.info(format!("{}: {verb} {} from {}", t.slug, counts.join(", "), bundle.file));
+    if let Some(sel) = &selected {
+        let authority = content::Authority::of(&t);
+        let own = if a.own_tasks.is_empty() {
+            String::new()
+        } else {
+            format!(" performing the Kreis task(s) {} itself", a.own_tasks.join(", "))
+        };
+        ctx.info(format!(
+            "{}: the services of a {}{own}; {} left out as another authority's task{}",
+            t.slug,
+            authority.label(),
+            sel.left_out.len(),
+            if sel.left_out.is_empty() { String::new() } else { format!(": {}", sel.left_out.join(", ")) }
+        ));
+    }
+    report_warnings(ctx, &t.slug, &bundle);
     Ok(Exit::Success)
 }
 
@@ -94,11 +134,23 @@ fn publish(ctx: &Context, a: &ContentPublishArgs, published: bool) -> anyhow::Re
         let n = store::set_published(&tx, &target, published)
             .await
             .map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
+        let placeholders = store::published_placeholders(&tx).await?;
         tx.commit().await?;
-        anyhow::Ok(n)
+        anyhow::Ok((n, placeholders))
     })?;
+    let (n, placeholders) = n;
     let verb = if published { "published" } else { "unpublished" };
     ctx.info(format!("{}: {verb} {n} entr{}", t.slug, if n == 1 { "y" } else { "ies" }));
+    if !placeholders.is_empty() {
+        ctx.warn(format!(
+            "tenant {}: {} published entr{} still hold placeholders (\"Platzhalter\"); replace them with the real \
+             address, opening hours, phone and e-mail: {}",
+            t.slug,
+            placeholders.len(),
+            if placeholders.len() == 1 { "y" } else { "ies" },
+            placeholders.join(", ")
+        ));
+    }
     Ok(Exit::Success)
 }
 
@@ -139,13 +191,15 @@ fn catalogue(ctx: &Context) -> anyhow::Result<Exit> {
         b.categories.iter().map(|c| (c.id.as_str(), c.title.as_str())).collect();
     match ctx.output {
         OutputFormat::Table => {
-            let mut t = crate::output::table(&["id", "service", "category", "trust level"]);
+            let mut t = crate::output::table(&["id", "service", "category", "trust level", "competence", "LeiKa"]);
             for s in &b.services {
                 t.add_row(vec![
                     s.id.clone(),
                     s.title.clone(),
                     s.category.as_deref().and_then(|c| titles.get(c)).unwrap_or(&"").to_string(),
                     s.trust_level.clone().unwrap_or_default(),
+                    s.competence.map(|c| c.as_str()).unwrap_or_default().to_string(),
+                    s.leika_key.clone().unwrap_or_else(|| "unknown".into()),
                 ]);
             }
             print!("{}", crate::output::render_table(&t));
@@ -158,17 +212,27 @@ fn catalogue(ctx: &Context) -> anyhow::Result<Exit> {
                     serde_json::json!({
                         "id": s.id, "title": s.title, "category": s.category, "summary": s.summary,
                         "trustLevel": s.trust_level, "externalPortal": s.external_portal,
+                        "competence": s.competence, "leikaKey": s.leika_key, "task": s.task,
                     })
                 })
                 .collect();
             crate::output::print_structured(&v, ctx.output)?;
         }
     }
+    let count = |c: content::Competence| b.services.iter().filter(|s| s.competence == Some(c)).count();
+    let placeholders = b.facilities.iter().filter(|f| f.placeholder == Some(true)).count()
+        + b.staff.iter().filter(|p| p.placeholder == Some(true)).count();
     ctx.info(format!(
-        "{} services in {} categories, {} Lebenslagen",
+        "{} services in {} categories, {} Lebenslagen; {} municipal, {} of the Kreis, {} of both; {} without a LeiKa \
+         key; {} facilities and staff entries with placeholders",
         b.services.len(),
         b.categories.len(),
-        b.lebenslagen.len()
+        b.lebenslagen.len(),
+        count(content::Competence::Gemeinde),
+        count(content::Competence::Kreis),
+        count(content::Competence::Both),
+        b.services.iter().filter(|s| s.leika_key.is_none()).count(),
+        placeholders,
     ));
     Ok(Exit::Success)
 }

@@ -227,8 +227,8 @@ async fn wait_serving(
     }
 }
 
-/// `db provision` + `db migrate` for every tenant, then the starter catalogue where a tenant has
-/// no content yet. Returns (tenants changed by provisioning, tenants given the catalogue).
+/// `db provision` + `db migrate` for every tenant, then the starter catalogue (the services that
+/// are the tenant's task; none for a Dachportal) where a tenant has no content yet. Returns (tenants changed by provisioning, tenants given the catalogue).
 async fn prepare(
     resolved: &Resolved,
     secrets: &Path,
@@ -272,11 +272,15 @@ async fn prepare(
     let starter = content::starter();
     let mut imported = 0;
     for t in tenants {
+        // The services that are the tenant's task; a Dachportal has none of its own.
+        let Ok(fitted) = content::select_for(&starter, content::Authority::of(t), &[]) else { continue };
         let tx = client.transaction().await?;
         store::enter_tenant(&tx, &t.schema, None).await.with_context(|| format!("tenant {}", t.slug))?;
         let row = tx.query_one("SELECT count(*) FROM service", &[]).await?;
         if row.get::<_, i64>(0) == 0 {
-            store::import(&tx, &starter).await.with_context(|| format!("tenant {}: starter catalogue", t.slug))?;
+            store::import(&tx, &fitted.bundle)
+                .await
+                .with_context(|| format!("tenant {}: starter catalogue", t.slug))?;
             store::set_published(&tx, &store::Target::All, true)
                 .await
                 .with_context(|| format!("tenant {}: publish", t.slug))?;

@@ -121,6 +121,10 @@ pub struct Facility {
     pub email: Option<String>,
     #[serde(default)]
     pub url: Option<String>,
+    /// Address, opening hours, phone or e-mail are placeholders (the starter catalogue's), to be
+    /// replaced before publishing.
+    #[serde(default)]
+    pub placeholder: Option<bool>,
     #[serde(default)]
     pub published: Option<bool>,
     #[serde(skip)]
@@ -143,6 +147,9 @@ pub struct Staff {
     pub phone: Option<String>,
     #[serde(default)]
     pub email: Option<String>,
+    /// Phone or e-mail are placeholders, to be replaced before publishing.
+    #[serde(default)]
+    pub placeholder: Option<bool>,
     #[serde(default)]
     pub published: Option<bool>,
     #[serde(skip)]
@@ -176,11 +183,219 @@ pub struct Service {
     pub external_portal: Option<String>,
     #[serde(default)]
     pub trust_level: Option<String>,
+    /// Which level of local government the service belongs to.
+    #[serde(default)]
+    pub competence: Option<Competence>,
+    /// The key of the service in the federal service catalogue (LeiKa, FIM Leistungsschlüssel): 14 digits.
+    #[serde(default)]
+    pub leika_key: Option<String>,
+    /// For a Kreis service that a large kreisangehörige Stadt may perform itself (its own
+    /// Jugendamt or Bauaufsicht): the task's name, see [`select_for`]. Not stored.
+    #[serde(default)]
+    pub task: Option<String>,
     #[serde(default)]
     pub published: Option<bool>,
     #[serde(skip)]
     pub line: Option<usize>,
 }
+
+/// Which level of local government a service belongs to (`competence` in content files).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Competence {
+    /// A municipal task (Meldewesen, dog tax, Standesamt, …).
+    Gemeinde,
+    /// A task of the Kreis (vehicle registration, driving licences, Jugendamt for communes
+    /// without their own, building supervision for smaller communes, …).
+    Kreis,
+    /// Offered at either level.
+    Both,
+}
+
+impl Competence {
+    pub const ALL: [Competence; 3] = [Competence::Gemeinde, Competence::Kreis, Competence::Both];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Competence::Gemeinde => "gemeinde",
+            Competence::Kreis => "kreis",
+            Competence::Both => "both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Competence> {
+        Competence::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+/// What a tenant is as an authority, which decides the starter services it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Authority {
+    /// A kreisangehörige Gemeinde or Stadt: the municipal services.
+    Gemeinde,
+    /// A Kreis: the Kreis services.
+    Kreis,
+    /// A kreisfreie Stadt: both.
+    KreisfreieStadt,
+    /// A group's Dachportal: no services of its own (its search covers its members').
+    Dachportal,
+}
+
+impl Authority {
+    /// From the tenant's kind and, for municipalities, its AGS in the official list (which
+    /// knows whether a city is kreisfrei); the declared kind only where the AGS is not listed.
+    pub fn of(t: &crate::tenant::Tenant) -> Authority {
+        use crate::tenant::model::MunicipalityKind as K;
+        match t.kind {
+            K::Dachportal => Authority::Dachportal,
+            K::Kreis => Authority::Kreis,
+            kind => match t.ags.as_deref().and_then(|a| crate::municipality::Registry::official().municipality(a)) {
+                Some(m) if m.is_kreisfrei() => Authority::KreisfreieStadt,
+                Some(_) => Authority::Gemeinde,
+                None if kind == K::KreisfreieStadt => Authority::KreisfreieStadt,
+                None => Authority::Gemeinde,
+            },
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Authority::Gemeinde => "kreisangehörige Gemeinde",
+            Authority::Kreis => "Kreis",
+            Authority::KreisfreieStadt => "kreisfreie Stadt",
+            Authority::Dachportal => "Dachportal",
+        }
+    }
+
+    /// Whether a service of this competence is this authority's task. A service without a
+    /// stated competence is everyone's.
+    pub fn performs(self, c: Option<Competence>) -> bool {
+        match (self, c) {
+            (Authority::Dachportal, _) => false,
+            (_, None | Some(Competence::Both)) | (Authority::KreisfreieStadt, _) => true,
+            (Authority::Gemeinde, Some(c)) => c == Competence::Gemeinde,
+            (Authority::Kreis, Some(c)) => c == Competence::Kreis,
+        }
+    }
+}
+
+/// Why a bundle cannot be fitted to an authority.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SelectError {
+    #[error("a Dachportal has no services of its own: its search covers the published services of its member portals")]
+    Dachportal,
+    #[error(
+        "--own-task is for a kreisangehörige Gemeinde or Stadt that performs a Kreis task itself; this tenant is a {0}"
+    )]
+    OwnTaskNotMunicipal(&'static str),
+    #[error("no Kreis service has the task {task:?}; known tasks: {known}")]
+    UnknownTask { task: String, known: String },
+}
+
+/// What a bundle fitted to an authority holds, and what it left out.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub bundle: Bundle,
+    /// Services that are another level's task.
+    pub left_out: Vec<String>,
+}
+
+/// The part of `b` that is `authority`'s task: its services (by [`Authority::performs`], plus
+/// the Kreis services whose `task` is in `own_tasks` — a große kreisangehörige Stadt with its own
+/// Jugendamt or Bauaufsicht), the facilities these services and the kept staff refer to, staff
+/// whose facility is kept (or who have none); categories and Lebenslagen all.
+pub fn select_for(b: &Bundle, authority: Authority, own_tasks: &[String]) -> Result<Selected, SelectError> {
+    if authority == Authority::Dachportal {
+        return Err(SelectError::Dachportal);
+    }
+    if !own_tasks.is_empty() && authority != Authority::Gemeinde {
+        return Err(SelectError::OwnTaskNotMunicipal(authority.label()));
+    }
+    let tasks: std::collections::BTreeSet<&str> = b
+        .services
+        .iter()
+        .filter(|s| s.competence == Some(Competence::Kreis))
+        .filter_map(|s| s.task.as_deref())
+        .collect();
+    for t in own_tasks {
+        if !tasks.contains(t.as_str()) {
+            let known = tasks.iter().copied().collect::<Vec<_>>().join(", ");
+            return Err(SelectError::UnknownTask { task: t.clone(), known });
+        }
+    }
+    let (services, left): (Vec<&Service>, Vec<&Service>) = b.services.iter().partition(|s| {
+        authority.performs(s.competence)
+            || (s.competence == Some(Competence::Kreis) && s.task.as_ref().is_some_and(|t| own_tasks.contains(t)))
+    });
+    let facs_of_services: HashSet<&str> = services.iter().filter_map(|s| s.facility.as_deref()).collect();
+    let staff: Vec<Staff> = b
+        .staff
+        .iter()
+        .filter(|p| p.facility.as_deref().is_none_or(|f| facs_of_services.contains(f)))
+        .cloned()
+        .collect();
+    let facilities = b.facilities.iter().filter(|f| facs_of_services.contains(f.id.as_str())).cloned().collect();
+    Ok(Selected {
+        bundle: Bundle {
+            file: b.file.clone(),
+            categories: b.categories.clone(),
+            lebenslagen: b.lebenslagen.clone(),
+            facilities,
+            staff,
+            services: services.into_iter().cloned().collect(),
+        },
+        left_out: left.into_iter().map(|s| s.id.clone()).collect(),
+    })
+}
+
+/// Whether a LeiKa key (FIM Leistungsschlüssel) is well-formed: exactly 14 digits.
+pub fn valid_leika_key(k: &str) -> bool {
+    k.len() == 14 && k.bytes().all(|c| c.is_ascii_digit())
+}
+
+/// What a bundle may import with but should not be published with: services without a LeiKa
+/// key ("LeiKa key unknown"), facilities and staff marked as placeholders, and entries that look
+/// like placeholders without being marked. Warnings, not errors.
+pub fn warnings(b: &Bundle) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let mut push = |line: Option<usize>, record: String, field: &str, message: &str| {
+        out.push(Finding { file: b.file.clone(), line, record, field: field.into(), message: message.into() })
+    };
+    let looks_placeholder =
+        |fields: &[Option<&str>]| fields.iter().flatten().any(|v| v.contains("Platzhalter") || v.ends_with(".invalid"));
+    for f in &b.facilities {
+        let rec = format!("facility {:?}", f.id);
+        if f.placeholder == Some(true) {
+            push(
+                f.line,
+                rec,
+                "placeholder",
+                "address, opening hours, phone or e-mail are placeholders; replace them before publishing",
+            );
+        } else if looks_placeholder(&[Some(&f.address), Some(&f.opening_hours), f.phone.as_deref(), f.email.as_deref()])
+        {
+            push(f.line, rec, "placeholder", "looks like a placeholder but is not marked `placeholder: true`");
+        }
+    }
+    for p in &b.staff {
+        let rec = format!("staff {:?}", p.id);
+        if p.placeholder == Some(true) {
+            push(p.line, rec, "placeholder", "phone or e-mail are placeholders; replace them before publishing");
+        } else if looks_placeholder(&[p.phone.as_deref(), p.email.as_deref()]) {
+            push(p.line, rec, "placeholder", "looks like a placeholder but is not marked `placeholder: true`");
+        }
+    }
+    for s in &b.services {
+        if s.leika_key.is_none() {
+            push(s.line, format!("service {:?}", s.id), "leikaKey", LEIKA_UNKNOWN);
+        }
+    }
+    out
+}
+
+/// The warning for a service without a LeiKa key.
+pub const LEIKA_UNKNOWN: &str = "LeiKa key unknown";
 
 /// Everything one content file holds.
 #[derive(Debug, Clone, Default)]
@@ -268,8 +483,12 @@ pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
     let allowed: &[&str] = match kind {
         Kind::Categories => &["id", "title", "position"],
         Kind::Lebenslagen => &["id", "title", "description", "icon", "position"],
-        Kind::Facilities => &["id", "name", "address", "openingHours", "phone", "email", "url", "published"],
-        Kind::Staff => &["id", "name", "positionTitle", "topics", "facility", "phone", "email", "published"],
+        Kind::Facilities => {
+            &["id", "name", "address", "openingHours", "phone", "email", "url", "placeholder", "published"]
+        }
+        Kind::Staff => {
+            &["id", "name", "positionTitle", "topics", "facility", "phone", "email", "placeholder", "published"]
+        }
         Kind::Services => &[
             "id",
             "title",
@@ -284,6 +503,9 @@ pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
             "onlineUrl",
             "externalPortal",
             "trustLevel",
+            "competence",
+            "leikaKey",
+            "task",
             "published",
         ],
     };
@@ -345,6 +567,17 @@ pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
             }
         };
         let published = boolean("published");
+        let placeholder = boolean("placeholder");
+        let competence = match opt("competence") {
+            None => None,
+            Some(v) => {
+                let c = Competence::parse(&v);
+                if c.is_none() {
+                    bad("competence", format!("{v:?} is not one of gemeinde, kreis, both"));
+                }
+                c
+            }
+        };
         let line = Some(line);
         match kind {
             Kind::Categories => bundle.categories.push(Category { id: get("id"), title: get("title"), position, line }),
@@ -364,6 +597,7 @@ pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
                 phone: opt("phone"),
                 email: opt("email"),
                 url: opt("url"),
+                placeholder,
                 published,
                 line,
             }),
@@ -375,6 +609,7 @@ pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
                 facility: opt("facility"),
                 phone: opt("phone"),
                 email: opt("email"),
+                placeholder,
                 published,
                 line,
             }),
@@ -392,6 +627,9 @@ pub fn parse_csv(file: &str, text: &str, kind: Kind) -> Result<Bundle> {
                 online_url: opt("onlineUrl"),
                 external_portal: opt("externalPortal"),
                 trust_level: opt("trustLevel"),
+                competence,
+                leika_key: opt("leikaKey"),
+                task: opt("task"),
                 published,
                 line,
             }),
@@ -526,6 +764,21 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
                 push(s.line, rec.clone(), "trustLevel", format!("{t:?} is not one of {}", TRUST_LEVELS.join(", ")));
             }
         }
+        if let Some(k) = &s.leika_key {
+            if !valid_leika_key(k) {
+                push(
+                    s.line,
+                    rec.clone(),
+                    "leikaKey",
+                    format!(
+                        "{k:?} is not a LeiKa key (14 digits, e.g. \"99027002012000\"); leave it out while unknown"
+                    ),
+                );
+            }
+        }
+        if s.task.as_ref().is_some_and(|t| !valid_id(t)) {
+            push(s.line, rec.clone(), "task", "must be 1–63 characters of a-z, 0-9 and '-'".into());
+        }
         if s.online_url.as_ref().is_some_and(|u| !valid_url(u)) {
             push(s.line, rec.clone(), "onlineUrl", "must be an http(s) URL".into());
         }
@@ -562,6 +815,133 @@ mod tests {
         }
         let gewerbe = b.services.iter().find(|s| s.id == "gewerbeanmeldung").unwrap();
         assert!(gewerbe.external_portal.is_some());
+    }
+
+    fn bundled(slug: &str) -> crate::tenant::Tenant {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let catalog = crate::tenant::load_dir(&dir).unwrap().catalog;
+        catalog.tenant(slug).unwrap_or_else(|| panic!("bundled tenant {slug}")).clone()
+    }
+
+    fn ids(b: &Bundle) -> HashSet<&str> {
+        b.services.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    #[test]
+    fn the_authority_comes_from_kind_and_official_ags() {
+        assert_eq!(Authority::of(&bundled("kreis-recklinghausen")), Authority::Kreis);
+        assert_eq!(Authority::of(&bundled("espelkamp")), Authority::Gemeinde);
+        assert_eq!(Authority::of(&bundled("bottrop")), Authority::KreisfreieStadt);
+        assert_eq!(Authority::of(&bundled("serviceportal-emscher-lippe")), Authority::Dachportal);
+        // The official list decides, not the declared kind: Bottrop declared as a Stadt is still kreisfrei.
+        let mut b = bundled("bottrop");
+        b.kind = crate::tenant::model::MunicipalityKind::Stadt;
+        assert_eq!(Authority::of(&b), Authority::KreisfreieStadt);
+    }
+
+    #[test]
+    fn each_authority_gets_its_own_services() {
+        let starter = starter();
+        let gemeinde = select_for(&starter, Authority::Gemeinde, &[]).unwrap().bundle;
+        let kreis = select_for(&starter, Authority::Kreis, &[]).unwrap().bundle;
+        let kreisfrei = select_for(&starter, Authority::KreisfreieStadt, &[]).unwrap().bundle;
+        // Dog tax and Meldewesen are municipal; vehicle registration, driving licences, the Jugendamt and the
+        // Bauaufsicht are the Kreis's; a kreisfreie Stadt does both.
+        let municipal =
+            ["hundeanmeldung", "hundeabmeldung", "wohnsitz-anmelden", "meldebescheinigung", "personalausweis"];
+        let of_kreis = ["kfz-zulassung", "fuehrerschein-umtausch", "kita-platz", "baugenehmigung"];
+        for id in municipal {
+            assert!(ids(&gemeinde).contains(id) && !ids(&kreis).contains(id) && ids(&kreisfrei).contains(id), "{id}");
+        }
+        for id in of_kreis {
+            assert!(!ids(&gemeinde).contains(id) && ids(&kreis).contains(id) && ids(&kreisfrei).contains(id), "{id}");
+        }
+        assert!(ids(&gemeinde).contains("wohngeld") && ids(&kreis).contains("wohngeld"), "both levels");
+        assert_eq!(kreisfrei.services.len(), starter.services.len());
+        assert_eq!(gemeinde.services.len() + kreis.services.len(), starter.services.len() + 6);
+        assert!(gemeinde.services.len() >= 40, "{}", gemeinde.services.len());
+        // Facilities and staff follow the services: no Bürgerbüro for a Kreis, no Straßenverkehrsamt for a Gemeinde.
+        let facs = |b: &Bundle| b.facilities.iter().map(|f| f.id.clone()).collect::<Vec<_>>();
+        assert!(!facs(&kreis).contains(&"buergerbuero".into()) && facs(&kreis).contains(&"strassenverkehrsamt".into()));
+        assert!(
+            facs(&gemeinde).contains(&"buergerbuero".into())
+                && !facs(&gemeinde).contains(&"strassenverkehrsamt".into())
+        );
+        assert!(!kreis.staff.iter().any(|p| p.id == "team-meldewesen"));
+        for b in [&gemeinde, &kreis, &kreisfrei] {
+            validate(b, &Known::default()).unwrap();
+        }
+        // A große kreisangehörige Stadt with its own Jugendamt.
+        let own = select_for(&starter, Authority::Gemeinde, &["jugendamt".into()]).unwrap().bundle;
+        assert!(ids(&own).contains("kita-platz") && !ids(&own).contains("kfz-zulassung"));
+        assert!(own.facilities.iter().any(|f| f.id == "jugendamt") && own.staff.iter().any(|p| p.id == "team-kita"));
+        let err = select_for(&starter, Authority::Gemeinde, &["kfz".into()]).unwrap_err();
+        assert!(
+            err.to_string().contains("known tasks: ausbildungsfoerderung, auslaenderbehoerde, bauaufsicht"),
+            "{err}"
+        );
+        assert_eq!(select_for(&starter, Authority::Dachportal, &[]).unwrap_err(), SelectError::Dachportal);
+        assert!(matches!(
+            select_for(&starter, Authority::Kreis, &["jugendamt".into()]),
+            Err(SelectError::OwnTaskNotMunicipal(_))
+        ));
+    }
+
+    #[test]
+    fn leika_keys_are_14_digits_and_unknown_ones_are_warnings() {
+        assert!(valid_leika_key("99027002012000"));
+        for bad in ["9902700201200", "990270020120000", "9902700201200x", " 99027002012000", "９９027002012000"] {
+            assert!(!valid_leika_key(bad), "{bad:?}");
+        }
+        let text = "services:\n  - id: a\n    title: A\n    leikaKey: \"99-027-002\"\n  - id: b\n    title: B\n  - id: c\n    title: C\n    leikaKey: \"99027002012000\"\n";
+        let b = parse_yaml("l.yaml", text).unwrap();
+        let Err(Error::Invalid(f)) = validate(&b, &Known::default()) else { panic!("expected a finding") };
+        assert_eq!(f.len(), 1, "{f:?}");
+        assert!(
+            f[0].to_string()
+                .starts_with("l.yaml:2: service \"a\": field leikaKey: \"99-027-002\" is not a LeiKa key (14 digits"),
+            "{}",
+            f[0]
+        );
+        let w: Vec<String> = warnings(&b).iter().map(|w| w.to_string()).collect();
+        assert!(w.contains(&"l.yaml:5: service \"b\": field leikaKey: LeiKa key unknown".to_string()), "{w:?}");
+        assert!(!w.iter().any(|w| w.contains("service \"c\"")), "{w:?}");
+        let csv =
+            parse_csv("services.csv", "id,title,leikaKey,competence\nx,X,123,landkreis\n", Kind::Services).unwrap_err();
+        assert!(
+            csv.to_string().contains("field competence: \"landkreis\" is not one of gemeinde, kreis, both"),
+            "{csv}"
+        );
+        let csv = parse_csv("services.csv", "id,title,leikaKey,competence\nx,X,123,kreis\n", Kind::Services).unwrap();
+        assert_eq!(csv.services[0].competence, Some(Competence::Kreis));
+        assert!(validate(&csv, &Known::default()).unwrap_err().to_string().contains("field leikaKey"));
+    }
+
+    #[test]
+    fn starter_fees_and_placeholders() {
+        let b = starter();
+        let costs = |id: &str| b.services.iter().find(|s| s.id == id).unwrap().costs.clone();
+        assert!(costs("personalausweis").starts_with("46 Euro, für Antragstellende unter 24 Jahren 27,60 Euro"));
+        assert!(costs("reisepass").starts_with("70 Euro (unter 24 Jahren 37,50 Euro), Express-Zuschlag 32 Euro"));
+        // Every facility and staff entry is a marked placeholder, visibly so, with an e-mail under .invalid.
+        for f in &b.facilities {
+            assert_eq!(f.placeholder, Some(true), "{}", f.id);
+            assert!(f.address.contains("Platzhalter") && f.opening_hours.contains("Platzhalter"), "{}", f.id);
+            assert!(f.phone.as_deref().unwrap().contains("Platzhalter"), "{}", f.id);
+            assert!(f.email.as_deref().unwrap().ends_with("@platzhalter.invalid"), "{}", f.id);
+        }
+        for p in &b.staff {
+            assert_eq!(p.placeholder, Some(true), "{}", p.id);
+            assert!(p.email.as_deref().unwrap().ends_with("@platzhalter.invalid"), "{}", p.id);
+        }
+        let w = warnings(&b);
+        assert_eq!(w.iter().filter(|w| w.field == "placeholder").count(), b.facilities.len() + b.staff.len());
+        let known = b.services.iter().filter(|s| s.leika_key.is_some()).count();
+        assert_eq!(w.iter().filter(|w| w.message == LEIKA_UNKNOWN).count(), b.services.len() - known);
+        // An unmarked placeholder is reported too.
+        let text = "facilities:\n  - { id: rathaus, name: Rathaus, phone: \"Platzhalter\" }\n";
+        let w = warnings(&parse_yaml("f.yaml", text).unwrap());
+        assert!(w[0].message.contains("not marked `placeholder: true`"), "{w:?}");
     }
 
     #[test]

@@ -57,23 +57,43 @@ pub async fn import(tx: &Transaction<'_>, b: &Bundle) -> Result<()> {
     }
     for f in &b.facilities {
         tx.execute(
-            "INSERT INTO facility (id, name, address, opening_hours, phone, email, url, published)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, false))
+            "INSERT INTO facility (id, name, address, opening_hours, phone, email, url, published, placeholder)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, false), $9)
              ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, address = EXCLUDED.address,
                opening_hours = EXCLUDED.opening_hours, phone = EXCLUDED.phone, email = EXCLUDED.email,
-               url = EXCLUDED.url, published = coalesce($8, facility.published)",
-            &[&f.id, &f.name, &f.address, &f.opening_hours, &f.phone, &f.email, &f.url, &f.published],
+               url = EXCLUDED.url, published = coalesce($8, facility.published), placeholder = EXCLUDED.placeholder",
+            &[
+                &f.id,
+                &f.name,
+                &f.address,
+                &f.opening_hours,
+                &f.phone,
+                &f.email,
+                &f.url,
+                &f.published,
+                &f.placeholder.unwrap_or(false),
+            ],
         )
         .await?;
     }
     for s in &b.staff {
         tx.execute(
-            "INSERT INTO staff (id, name, position_title, topics, facility_id, phone, email, published)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, false))
+            "INSERT INTO staff (id, name, position_title, topics, facility_id, phone, email, published, placeholder)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, false), $9)
              ON CONFLICT (id) DO UPDATE SET name = EXCLUDED.name, position_title = EXCLUDED.position_title,
                topics = EXCLUDED.topics, facility_id = EXCLUDED.facility_id, phone = EXCLUDED.phone,
-               email = EXCLUDED.email, published = coalesce($8, staff.published)",
-            &[&s.id, &s.name, &s.position_title, &s.topics, &s.facility, &s.phone, &s.email, &s.published],
+               email = EXCLUDED.email, published = coalesce($8, staff.published), placeholder = EXCLUDED.placeholder",
+            &[
+                &s.id,
+                &s.name,
+                &s.position_title,
+                &s.topics,
+                &s.facility,
+                &s.phone,
+                &s.email,
+                &s.published,
+                &s.placeholder.unwrap_or(false),
+            ],
         )
         .await?;
     }
@@ -81,14 +101,15 @@ pub async fn import(tx: &Transaction<'_>, b: &Bundle) -> Result<()> {
         let trust = s.trust_level.clone().unwrap_or_else(|| "basisregistrierung".into());
         tx.execute(
             "INSERT INTO service (id, title, summary, description, category_id, office, facility_id, costs,
-               documents, online_url, external_portal, trust_level, published, published_at)
+               documents, online_url, external_portal, trust_level, published, published_at, competence, leika_key)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, coalesce($13, false),
-               CASE WHEN $13 THEN now() END)
+               CASE WHEN $13 THEN now() END, $14, $15)
              ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, summary = EXCLUDED.summary,
                description = EXCLUDED.description, category_id = EXCLUDED.category_id, office = EXCLUDED.office,
                facility_id = EXCLUDED.facility_id, costs = EXCLUDED.costs, documents = EXCLUDED.documents,
                online_url = EXCLUDED.online_url, external_portal = EXCLUDED.external_portal,
-               trust_level = EXCLUDED.trust_level, published = coalesce($13, service.published),
+               trust_level = EXCLUDED.trust_level, competence = EXCLUDED.competence, leika_key = EXCLUDED.leika_key,
+               published = coalesce($13, service.published),
                published_at = CASE WHEN $13 AND NOT service.published THEN now() ELSE service.published_at END,
                updated_at = CASE WHEN (service.title, service.summary, service.description, service.costs,
                    service.office, service.documents) IS DISTINCT FROM
@@ -108,6 +129,8 @@ pub async fn import(tx: &Transaction<'_>, b: &Bundle) -> Result<()> {
                 &s.external_portal,
                 &trust,
                 &s.published,
+                &s.competence.map(|c| c.as_str()),
+                &s.leika_key,
             ],
         )
         .await?;
@@ -158,6 +181,18 @@ pub async fn set_published(tx: &Transaction<'_>, target: &Target, published: boo
     }
 }
 
+/// Published facilities and staff entries that still hold placeholders, as `facility ID` / `staff ID`.
+pub async fn published_placeholders(tx: &Transaction<'_>) -> Result<Vec<String>> {
+    let rows = tx
+        .query(
+            "SELECT 'facility ' || id FROM facility WHERE published AND placeholder
+             UNION ALL SELECT 'staff ' || id FROM staff WHERE published AND placeholder ORDER BY 1",
+            &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
 /// A service description as read from the source tenant for adoption.
 #[derive(Debug, Clone)]
 pub struct Adoptable {
@@ -171,7 +206,7 @@ pub async fn read_service(tx: &Transaction<'_>, id: &str) -> Result<Adoptable> {
     let row = tx
         .query_opt(
             "SELECT s.id, s.title, s.summary, s.description, s.category_id, s.office, s.costs, s.documents,
-                    s.online_url, s.external_portal, s.trust_level, c.title
+                    s.online_url, s.external_portal, s.trust_level, c.title, s.competence, s.leika_key
              FROM service s LEFT JOIN category c ON c.id = s.category_id WHERE s.id = $1",
             &[&id],
         )
@@ -190,6 +225,8 @@ pub async fn read_service(tx: &Transaction<'_>, id: &str) -> Result<Adoptable> {
             online_url: row.get(8),
             external_portal: row.get(9),
             trust_level: Some(row.get(10)),
+            competence: row.get::<_, Option<&str>>(12).and_then(super::Competence::parse),
+            leika_key: row.get(13),
             ..Default::default()
         },
         category_title: row.get(11),
@@ -207,14 +244,14 @@ pub async fn write_adopted(tx: &Transaction<'_>, a: &Adoptable, origin_tenant: &
     }
     tx.execute(
         "INSERT INTO service (id, title, summary, description, category_id, office, costs, documents, online_url,
-           external_portal, trust_level, origin_tenant, origin_service, published)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $1, false)
+           external_portal, trust_level, origin_tenant, origin_service, published, competence, leika_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $1, false, $13, $14)
          ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title, summary = EXCLUDED.summary,
            description = EXCLUDED.description, category_id = EXCLUDED.category_id, office = EXCLUDED.office,
            costs = EXCLUDED.costs, documents = EXCLUDED.documents, online_url = EXCLUDED.online_url,
            external_portal = EXCLUDED.external_portal, trust_level = EXCLUDED.trust_level,
            origin_tenant = EXCLUDED.origin_tenant, origin_service = EXCLUDED.origin_service,
-           published = false, published_at = NULL, updated_at = now()",
+           competence = EXCLUDED.competence, leika_key = EXCLUDED.leika_key, published = false, published_at = NULL, updated_at = now()",
         &[
             &s.id,
             &s.title,
@@ -228,6 +265,8 @@ pub async fn write_adopted(tx: &Transaction<'_>, a: &Adoptable, origin_tenant: &
             &s.external_portal,
             &s.trust_level,
             &origin_tenant,
+            &s.competence.map(|c| c.as_str()),
+            &s.leika_key,
         ],
     )
     .await?;

@@ -23,6 +23,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "content", sql: include_str!("migrations/0001_content.sql") },
     Migration { version: 2, name: "feedback", sql: include_str!("migrations/0002_feedback.sql") },
+    Migration { version: 3, name: "competence_leika", sql: include_str!("migrations/0003_competence_leika.sql") },
 ];
 
 /// The version a current schema is at.

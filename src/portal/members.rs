@@ -1,6 +1,7 @@
-//! A Dachportal's member portals as links for its home page. They come from the tenant catalogue's public
-//! configuration (the member's name and canonical hostname, carried in the Dachportal's own [`Site`]), never from a
-//! member's database: the Dachportal's queries run under its own role only.
+//! A Dachportal's member portals as links for its home page, and as the portals its search covers. The links come
+//! from the tenant catalogue's public configuration (the member's name and canonical hostname, carried in the
+//! Dachportal's own [`Site`]); the search reads each member's published services under the member's own role
+//! ([`super::search::with_members`]), never under the Dachportal's.
 
 use super::site::Site;
 use serde::Serialize;
@@ -37,6 +38,28 @@ pub fn links(site: &Site, local_port: Option<u16>) -> Vec<MemberLink> {
         .collect()
 }
 
+/// The member portals a Dachportal's search covers: those the server serves (found among `sites`, the registry's
+/// tenants, in the Dachportal's group) and that have a link (online, or local mode). Each with its schema, whose
+/// role reads its published services, and its link as the base of result links.
+pub fn search_targets(
+    site: &Site,
+    sites: &[std::sync::Arc<Site>],
+    local_port: Option<u16>,
+) -> Vec<super::search::Member> {
+    site.members
+        .iter()
+        .zip(links(site, local_port))
+        .filter_map(|(m, link)| {
+            let served = sites.iter().find(|s| s.slug == m.slug && s.group == site.group)?;
+            Some(super::search::Member {
+                schema: served.schema.clone(),
+                display_name: m.display_name.clone(),
+                base: link.href?,
+            })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -65,5 +88,30 @@ mod tests {
         let dorsten = super::links(&site, None).into_iter().find(|l| l.display_name == "Stadt Dorsten").unwrap();
         assert_eq!((dorsten.href, dorsten.published), (None, false));
         assert!(super::links(&site, Some(1)).iter().all(|l| l.href.is_some()));
+    }
+
+    #[test]
+    fn search_covers_served_members_that_are_online() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let catalog = crate::tenant::load_dir(&dir).unwrap().catalog;
+        let mut site = Site::from_tenant(catalog.dachportal_of("emscher-lippe").expect("bundled Dachportal"));
+        let dorsten = Site::from_tenant(catalog.tenant("dorsten").unwrap());
+        let bottrop = Site::from_tenant(catalog.tenant("bottrop").unwrap());
+        let served: Vec<std::sync::Arc<Site>> = vec![dorsten.clone().into(), bottrop.clone().into()];
+        let targets = search_targets(&site, &served, None);
+        assert_eq!(targets.len(), 2, "only members the server serves: {targets:?}");
+        let d = targets.iter().find(|t| t.display_name == "Stadt Dorsten").unwrap();
+        assert_eq!((d.schema.as_str(), d.base.as_str()), (dorsten.schema.as_str(), "https://service.dorsten.de/"));
+        assert_eq!(
+            search_targets(&site, &served, Some(8080)).iter().find(|t| t.schema == dorsten.schema).unwrap().base,
+            "http://dorsten.localhost:8080/"
+        );
+        // A member not online yet has no page to link to: not searched.
+        site.members.iter_mut().find(|m| m.slug == "dorsten").unwrap().published = false;
+        assert!(search_targets(&site, &served, None).iter().all(|t| t.schema != dorsten.schema));
+        // Another group's tenant of the same slug is not a member.
+        let mut other = dorsten.clone();
+        other.group = "elsewhere".into();
+        assert!(search_targets(&site, &[other.into()], Some(1)).is_empty());
     }
 }

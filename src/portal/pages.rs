@@ -463,6 +463,12 @@ async fn search_page(
     let mut results = Vec::new();
     if !query.is_empty() {
         results = search::search(state.pool(), &ctx.site.schema, &query).await?;
+        if !ctx.site.members.is_empty() {
+            // A Dachportal: its members' published services too, linked to their own portals.
+            let registry = state.registry();
+            let members = super::members::search_targets(&ctx.site, registry.snapshot().sites(), registry.local_port());
+            results = search::with_members(state.pool(), results, &members, &query).await;
+        }
     }
     let mut c = base(&ctx);
     c.insert("query", &query);

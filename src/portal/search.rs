@@ -2,7 +2,8 @@
 //! search with German stemming, united with trigram similarity for typos, ranked, with
 //! snippets. Words are OR-ed (German compounds like "Hundeanmeldung" do not stem to "Hund"
 //! and "anmelden"), so that documents matching more words rank higher rather than none matching.
-//! The query is always a bound parameter; output is HTML-escaped here.
+//! The query is always a bound parameter; output is HTML-escaped here. A Dachportal's search
+//! also covers its members' published services ([`with_members`]).
 
 use serde::Serialize;
 use tokio_postgres::types::{ToSql, Type};
@@ -48,6 +49,8 @@ pub struct Hit {
     /// Safe HTML: escaped text with `<mark>` around matched words.
     pub snippet: String,
     pub rank: f32,
+    /// In a Dachportal's search: the member portal the service belongs to.
+    pub member: Option<String>,
 }
 
 const SQL: &str = "
@@ -106,6 +109,7 @@ pub async fn search(pool: &super::db::Pools, schema: &str, query: &str) -> super
                 rank: r.get(4),
                 id,
                 href,
+                member: None,
             }
         })
         .collect())
@@ -150,6 +154,69 @@ pub fn ellipsize(snippet: &str, source: &str) -> String {
         out.push_str(" …");
     }
     out
+}
+
+/// A member portal a Dachportal's search covers: its schema (and role), name, and the address
+/// of its home page (`https://<hostname>/`, or the local form) that result links start with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub schema: String,
+    pub display_name: String,
+    pub base: String,
+}
+
+/// A member's published services, as in its own search (full text and trigram).
+const MEMBER_SQL: &str = "
+WITH q AS (SELECT replace(websearch_to_tsquery('german', $1)::text, ' & ', ' | ')::tsquery AS tsq, $1::text AS raw)
+SELECT id, title, snippet, rank FROM (
+  SELECT s.id, s.title,
+         ts_headline('german', s.summary || ' ' || s.description, q.tsq,
+                     'StartSel=\u{E000}, StopSel=\u{E001}, MaxWords=28, MinWords=12, MaxFragments=1') AS snippet,
+         (ts_rank(s.search, q.tsq) + 1.0)::real AS rank
+    FROM service s, q WHERE s.published AND s.search @@ q.tsq
+  UNION ALL
+  SELECT s.id, s.title, s.summary, word_similarity(q.raw, s.title)::real
+    FROM service s, q WHERE s.published AND q.raw <% s.title AND NOT s.search @@ q.tsq
+) r
+ORDER BY rank DESC, title
+LIMIT $2";
+
+/// A Dachportal's search: its own hits and the published services of its `members`, ranked
+/// together, each member's hit linking to the service page on the member's own portal. Each
+/// member is read in a transaction of its own under the member's role — exactly what the
+/// member's own portal shows anyone — so the Dachportal's role never reads another schema. A
+/// member whose read fails is left out (and logged) rather than failing the page.
+pub async fn with_members(pool: &super::db::Pools, own: Vec<Hit>, members: &[Member], query: &str) -> Vec<Hit> {
+    let params: &[(&(dyn ToSql + Sync), Type)] = &[(&query, Type::TEXT), (&MAX_RESULTS, Type::INT8)];
+    let stmts = [super::db::Stmt::with(MEMBER_SQL, params)];
+    let reads = members.iter().map(|m| super::db::read(pool, &m.schema, &stmts));
+    let mut hits = own;
+    for (m, res) in members.iter().zip(futures::future::join_all(reads).await) {
+        let rows = match res {
+            Ok(mut r) => r.pop().unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(member = %m.schema, error = %e, "Dachportal search: a member portal left out");
+                continue;
+            }
+        };
+        hits.extend(rows.iter().map(|r| {
+            let id: String = r.get(0);
+            let title: String = r.get(1);
+            Hit {
+                kind: "service",
+                kind_label: "Leistung",
+                title: format!("{title} – {}", m.display_name),
+                href: format!("{}leistungen/{id}", m.base),
+                snippet: highlight(&r.get::<_, String>(2)),
+                rank: r.get(3),
+                id,
+                member: Some(m.display_name.clone()),
+            }
+        }));
+    }
+    hits.sort_by(|a, b| b.rank.total_cmp(&a.rank).then_with(|| a.title.cmp(&b.title)));
+    hits.truncate(MAX_RESULTS as usize);
+    hits
 }
 
 /// HTML-escape text and turn the highlight markers into balanced `<mark>` elements.

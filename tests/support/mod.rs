@@ -80,6 +80,8 @@ pub const COMMUNES: &[(&str, &str, &str, &str, &str)] = &[
     ("espelkamp", "05770008", "05770", "stadt", "Stadt Espelkamp"),
     ("detmold", "05766020", "05766", "stadt", "Stadt Detmold"),
     ("kirchlengern", "05758020", "05758", "gemeinde", "Gemeinde Kirchlengern"),
+    ("kreis-lippe", "05766000", "05766", "kreis", "Kreis Lippe"),
+    ("bielefeld", "05711000", "05711", "kreisfreie-stadt", "Stadt Bielefeld"),
 ];
 
 pub fn tenant_yaml(slug: &str, hostnames: &[String], schema: &str, primary: &str) -> String {
