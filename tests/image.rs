@@ -492,7 +492,7 @@ async fn the_image_serves_a_tenant_page_as_65532_on_a_read_only_root() {
     assert!(root[5].split(',').any(|o| o == "ro"), "root mount options: {}", root[5]);
 }
 
-/// The calls the seccomp filter must deny, each tried once; prints `name errno` per line (0: allowed).
+/// The calls the seccomp filter must deny, each tried once; prints `probe: name errno` per line (0: allowed).
 /// A test only in name: `the_seccomp_filter_denies_what_runtime_default_denies` runs this test binary
 /// with `PORTALCTL_SECCOMP_PROBE` set, in the sandbox with and without the filter.
 #[test]
@@ -505,20 +505,23 @@ fn seccomp_probe() {
     // succeeded exits in the child at once).
     unsafe {
         let pid = libc::getpid() as libc::c_long;
-        println!("ptrace {}", errno(libc::syscall(libc::SYS_ptrace, libc::PTRACE_PEEKUSER, pid, 0, 0)));
+        println!("\nprobe: ptrace {}", errno(libc::syscall(libc::SYS_ptrace, libc::PTRACE_PEEKUSER, pid, 0, 0)));
         let (none, tmp, tmpfs) = (c"none", c"/tmp", c"tmpfs");
-        println!("mount {}", errno(libc::syscall(libc::SYS_mount, none.as_ptr(), tmp.as_ptr(), tmpfs.as_ptr(), 0, 0)));
-        println!("unshare {}", errno(libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER)));
+        println!(
+            "probe: mount {}",
+            errno(libc::syscall(libc::SYS_mount, none.as_ptr(), tmp.as_ptr(), tmpfs.as_ptr(), 0, 0))
+        );
+        println!("probe: unshare {}", errno(libc::syscall(libc::SYS_unshare, libc::CLONE_NEWUSER)));
         let r = libc::syscall(libc::SYS_clone, (libc::CLONE_NEWUSER | libc::SIGCHLD) as libc::c_long, 0, 0, 0, 0);
         if r == 0 {
             libc::_exit(0);
         }
-        println!("clone-newuser {}", errno(r));
+        println!("probe: clone-newuser {}", errno(r));
         // KEYCTL_GET_KEYRING_ID of the process keyring, not created.
-        println!("keyctl {}", errno(libc::syscall(libc::SYS_keyctl, 0, -2, 0)));
-        println!("bpf {}", errno(libc::syscall(libc::SYS_bpf, 0, std::ptr::null::<u8>(), 0)));
-        println!("clone3 {}", errno(libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0)));
-        println!("getpid {}", errno(libc::syscall(libc::SYS_getpid)));
+        println!("probe: keyctl {}", errno(libc::syscall(libc::SYS_keyctl, 0, -2, 0)));
+        println!("probe: bpf {}", errno(libc::syscall(libc::SYS_bpf, 0, std::ptr::null::<u8>(), 0)));
+        println!("probe: clone3 {}", errno(libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0)));
+        println!("probe: getpid {}", errno(libc::syscall(libc::SYS_getpid)));
     }
 }
 
@@ -546,8 +549,9 @@ fn the_seccomp_filter_denies_what_runtime_default_denies() {
         let out = cmd.output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "probe: {text}{}", String::from_utf8_lossy(&out.stderr));
+        // Only the probe's lines (libtest writes its own around them).
         text.lines()
-            .filter_map(|l| l.split_once(' '))
+            .filter_map(|l| l.strip_prefix("probe: ")?.split_once(' '))
             .filter_map(|(name, n)| Some((name.to_string(), n.trim().parse().ok()?)))
             .collect()
     };
