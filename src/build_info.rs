@@ -3,8 +3,10 @@
 
 use serde::Serialize;
 
-/// The build metadata of the running binary.
+/// The build metadata of the running binary (`version -o json`: camelCase keys, like every
+/// other JSON document of the CLI).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BuildInfo {
     /// The crate version (`Cargo.toml`; also the image tag and the chart's `appVersion`).
     pub version: &'static str,
@@ -55,5 +57,12 @@ mod tests {
         assert_eq!(info.version, env!("CARGO_PKG_VERSION"));
         assert!(!info.target.is_empty());
         assert!(!info.git_revision.is_empty());
+    }
+
+    #[test]
+    fn json_keys_are_camel_case() {
+        let json = serde_json::to_value(super::current()).unwrap();
+        let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(keys, ["version", "gitRevision", "buildDate", "features", "target", "profile"]);
     }
 }

@@ -68,8 +68,11 @@ fn broken_corpus_yields_precise_errors() {
     }
     let located = diags.iter().filter(|d| d["line"].is_u64() && d["column"].is_u64()).count();
     assert!(located >= 20, "only {located} findings carry a line and column");
-    // The valid files of the corpus produce nothing.
-    assert!(!diags.iter().any(|d| d["file"] == "tenants/hoexter/bad-driburg.yaml"));
+    // The valid files of the corpus produce nothing but the other side of a duplicate (brakel.yaml claims
+    // bad-driburg's hostname: both files are named).
+    assert!(!diags
+        .iter()
+        .any(|d| d["file"] == "tenants/hoexter/bad-driburg.yaml" && d["code"] != "duplicate-hostname"));
     // Umlaut hostnames are accepted (converted to punycode), not reported.
     assert!(!diags
         .iter()
@@ -88,7 +91,7 @@ fn validate_prints_locations_and_hints_for_people() {
         run.stderr
     );
     assert!(run.stderr.contains("hint: "), "{}", run.stderr);
-    assert!(run.stderr.contains("34 error(s)"), "{}", run.stderr);
+    assert!(run.stderr.contains("35 error(s)"), "{}", run.stderr);
 }
 
 #[test]
@@ -441,6 +444,8 @@ fn a_cluster_that_cannot_be_reached_is_exit_3_for_every_command() {
         cmd.args(args).env("KUBECONFIG", &missing).env_remove("HOME");
         let out = cmd.output().unwrap();
         assert_eq!(out.status.code(), Some(3), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        // No local mode here (`portalctl up` did not run in this directory): the plain cause.
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("local mode"));
     }
 }
 
@@ -488,9 +493,12 @@ fn version_reports_the_build_as_json() {
     };
     let head = git(&["rev-parse", "HEAD"]);
     if !head.is_empty() && std::env::var_os("PORTALCTL_GIT_REVISION").is_none() {
-        assert_eq!(v["git_revision"], head.as_str(), "{v}");
+        assert_eq!(v["gitRevision"], head.as_str(), "{v}");
     }
-    let date = v["build_date"].as_str().expect("a build date");
+    // camelCase keys, like every other JSON document of the CLI.
+    let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+    assert!(keys.iter().all(|k| !k.contains('_')), "camelCase keys: {keys:?}");
+    let date = v["buildDate"].as_str().expect("a build date");
     let parsed = time::OffsetDateTime::parse(date, &time::format_description::well_known::Rfc3339).unwrap();
     if std::env::var_os("SOURCE_DATE_EPOCH").is_none() && !head.is_empty() {
         assert_eq!(parsed.unix_timestamp().to_string(), git(&["log", "-1", "--format=%ct"]));
@@ -499,4 +507,122 @@ fn version_reports_the_build_as_json() {
     let text = env.run(&["version"]);
     assert!(text.ok().starts_with(&format!("portalctl {}\n", env!("CARGO_PKG_VERSION"))), "{}", text.stdout);
     assert!(text.stdout.contains(&head), "{}", text.stdout);
+}
+
+/// How a subcommand answers `-o json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JsonOut {
+    /// Runs here and prints one JSON document.
+    Document,
+    /// Refused with exit 2 before anything runs: its output is of another kind (XML, a zone file,
+    /// YAML manifests, a man page, a log of steps).
+    Refused,
+    /// Needs a service or state it does not get here (a database, a cluster, a pending rebind): it
+    /// fails, and prints JSON or nothing on stdout, never text.
+    FailsHere,
+}
+
+/// Every subcommand path of the CLI (`["db", "status"]`, …), from clap's own definition: a command
+/// with subcommands counts itself too when it also runs without one (`rollout`).
+fn subcommand_paths() -> Vec<Vec<String>> {
+    fn walk(cmd: &clap::Command, prefix: &[String], out: &mut Vec<Vec<String>>) {
+        for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+            let mut path = prefix.to_vec();
+            path.push(sub.get_name().to_string());
+            if sub.get_subcommands().next().is_none() || !sub.is_subcommand_required_set() {
+                out.push(path.clone());
+            }
+            walk(sub, &path, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(&<portalctl::cli::Cli as clap::CommandFactory>::command(), &[], &mut out);
+    out
+}
+
+#[test]
+fn every_subcommand_prints_json_for_o_json_or_refuses_it() {
+    use JsonOut::{Document, FailsHere, Refused};
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let db = "postgres://portalctl@127.0.0.1:1/portal";
+    // Each subcommand path, the arguments that let it run here (no database, no cluster), and what -o json does.
+    let cases: &[(&str, &[&str], JsonOut)] = &[
+        ("validate", &[], Document),
+        ("tenant list", &[], Document),
+        ("tenant show", &["detmold"], Document),
+        ("tenant new", &["--ags", "05762016", "--group", "krz", "--dry-run"], Document),
+        ("group list", &[], Document),
+        ("group new", &["hoexter", "--kreis", "05762", "--dry-run"], Document),
+        ("municipality", &["Brakel"], Document),
+        ("dns plan", &["-t", "detmold", "--ingress", "192.0.2.10"], Document),
+        ("dns check", &["-t", "detmold", "--ingress", "192.0.2.10", "--nameserver", "127.0.0.1:1"], Document),
+        ("servicekonto metadata", &["--tenant", "detmold"], Refused),
+        ("servicekonto check", &["-t", "detmold", "--min-validity", "1d"], Document),
+        ("servicekonto rebind", &["--group", "heinsberg", "--to", "bayernid"], Document),
+        ("servicekonto confirm", &["--group", "heinsberg"], FailsHere),
+        ("db provision", &["-t", "detmold", "--database-url", db], FailsHere),
+        ("db migrate", &["-t", "detmold", "--database-url", db], FailsHere),
+        ("db status", &["-t", "detmold", "--database-url", db], FailsHere),
+        ("db offboard", &["-t", "detmold", "--database-url", db], FailsHere),
+        ("db restore", &["-t", "detmold", "--database-url", db, "dump.sql"], Refused),
+        ("serve", &["--database-url", db], Refused),
+        ("content import", &["-t", "detmold", "--starter", "--database-url", db], FailsHere),
+        ("content publish", &["-t", "detmold", "--all", "--database-url", db], FailsHere),
+        ("content unpublish", &["-t", "detmold", "--all", "--database-url", db], FailsHere),
+        ("content adopt", &["--from", "detmold", "--to", "hille", "--service", "x", "--database-url", db], FailsHere),
+        ("content catalogue", &[], Document),
+        ("rollout", &["-g", "krz", "--dry-run"], Document),
+        ("rollout pause", &["-g", "krz"], FailsHere),
+        ("rollout resume", &["-g", "krz"], FailsHere),
+        ("status", &["-t", "detmold", "--no-cluster", "--check-timeout", "1s"], Document),
+        ("render", &["-g", "krz"], Refused),
+        ("diff", &["-g", "krz"], Refused),
+        ("apply", &["-g", "krz"], Refused),
+        ("offboard", &["-t", "detmold"], Refused),
+        ("up", &["--state-dir", "state", "--database-url", db], FailsHere),
+        ("down", &["--state-dir", "state"], Refused),
+        ("completions", &["bash"], Refused),
+        ("manpage", &[], Refused),
+        ("version", &[], Document),
+    ];
+    let listed: BTreeSet<String> = cases.iter().map(|(p, _, _)| p.to_string()).collect();
+    let paths: BTreeSet<String> = subcommand_paths().iter().map(|p| p.join(" ")).collect();
+    assert_eq!(paths, listed, "every subcommand is classified here, and nothing else");
+    // Carrying out an offboarding prints its steps: refused, while its plan is a document.
+    let offboard_confirm = ["-t", "detmold", "--database-url", db, "--confirm"];
+    let zone = ["-t", "detmold", "--ingress", "192.0.2.10", "--zone"];
+    let mut cases = cases.to_vec();
+    cases.push(("db offboard", &offboard_confirm, Refused));
+    cases.push(("dns plan", &zone, Refused));
+
+    let missing_kubeconfig = env.path().join("no-kubeconfig");
+    for (path, args, expect) in cases {
+        let mut cmd = env.command();
+        cmd.args(["-o", "json"]).args(path.split(' ')).args(args);
+        cmd.env_remove("DATABASE_URL").env("KUBECONFIG", &missing_kubeconfig).env_remove("HOME");
+        cmd.env("PORTALCTL_SECRETS_DIR", env.path().join("secrets"));
+        let out = cmd.output().unwrap();
+        let (code, stdout, stderr) =
+            (out.status.code(), String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let shown = format!("{path} {args:?}: exit {code:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        match expect {
+            Document => {
+                assert!(matches!(code, Some(0 | 1)), "{shown}");
+                serde_json::from_str::<serde_json::Value>(&stdout)
+                    .unwrap_or_else(|e| panic!("not JSON ({e}): {shown}"));
+            }
+            Refused => {
+                assert_eq!(code, Some(2), "{shown}");
+                assert!(stdout.is_empty(), "{shown}");
+                assert!(stderr.contains(&format!("`{path}")) && stderr.contains("does not print -o json"), "{shown}");
+            }
+            FailsHere => {
+                assert!(matches!(code, Some(1 | 3)), "{shown}");
+                assert!(
+                    stdout.trim().is_empty() || serde_json::from_str::<serde_json::Value>(&stdout).is_ok(),
+                    "{shown}"
+                );
+            }
+        }
+    }
 }

@@ -155,3 +155,37 @@ fn a_published_tenant_without_an_impressum_or_with_a_placeholder_fails_validate(
         )
     );
 }
+
+#[test]
+fn a_hostname_duplicated_across_groups_is_reported_on_both_files() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    // Gangelt (group heinsberg) is edited to claim Detmold's hostname (group krz); detmold.yaml is untouched.
+    let file = "tenants/heinsberg/gangelt.yaml";
+    env.write(
+        file,
+        &env.read(file).replace("    - service.gangelt.de\n", "    - service.gangelt.de\n    - service.detmold.de\n"),
+    );
+    let run = env.run(&["-o", "json", "validate"]);
+    run.code(1);
+    let doc: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let found: Vec<&serde_json::Value> =
+        doc["diagnostics"].as_array().unwrap().iter().filter(|d| d["code"] == "duplicate-hostname").collect();
+    let on: Vec<(&str, &str, &str)> = found
+        .iter()
+        .map(|d| (d["file"].as_str().unwrap(), d["field"].as_str().unwrap(), d["related"]["file"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        on,
+        [
+            ("tenants/heinsberg/gangelt.yaml", "spec.hostnames[1]", "tenants/krz/detmold.yaml"),
+            ("tenants/krz/detmold.yaml", "spec.hostnames[0]", "tenants/heinsberg/gangelt.yaml"),
+        ],
+        "both files, each with its field and the other file: {doc}"
+    );
+    // For people: each message names the other tenant, its file and its field.
+    let text = env.run(&["validate"]);
+    text.code(1);
+    let lines: Vec<&str> =
+        text.stderr.lines().filter(|l| l.contains("duplicate-hostname") || l.contains("--> also at")).collect();
+    insta::assert_snapshot!(lines.join("\n"));
+}

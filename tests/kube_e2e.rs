@@ -225,6 +225,71 @@ async fn render_apply_diff_change_prune_offboard() {
     env.cleanup().await;
 }
 
+/// The image part of `status -o json` for the group (one tenant asked, quick checks: the cluster is
+/// what matters here).
+fn status_image(env: &Env) -> serde_json::Value {
+    let o = env.run(&["status", "--group", "heinsberg", "-t", "erkelenz", "--check-timeout", "1s", "-o", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+    doc["groups"][0]["image"].clone()
+}
+
+/// Pause or resume the group's Deployment as `kubectl rollout pause|resume` does.
+async fn set_paused(env: &Env, paused: bool) {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use kube::api::{Api, Patch, PatchParams};
+    let api: Api<Deployment> = Api::namespaced(env.cluster().await.client.clone(), &env.namespace);
+    let patch = serde_json::json!({"spec": {"paused": paused}});
+    api.patch("portal", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("pause the Deployment");
+}
+
+/// `status` reports which image a group runs, by digest, as the cluster shows it; when the replicas run another
+/// image than the Deployment asks for (a paused rollout), it says so, and once the rollout finishes, it does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_reports_the_image_each_group_runs() {
+    let Some(env) = env("image").await else { return };
+    let old = format!("registry.example/portalctl@sha256:{}", "a1".repeat(32));
+    let new = format!("registry.example/portalctl@sha256:{}", "b2".repeat(32));
+    let o = env.run(&["apply", "--group", "heinsberg", "--image", &old, "--wait", "--timeout", "90s"]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let replicas = env.get("Deployment", "apps/v1", "portal").await.unwrap()["spec"]["replicas"].as_u64().unwrap();
+    let pods = if replicas == 1 { "1 pod".to_string() } else { format!("{replicas} pods") };
+    let settled = |image: &serde_json::Value, want: &str| {
+        image["running"] == serde_json::json!([{"image": want, "digest": &want[want.len() - 71..], "pods": replicas}])
+    };
+    kubetest::eventually("every replica runs the image", Duration::from_secs(30), || async {
+        settled(&status_image(&env), &old)
+    })
+    .await;
+    let image = status_image(&env);
+    assert_eq!(image["reference"], old.as_str(), "{image}");
+    assert_eq!(image["digest"], format!("sha256:{}", "a1".repeat(32)), "{image}");
+    assert_eq!(image["mixed"], false, "{image}");
+    let o = env.run(&["status", "--group", "heinsberg", "-t", "erkelenz", "--check-timeout", "1s"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains(&format!("  image {old} ({pods})")), "{table}");
+
+    // A new image while the Deployment is paused: it asks for the new one, every replica still runs the old one.
+    set_paused(&env, true).await;
+    let o = env.run(&["apply", "--group", "heinsberg", "--image", &new]);
+    assert_eq!(code(&o), Some(0), "{}", text(&o));
+    let image = status_image(&env);
+    assert_eq!(image["reference"], new.as_str(), "{image}");
+    assert_eq!(image["mixed"], true, "{image}");
+    assert!(settled(&image, &old), "the replicas still run the old image: {image}");
+    let o = env.run(&["status", "--group", "heinsberg", "-t", "erkelenz", "--check-timeout", "1s"]);
+    let table = String::from_utf8_lossy(&o.stdout);
+    assert!(table.contains(&format!("  image mixed: {pods} {old}; the Deployment asks for {new}")), "{table}");
+
+    // Resumed, the rollout replaces the replicas: one image again.
+    set_paused(&env, false).await;
+    kubetest::eventually("the rollout finishes", Duration::from_secs(60), || async {
+        let image = status_image(&env);
+        image["mixed"] == false && settled(&image, &new)
+    })
+    .await;
+    env.cleanup().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn apply_retries_through_429_500_503_resets_and_slow_answers() {
     let Some(env) = env("faults").await else { return };

@@ -325,7 +325,7 @@ pub struct ApplyMode {
 pub fn api_resource(key: &ObjectKey) -> ApiResource {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-    use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+    use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
     use k8s_openapi::api::networking::v1::{Ingress, NetworkPolicy};
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
     use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -339,6 +339,8 @@ pub fn api_resource(key: &ObjectKey) -> ApiResource {
         "Secret" => ApiResource::erase::<Secret>(&()),
         "Service" => ApiResource::erase::<Service>(&()),
         "Deployment" => ApiResource::erase::<Deployment>(&()),
+        // Listed only (`status`: which image the replicas run).
+        "Pod" => ApiResource::erase::<Pod>(&()),
         "PodDisruptionBudget" => ApiResource::erase::<PodDisruptionBudget>(&()),
         "HorizontalPodAutoscaler" => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
         "Ingress" => ApiResource::erase::<Ingress>(&()),

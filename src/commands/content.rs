@@ -102,6 +102,14 @@ fn import(ctx: &Context, a: &ContentImportArgs) -> anyhow::Result<Exit> {
         }
         anyhow::Ok(())
     })?;
+    if ctx.output != OutputFormat::Table {
+        let counts: serde_json::Map<String, serde_json::Value> =
+            bundle.counts().iter().map(|(k, n)| (k.to_string(), (*n).into())).collect();
+        crate::output::print_structured(
+            &serde_json::json!({"tenant": t.slug, "file": bundle.file, "written": !a.dry_run, "counts": counts}),
+            ctx.output,
+        )?;
+    }
     let counts: Vec<String> = bundle.counts().iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     let verb = if a.dry_run { "validated (dry run, nothing written)" } else { "imported" };
     ctx.info(format!("{}: {verb} {} from {}", t.slug, counts.join(", "), bundle.file));
@@ -139,6 +147,12 @@ fn publish(ctx: &Context, a: &ContentPublishArgs, published: bool) -> anyhow::Re
         anyhow::Ok((n, placeholders))
     })?;
     let (n, placeholders) = n;
+    if ctx.output != OutputFormat::Table {
+        crate::output::print_structured(
+            &serde_json::json!({"tenant": t.slug, "published": published, "entries": n, "placeholders": placeholders}),
+            ctx.output,
+        )?;
+    }
     let verb = if published { "published" } else { "unpublished" };
     ctx.info(format!("{}: {verb} {n} entr{}", t.slug, if n == 1 { "y" } else { "ies" }));
     if !placeholders.is_empty() {
@@ -175,6 +189,12 @@ fn adopt(ctx: &Context, a: &ContentAdoptArgs) -> anyhow::Result<Exit> {
         tx.commit().await?;
         anyhow::Ok(())
     })?;
+    if ctx.output != OutputFormat::Table {
+        crate::output::print_structured(
+            &serde_json::json!({"from": from.slug, "to": to.slug, "services": a.services, "published": false}),
+            ctx.output,
+        )?;
+    }
     ctx.info(format!(
         "{}: adopted {} from {} (unpublished; review, then portalctl content publish --tenant {} --service ID)",
         to.slug,

@@ -215,8 +215,21 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
     // The dry run validates exactly as the real run does.
     super::tenant::check_with(ctx, &files)?;
     if args.dry_run {
-        for f in &files {
-            println!("---\n# {}\n{}", f.path, f.text);
+        match ctx.output {
+            OutputFormat::Table => {
+                for f in &files {
+                    println!("---\n# {}\n{}", f.path, f.text);
+                }
+            }
+            _ => {
+                let docs: Vec<serde_json::Value> =
+                    files.iter().map(|f| serde_json::json!({"file": f.path, "text": f.text})).collect();
+                print_structured(
+                    &serde_json::json!({"group": args.name, "directory": dir.display().to_string(), "written": false,
+                        "files": docs}),
+                    ctx.output,
+                )?;
+            }
         }
         return Ok(Exit::Success);
     }
@@ -266,7 +279,8 @@ fn new(ctx: &Context, args: &GroupNewArgs) -> anyhow::Result<Exit> {
             let slugs: Vec<&str> =
                 drafts.iter().map(|d| d.slug.as_str()).chain(dachportal.as_ref().map(|d| d.slug.as_str())).collect();
             print_structured(
-                &serde_json::json!({"group": args.name, "directory": dir.display().to_string(), "tenants": slugs}),
+                &serde_json::json!({"group": args.name, "directory": dir.display().to_string(), "written": true,
+                    "tenants": slugs}),
                 ctx.output,
             )?;
         }

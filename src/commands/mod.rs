@@ -160,31 +160,53 @@ pub fn run(cli: Cli) -> anyhow::Result<Exit> {
     }
 }
 
-/// A command's name and the `-o` formats it prints: an unsupported one is refused, never
-/// silently replaced by another.
+/// A command's name and the `-o` formats it prints, per subcommand: an unsupported one is refused
+/// (exit 2) before anything runs, never silently replaced by another. A command whose output is a
+/// document of its own kind (SP metadata XML, a zone-file snippet, a man page) or a log of steps
+/// taken prints only that, so `-o json|yaml` is refused for it.
 fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
+    use crate::cli::{ContentCommand, DbCommand, DnsCommand, GroupCommand, ServicekontoCommand, TenantCommand};
     use OutputFormat::{Csv, Html, Json, Markdown, Table, Yaml};
     const STRUCTURED: &[OutputFormat] = &[Table, Json, Yaml];
+    const TEXT: &[OutputFormat] = &[Table];
     match command {
         Command::Status(_) => ("status", &[Table, Json, Yaml, Markdown, Html]),
         // Kubernetes manifests are YAML; `-o yaml` says so, `-o table` is the default.
         Command::Render(_) => ("render", &[Table, Yaml]),
-        Command::Diff(_) => ("diff", &[Table]),
-        Command::Apply(_) => ("apply", &[Table]),
-        Command::Offboard(_) => ("offboard", &[Table]),
-        Command::Serve(_) => ("serve", &[Table]),
-        Command::Down(_) => ("down", &[Table]),
-        Command::Completions { .. } => ("completions", &[Table]),
-        Command::Manpage => ("manpage", &[Table]),
+        Command::Diff(_) => ("diff", TEXT),
+        Command::Apply(_) => ("apply", TEXT),
+        Command::Offboard(_) => ("offboard", TEXT),
+        Command::Serve(_) => ("serve", TEXT),
+        Command::Down(_) => ("down", TEXT),
+        Command::Completions { .. } => ("completions", TEXT),
+        Command::Manpage => ("manpage", TEXT),
         Command::Version => ("version", STRUCTURED),
         Command::Validate(_) => ("validate", STRUCTURED),
-        Command::Tenant(_) => ("tenant", STRUCTURED),
-        Command::Group(_) => ("group", STRUCTURED),
+        Command::Tenant(TenantCommand::List(_)) => ("tenant list", STRUCTURED),
+        Command::Tenant(TenantCommand::Show { .. }) => ("tenant show", STRUCTURED),
+        Command::Tenant(TenantCommand::New(_)) => ("tenant new", STRUCTURED),
+        Command::Group(GroupCommand::List) => ("group list", STRUCTURED),
+        Command::Group(GroupCommand::New(_)) => ("group new", STRUCTURED),
         Command::Municipality(_) => ("municipality", STRUCTURED),
-        Command::Dns(_) => ("dns", STRUCTURED),
-        Command::Servicekonto(_) => ("servicekonto", STRUCTURED),
-        Command::Db(_) => ("db", STRUCTURED),
-        Command::Content(_) => ("content", STRUCTURED),
+        Command::Dns(DnsCommand::Plan { zone: true, .. }) => ("dns plan --zone", TEXT),
+        Command::Dns(DnsCommand::Plan { .. }) => ("dns plan", STRUCTURED),
+        Command::Dns(DnsCommand::Check { .. }) => ("dns check", STRUCTURED),
+        Command::Servicekonto(ServicekontoCommand::Metadata(_)) => ("servicekonto metadata", TEXT),
+        Command::Servicekonto(ServicekontoCommand::Check(_)) => ("servicekonto check", STRUCTURED),
+        Command::Servicekonto(ServicekontoCommand::Rebind(_)) => ("servicekonto rebind", STRUCTURED),
+        Command::Servicekonto(ServicekontoCommand::Confirm(_)) => ("servicekonto confirm", STRUCTURED),
+        Command::Db(DbCommand::Provision(_)) => ("db provision", STRUCTURED),
+        Command::Db(DbCommand::Migrate(_)) => ("db migrate", STRUCTURED),
+        Command::Db(DbCommand::Status(_)) => ("db status", STRUCTURED),
+        // The plan is a document; carrying it out prints the steps as they happen.
+        Command::Db(DbCommand::Offboard(a)) if a.confirm => ("db offboard --confirm", TEXT),
+        Command::Db(DbCommand::Offboard(_)) => ("db offboard", STRUCTURED),
+        Command::Db(DbCommand::Restore(_)) => ("db restore", TEXT),
+        Command::Content(ContentCommand::Import(_)) => ("content import", STRUCTURED),
+        Command::Content(ContentCommand::Publish(_)) => ("content publish", STRUCTURED),
+        Command::Content(ContentCommand::Unpublish(_)) => ("content unpublish", STRUCTURED),
+        Command::Content(ContentCommand::Adopt(_)) => ("content adopt", STRUCTURED),
+        Command::Content(ContentCommand::Catalogue) => ("content catalogue", STRUCTURED),
         Command::Feedback(_) => ("feedback", &[Table, Json, Yaml, Csv]),
         Command::Rollout(_) => ("rollout", STRUCTURED),
         Command::Audit(_) => ("audit", STRUCTURED),

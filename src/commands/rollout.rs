@@ -99,14 +99,42 @@ pub fn run(ctx: &Context, args: RolloutArgs) -> anyhow::Result<Exit> {
 async fn set_paused(ctx: &Context, f: &FlagArgs, paused: bool) -> anyhow::Result<Exit> {
     let catalog = ctx.catalog()?;
     let group = catalog.group(&f.group).with_context(|| format!("no rollout group {:?}", f.group))?;
-    let cluster = super::kube::connect(&f.cluster, group).await?;
+    let cluster = connect(&f.cluster, group).await?;
     write_flag(&cluster, group, paused).await?;
+    if ctx.output != OutputFormat::Table {
+        print_structured(&serde_json::json!({"group": group.name, "paused": paused}), ctx.output)?;
+    }
     ctx.info(format!(
         "group {} {}",
         group.name,
         if paused { "paused: rollouts stop before the next wave" } else { "resumed" }
     ));
     Ok(Exit::Success)
+}
+
+/// The group's cluster. Where no kubeconfig is found but `portalctl up` runs the local mode here,
+/// the error says so: the local mode has no cluster to roll out to, and `up` is what brings it up
+/// to date (still exit 3: the cause stays the missing cluster).
+async fn connect(args: &ClusterArgs, group: &Group) -> anyhow::Result<Cluster> {
+    match super::kube::connect(args, group).await {
+        Err(e) if is_no_config(&e) => {
+            let dir = std::path::Path::new(super::status::DEFAULT_STATE_DIR);
+            match crate::local::LocalState::read(dir) {
+                Ok(Some(_)) => Err(e.context(format!(
+                    "local mode ({}, started by `portalctl up`): there is no cluster to roll out to; run \
+                     `portalctl up` again to bring the local portals up to date with the tenant files (`portalctl \
+                     status` shows them), or give rollout a cluster",
+                    dir.display()
+                ))),
+                _ => Err(e),
+            }
+        }
+        other => other,
+    }
+}
+
+fn is_no_config(e: &anyhow::Error) -> bool {
+    matches!(e.downcast_ref::<cluster::Error>(), Some(cluster::Error::NoConfig { .. }))
 }
 
 async fn write_flag(cluster: &Cluster, group: &Group, paused: bool) -> anyhow::Result<()> {
@@ -277,6 +305,14 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
         }
         return Ok(Exit::Success);
     }
+    // The cluster first: without one (the local mode, say) the database flags do not matter.
+    let cluster = match connect(&args.cluster, group).await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{} {e:#}", console::style("error:").for_stderr().red().bold());
+            return Ok(Exit::Unavailable);
+        }
+    };
     let db = if args.no_db {
         None
     } else {
@@ -292,13 +328,6 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     let state = crate::render::render(group, &tenants, &args.platform.options());
     let all: Vec<&Object> = state.objects.iter().collect();
     let secrets = super::kube::resolve_secrets(&all)?;
-    let cluster = match super::kube::connect(&args.cluster, group).await {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("{} {e:#}", console::style("error:").for_stderr().red().bold());
-            return Ok(Exit::Unavailable);
-        }
-    };
     let exec = Real {
         cluster,
         state,

@@ -106,6 +106,9 @@ fn check(ctx: &Context, args: &SkCheckArgs) -> anyhow::Result<Exit> {
     let catalog = ctx.catalog()?;
     let tenants: Vec<_> = select(&catalog, &args.selector)?.into_iter().filter(|t| t.servicekonto.is_some()).collect();
     if tenants.is_empty() {
+        if ctx.output != OutputFormat::Table {
+            print_structured(&Vec::<()>::new(), ctx.output)?;
+        }
         ctx.info("no selected tenant has a Servicekonto binding");
         return Ok(Exit::Success);
     }
@@ -212,6 +215,12 @@ fn rebind(ctx: &Context, args: &SkRebindArgs) -> anyhow::Result<Exit> {
 fn confirm(ctx: &Context, args: &SkConfirmArgs) -> anyhow::Result<Exit> {
     let record = rebind::confirm(&args.secrets.secrets_dir, &args.group)?;
     let kept = record.tenants.iter().filter(|t| t.previous_key.is_some()).count();
+    if ctx.output != OutputFormat::Table {
+        print_structured(
+            &serde_json::json!({"group": record.group, "to": record.to, "removedKeyPairs": kept}),
+            ctx.output,
+        )?;
+    }
     ctx.info(format!(
         "rebind of group {} to {} confirmed: removed {} previous key pair(s) and the pending area",
         record.group, record.to, kept

@@ -8,6 +8,7 @@ use crate::exit_codes::Exit;
 use crate::local::LocalState;
 use crate::output::{render_table, table, OutputFormat};
 use crate::render::{server_name, tls_secret_name, ObjectKey, GROUP_LABEL};
+use crate::status::image::GroupImage;
 use crate::status::probe::{self, ClusterFacts, PortalAccess, SourceProblem, Sources};
 use crate::status::report::{self, HistoryEntry};
 use crate::status::{assess, summarize, Check, GroupSummary, Mode, Phase, TenantStatus};
@@ -81,7 +82,7 @@ struct StatusDoc<'a> {
 }
 
 /// The default state directory of `portalctl up`.
-const DEFAULT_STATE_DIR: &str = ".portalctl";
+pub(crate) const DEFAULT_STATE_DIR: &str = ".portalctl";
 
 /// The local mode to ask, if any: named by `--state-dir`, or found in `.portalctl` when nothing
 /// else says where to look.
@@ -182,6 +183,7 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
     // The cluster: one LIST per kind and group.
     marks.push(("tenant files", std::time::Instant::now()));
     let mut facts: HashMap<String, ClusterFacts> = HashMap::new();
+    let mut images: HashMap<String, GroupImage> = HashMap::new();
     let mut cluster_problem: Option<String> = None;
     let mut problems: Vec<SourceProblem> = Vec::new();
     if local.is_some() {
@@ -193,8 +195,9 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
             let failed = match super::kube::connect(&args.cluster, group).await {
                 Err(e) => Some(format!("{e:#}")),
                 Ok(cluster) => match group_facts(&cluster, group, &tenants).await {
-                    Ok(f) => {
+                    Ok((f, image)) => {
                         facts.extend(f);
+                        images.extend(image.map(|i| (group.name.clone(), i)));
                         None
                     }
                     Err(e) => Some(e.to_string()),
@@ -224,7 +227,10 @@ async fn once(ctx: &Context, args: &StatusArgs) -> anyhow::Result<(Exit, String)
         problems.push(p);
     }
     let statuses: Vec<TenantStatus> = tenants.iter().zip(observations).map(|(t, o)| assess(t, o)).collect();
-    let summaries = summarize(&catalog, &statuses);
+    let mut summaries = summarize(&catalog, &statuses);
+    for g in &mut summaries {
+        g.image = images.remove(&g.group);
+    }
     let db_reached = !problems.iter().any(|p| p.source == "database");
     let history: Vec<HistoryEntry> = match &db_opts {
         Some(opts) if db_reached => probe::record_history(opts, &statuses).await.unwrap_or_else(|e| {
@@ -279,18 +285,30 @@ fn by_name(objs: Vec<DynamicObject>) -> HashMap<String, DynamicObject> {
     objs.into_iter().map(|o| (o.metadata.name.clone().unwrap_or_default(), o)).collect()
 }
 
-/// What the cluster says about each tenant of a group: one LIST per kind.
+/// What the cluster says about each tenant of a group, and which image the group runs: one LIST per
+/// kind.
 async fn group_facts(
     cluster: &Cluster,
     group: &Group,
     tenants: &[&Tenant],
-) -> Result<HashMap<String, ClusterFacts>, cluster::Error> {
+) -> Result<(HashMap<String, ClusterFacts>, Option<GroupImage>), cluster::Error> {
     let ns = &group.namespace;
     let selector = format!("{GROUP_LABEL}={}", group.name);
     let kind = |api_version, kind| cluster::kind_key(api_version, kind);
     let deployments = by_name(cluster.list_objects(&kind("apps/v1", "Deployment"), ns, &selector).await?);
     let ingresses = by_name(cluster.list_objects(&kind("networking.k8s.io/v1", "Ingress"), ns, &selector).await?);
     let configmaps = by_name(cluster.list_objects(&kind("v1", "ConfigMap"), ns, &selector).await?);
+    // The pods of the group's Deployments say which image the replicas run; a role that may not
+    // list pods still learns what the Deployments ask for.
+    let pods = match cluster.list_objects(&kind("v1", "Pod"), ns, &selector).await {
+        Ok(pods) => pods,
+        Err(cluster::Error::Api { code: Some(403), .. }) => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    let as_json = |objs: &mut dyn Iterator<Item = &DynamicObject>| -> Vec<serde_json::Value> {
+        objs.filter_map(|o| serde_json::to_value(o).ok()).collect()
+    };
+    let image = GroupImage::observe(&as_json(&mut deployments.values()), &as_json(&mut pods.iter()));
     // Certificates are created by cert-manager (not labelled by us); without cert-manager the kind does not exist
     // (404) and there is nothing to check.
     let certificates = match cluster.list_objects(&kind("cert-manager.io/v1", "Certificate"), ns, "").await {
@@ -331,7 +349,7 @@ async fn group_facts(
         };
         out.insert(t.slug.clone(), ClusterFacts { deployed, ingress_address });
     }
-    Ok(out)
+    Ok((out, image))
 }
 
 fn table_text(summaries: &[GroupSummary], statuses: &[TenantStatus]) -> String {
@@ -349,6 +367,9 @@ fn table_text(summaries: &[GroupSummary], statuses: &[TenantStatus]) -> String {
     out.push('\n');
     for g in summaries {
         out.push_str(&format!("{}: {}\n", g.group, g.total.headline(g.mode)));
+        if let Some(image) = &g.image {
+            out.push_str(&format!("  image {}\n", image.describe()));
+        }
         for k in &g.by_kreis {
             out.push_str(&format!("  {:<28} {}\n", k.name, k.headline(g.mode)));
         }

@@ -132,13 +132,50 @@ fn new(ctx: &Context, args: &TenantNewArgs) -> anyhow::Result<Exit> {
     if let Some(note) = &draft.note {
         ctx.info(format!("note: {note}"));
     }
+    let created = Created {
+        tenant: &draft.slug,
+        group: &group.name,
+        wave: &wave,
+        hostname: &draft.hostname,
+        file: ctx.tenants_dir.join(&group.name).join(format!("{}.yaml", draft.slug)).display().to_string(),
+        written: !args.dry_run,
+        text: &text,
+    };
     if args.dry_run {
-        print!("{text}");
-        return Ok(Exit::Success);
+        return created.print(ctx);
     }
     let path = write_new(ctx, &group.name, &draft.slug, &text)?;
+    created.print(ctx)?;
     ctx.info(format!("created {} ({}, {})", path.display(), draft.display_name, draft.hostname));
     Ok(Exit::Success)
+}
+
+/// What `tenant new` wrote (or, with `--dry-run`, would write): the file's text for people,
+/// a document for `-o json|yaml`.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Created<'a> {
+    tenant: &'a str,
+    group: &'a str,
+    wave: &'a str,
+    hostname: &'a str,
+    /// The tenant file.
+    file: String,
+    /// False with `--dry-run`.
+    written: bool,
+    /// The file's text.
+    text: &'a str,
+}
+
+impl Created<'_> {
+    fn print(&self, ctx: &Context) -> anyhow::Result<Exit> {
+        match ctx.output {
+            OutputFormat::Table if !self.written => print!("{}", self.text),
+            OutputFormat::Table => {}
+            f => print_structured(self, f)?,
+        }
+        Ok(Exit::Success)
+    }
 }
 
 /// Validate a new tenant file together with the existing ones, then write it; refuses to overwrite.
@@ -189,11 +226,20 @@ fn new_dachportal(
         command.push_str(&format!(" --hostname {}", scaffold::shell_quote(h)));
     }
     let text = scaffold::dachportal_yaml(&draft, &args.group, wave, &command);
+    let created = Created {
+        tenant: &draft.slug,
+        group: &args.group,
+        wave,
+        hostname: &draft.hostname,
+        file: ctx.tenants_dir.join(&args.group).join(format!("{}.yaml", draft.slug)).display().to_string(),
+        written: !args.dry_run,
+        text: &text,
+    };
     if args.dry_run {
-        print!("{text}");
-        return Ok(Exit::Success);
+        return created.print(ctx);
     }
     write_new(ctx, &args.group, &draft.slug, &text)?;
+    created.print(ctx)?;
     ctx.info(format!("created the Dachportal {} of group {} ({})", draft.slug, args.group, draft.hostname));
     Ok(Exit::Success)
 }

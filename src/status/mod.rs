@@ -4,6 +4,7 @@
 //! portal (in `status::probe`) fill in [`Observation`]s; everything here turns observations into phases, reasons and
 //! summaries, deterministically.
 
+pub mod image;
 pub mod probe;
 pub mod report;
 
@@ -402,6 +403,9 @@ pub struct GroupSummary {
     pub total: Tally,
     pub by_kreis: Vec<Tally>,
     pub by_wave: Vec<Tally>,
+    /// The portal server's image as the cluster shows it; `None` in local mode, when the cluster was
+    /// not asked, or before the group's Deployment exists. Filled in by the probe's caller.
+    pub image: Option<image::GroupImage>,
 }
 
 /// Summaries of every group that has tenants in `statuses`, in the catalog's group order.
@@ -439,6 +443,7 @@ pub fn summarize(catalog: &Catalog, statuses: &[TenantStatus]) -> Vec<GroupSumma
             total,
             by_kreis: by_kreis.into_values().chain(region).collect(),
             by_wave,
+            image: None,
         });
     }
     out

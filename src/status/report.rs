@@ -135,6 +135,9 @@ pub fn markdown(summaries: &[GroupSummary], statuses: &[TenantStatus]) -> String
     for g in summaries {
         let (installed, online) = (Phase::Deployed.german(g.mode), Phase::Live.german(g.mode));
         s.push_str(&format!("## {} ({})\n\n**{}**\n\n", g.display_name, g.group, g.total.headline_de(g.mode)));
+        if let Some(image) = &g.image {
+            s.push_str(&format!("Server-Image: `{}`\n\n", image.describe_de()));
+        }
         s.push_str(&format!("| Kreis | Portale | {installed} | {online} |\n| --- | ---: | ---: | ---: |\n"));
         for k in &g.by_kreis {
             s.push_str(&format!("| {} | {} | {} | {} |\n", k.name, k.tenants, k.installed, share(k)));
@@ -281,6 +284,8 @@ struct HtmlGroup<'a> {
     /// (German phase name, tenants at it), in ladder order.
     phases: Vec<(&'static str, usize)>,
     chart: String,
+    /// Which server image the group runs ([`super::image::GroupImage::describe_de`]), when the cluster said.
+    image_de: Option<String>,
     tenants: Vec<HtmlTenant<'a>>,
 }
 
@@ -308,6 +313,7 @@ pub fn html(
                 online_label: Phase::Live.german(g.mode),
                 phases: g.total.by_phase.iter().map(|(p, n)| (p.german(g.mode), *n)).collect(),
                 chart: burnup_svg(&hist, g.total.tenants, g.mode, &g.group),
+                image_de: g.image.as_ref().map(|i| i.describe_de()),
                 tenants: members
                     .into_iter()
                     .map(|t| HtmlTenant {
@@ -388,7 +394,12 @@ mod tests {
                 assess(t, o)
             })
             .collect();
-        let sums = summarize(&catalog, &statuses);
+        let mut sums = summarize(&catalog, &statuses);
+        let image =
+            "registry.example/portalctl@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+        let dep = serde_json::json!({"spec": {"template": {"spec": {"containers": [{"image": image}]}}}});
+        let pod = serde_json::json!({"metadata": {}, "spec": {"containers": [{"image": image}]}});
+        sums[0].image = crate::status::image::GroupImage::observe(&[dep], &[pod.clone(), pod]);
         let hist = vec![h("gangelt", Phase::Deployed, "2020-08-01"), h("heinsberg", Phase::Live, "2020-09-02")];
         let at = time::macros::datetime!(2026-11-29 17:06:27.932278814 UTC);
         let page = html(&sums, &statuses, &hist, at).unwrap();
@@ -398,7 +409,10 @@ mod tests {
         assert!(page.contains("<svg") && page.contains("lang=\"de\""));
         assert!(page.contains("<time datetime=\"2026-11-29T17:06:27Z\">29.11.2026, 18:06 Uhr</time>"), "{page}");
         assert!(page.contains(">installiert<") && !page.contains(">deployed<"), "phases in German: {page}");
+        let shown = image.replace('/', "&#x2F;");
+        assert!(page.contains(&format!("Server-Image: <code class=\"image\">{shown} (2 Pods)</code>")), "{page}");
         let md = markdown(&sums, &statuses);
+        assert!(md.contains(&format!("Server-Image: `{image} (2 Pods)`")), "{md}");
         assert!(md.contains("**11 von 11 Portalen installiert, 10 online (91\u{a0}%)**"), "{md}");
         assert!(
             md.contains("| Stadt Gangelt | installiert | DNS: service.gangelt.de hat keinen A/AAAA-Eintrag |")

@@ -951,22 +951,24 @@ pub(super) fn build(files: &[SourceFile]) -> Built {
     }
 
     // Across all files: slugs, hostnames, AGS and schemas are unique.
-    check_unique(&mut diagnostics, &tenants, "duplicate-slug", "slug", |t, _| {
+    check_unique(&mut diagnostics, &tenants, "duplicate-slug", "slug", Reported::OnLater, |t, _| {
         vec![(t.slug.clone(), "metadata.name".to_string(), None)]
     });
-    check_unique(&mut diagnostics, &tenants, "duplicate-hostname", "hostname", |t, f| {
+    check_unique(&mut diagnostics, &tenants, "duplicate-hostname", "hostname", Reported::OnBoth, |t, f| {
         t.hostnames
             .iter()
             .enumerate()
             .map(|(i, h)| (h.clone(), format!("spec.hostnames[{i}]"), f.spec.hostnames.get(i).map(|s| s.referenced)))
             .collect()
     });
-    check_unique(&mut diagnostics, &tenants, "duplicate-ags", "AGS", |t, f| match (&t.ags, &f.spec.ags) {
-        (Some(ags), Some(at)) => vec![(ags.clone(), "spec.ags".to_string(), Some(at.referenced))],
-        _ => Vec::new(),
+    check_unique(&mut diagnostics, &tenants, "duplicate-ags", "AGS", Reported::OnLater, |t, f| {
+        match (&t.ags, &f.spec.ags) {
+            (Some(ags), Some(at)) => vec![(ags.clone(), "spec.ags".to_string(), Some(at.referenced))],
+            _ => Vec::new(),
+        }
     });
     resolve_dachportals(&mut diagnostics, &mut tenants);
-    check_unique(&mut diagnostics, &tenants, "duplicate-schema", "database schema", |t, f| {
+    check_unique(&mut diagnostics, &tenants, "duplicate-schema", "database schema", Reported::OnLater, |t, f| {
         let at = f.spec.database.as_ref().and_then(|d| d.schema.as_ref()).map(|s| s.referenced);
         vec![(t.schema.clone(), "spec.database.schema".to_string(), at)]
     });
@@ -983,28 +985,66 @@ pub(super) fn build(files: &[SourceFile]) -> Built {
 
 type Keys = Vec<(String, String, Option<serde_saphyr::Location>)>;
 
+/// Which files a duplicate is reported on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reported {
+    /// On each later file only, pointing at the first (a slug, AGS or schema: the later file is the second
+    /// declaration of the same commune or name).
+    OnLater,
+    /// On every file involved, each naming the other's file and field. Hostnames: which of two files is the
+    /// mistake (the one just edited, often in another group, or the old one) only the operator knows.
+    OnBoth,
+}
+
 fn check_unique(
     diags: &mut Vec<Diagnostic>,
     tenants: &[(Tenant, TenantFile)],
     code: &'static str,
     what: &str,
+    reported: Reported,
     keys: impl Fn(&Tenant, &TenantFile) -> Keys,
 ) {
-    let mut first: BTreeMap<String, (String, Position)> = BTreeMap::new();
+    // The first use of each key: tenant, position, field.
+    let mut first: BTreeMap<String, (String, Position, String)> = BTreeMap::new();
     for (t, f) in tenants {
         let slug_pos = Position::at(&t.source, f.metadata.name.referenced);
         for (key, field, loc) in keys(t, f) {
             let pos = loc.map(|l| Position::at(&t.source, l)).unwrap_or_else(|| slug_pos.clone());
             match first.get(&key) {
-                Some((other, other_pos)) => diags.push(
-                    Diagnostic::error(code, pos, format!("{what} {key:?} is already used by tenant {other}"))
-                        .field(field)
+                Some((other, other_pos, other_field)) => {
+                    let hint = format!("every tenant needs its own {what}, across all groups");
+                    // Reported on both, neither is "already" there: both are told the same.
+                    let verb = if reported == Reported::OnBoth { "also" } else { "already" };
+                    diags.push(
+                        Diagnostic::error(
+                            code,
+                            pos.clone(),
+                            format!(
+                                "{what} {key:?} is {verb} used by tenant {other} ({}, {other_field})",
+                                other_pos.file
+                            ),
+                        )
+                        .field(field.clone())
                         .tenant(t.slug.clone())
                         .related(other_pos.clone())
-                        .hint(format!("every tenant needs its own {what}, across all groups")),
-                ),
+                        .hint(hint.clone()),
+                    );
+                    if reported == Reported::OnBoth {
+                        diags.push(
+                            Diagnostic::error(
+                                code,
+                                other_pos.clone(),
+                                format!("{what} {key:?} is also used by tenant {} ({}, {field})", t.slug, pos.file),
+                            )
+                            .field(other_field.clone())
+                            .tenant(other.clone())
+                            .related(pos)
+                            .hint(hint),
+                        );
+                    }
+                }
                 None => {
-                    first.insert(key, (t.slug.clone(), pos));
+                    first.insert(key, (t.slug.clone(), pos, field));
                 }
             }
         }

@@ -97,7 +97,7 @@ pub fn run_task(args: &[&str]) -> Result<()> {
     let info = binary_info(&binary)?;
     let version = info["version"].as_str().context("version -o json names no version")?.to_string();
     // The build date: SOURCE_DATE_EPOCH, else the binary's own (so one binary gives one image).
-    let epoch = match (std::env::var("SOURCE_DATE_EPOCH"), info["build_date"].as_str()) {
+    let epoch = match (std::env::var("SOURCE_DATE_EPOCH"), info["buildDate"].as_str()) {
         (Err(_), Some(date)) => epoch_of(date)?,
         _ => epoch()?,
     };
@@ -109,7 +109,7 @@ pub fn run_task(args: &[&str]) -> Result<()> {
         binary: binary.clone(),
         sbom,
         version: version.clone(),
-        revision: info["git_revision"].as_str().unwrap_or("unknown").to_string(),
+        revision: info["gitRevision"].as_str().unwrap_or("unknown").to_string(),
         source: std::env::var("PORTALCTL_IMAGE_SOURCE").ok().or_else(|| git(&["remote", "get-url", "origin"])),
         epoch,
     };
