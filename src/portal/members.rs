@@ -98,6 +98,10 @@ mod tests {
         let dorsten = Site::from_tenant(catalog.tenant("dorsten").unwrap());
         let bottrop = Site::from_tenant(catalog.tenant("bottrop").unwrap());
         let served: Vec<std::sync::Arc<Site>> = vec![dorsten.clone().into(), bottrop.clone().into()];
+        // The bundled tenants are drafts (their legal pages have placeholders): publish the two for the test.
+        for m in site.members.iter_mut().filter(|m| m.slug == "dorsten" || m.slug == "bottrop") {
+            m.published = true;
+        }
         let targets = search_targets(&site, &served, None);
         assert_eq!(targets.len(), 2, "only members the server serves: {targets:?}");
         let d = targets.iter().find(|t| t.display_name == "Stadt Dorsten").unwrap();
