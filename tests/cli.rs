@@ -584,6 +584,9 @@ fn every_subcommand_prints_json_for_o_json_or_refuses_it() {
         ("completions", &["bash"], Refused),
         ("manpage", &[], Refused),
         ("version", &[], Document),
+        ("feedback list", &["-t", "detmold", "--database-url", db], FailsHere),
+        ("feedback export", &["-t", "detmold", "--database-url", db], FailsHere),
+        ("audit", &["-t", "detmold", "--portal-address", "127.0.0.1:1"], FailsHere),
     ];
     let listed: BTreeSet<String> = cases.iter().map(|(p, _, _)| p.to_string()).collect();
     let paths: BTreeSet<String> = subcommand_paths().iter().map(|p| p.join(" ")).collect();

@@ -233,10 +233,17 @@ impl Seccomp {
             bwrap.pre_exec(move || {
                 for (path, target) in paths.iter().zip([10, 11]) {
                     let fd = libc::open(path.as_ptr(), libc::O_RDONLY);
-                    if fd < 0 || libc::dup2(fd, target) < 0 {
+                    if fd < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
-                    libc::close(fd);
+                    // `open` may return the target itself (the lowest free descriptor): then it is in place already
+                    // and must stay open.
+                    if fd != target {
+                        if libc::dup2(fd, target) < 0 {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                        libc::close(fd);
+                    }
                 }
                 Ok(())
             });
