@@ -33,9 +33,13 @@ pub fn run(args: &[&str]) -> Result<()> {
 /// leaves the input in fuzz/artifacts/.
 fn fuzz(seconds: u64) -> Result<()> {
     let fuzz_dir = root().join("fuzz");
-    // The nightly, instrumented build gets its own directory beside the stable one.
-    let target_dir: std::path::PathBuf = std::env::var("CARGO_TARGET_DIR")
-        .map_or_else(|_| fuzz_dir.join("target"), |t| std::path::Path::new(&t).join("fuzz"));
+    // The nightly, instrumented build gets its own directory beside the stable one, or the one
+    // PORTALCTL_FUZZ_TARGET_DIR names (CI keeps it outside the clone, so later runs reuse it).
+    let target_dir: std::path::PathBuf = match std::env::var_os("PORTALCTL_FUZZ_TARGET_DIR") {
+        Some(dir) => dir.into(),
+        None => std::env::var("CARGO_TARGET_DIR")
+            .map_or_else(|_| fuzz_dir.join("target"), |t| std::path::Path::new(&t).join("fuzz")),
+    };
     let scratch = target_dir.join("fuzz-corpus").join(TARGET);
     std::fs::create_dir_all(&scratch)?;
     let seeds = fuzz_dir.join("corpus").join(TARGET);
