@@ -429,6 +429,8 @@ async fn legal_pages_are_served_and_linked_from_every_page() {
         "<li>Einige PDF-Formulare sind noch nicht barrierefrei.</li>",
         "href=\"mailto:barrierefreiheit@example.org\"",
         "href=\"https://www.example.org/schlichtungsstelle\"",
+        // The feedback mechanism the statement must name: the portal's own form as well.
+        "<a href=\"/rueckmeldung\">Feedback / Barriere melden</a>",
     ] {
         assert!(statement.contains(want), "{want}: {statement}");
     }

@@ -229,7 +229,7 @@ fn waves_gates_resume_and_go_live() {
         let (p, stuck) = phase(t);
         assert_eq!(p, "content-ready");
         assert!(
-            stuck.starts_with("spec.legal.imprint.address: placeholder; ")
+            stuck.starts_with("spec.legal.imprint.{address, representative, phone, email}: placeholder; ")
                 && stuck.ends_with("; a11y: no accessibility audit yet"),
             "{t}: {stuck}"
         );

@@ -228,13 +228,38 @@ pub fn compliance_blockers(
     out
 }
 
-/// The rung `compliant` from [`compliance_blockers`]: passed when there are none, else the blockers in one line.
+/// The rung `compliant` from [`compliance_blockers`]: passed when there are none, else the blockers in one line,
+/// the fields of one legal page with the same gap named together
+/// ("spec.legal.imprint.{address, phone}: placeholder"); `complianceBlockers` in JSON keeps one entry per field.
 pub fn compliance(blockers: &[String]) -> Check {
     if blockers.is_empty() {
-        Check::Pass
-    } else {
-        Check::Fail(blockers.join("; "))
+        return Check::Pass;
     }
+    // (page path, gap) → fields, in the order of first appearance; other blockers stay as they are.
+    let mut lines: Vec<(String, Vec<String>)> = Vec::new();
+    for b in blockers {
+        let grouped = b.strip_prefix("spec.legal.").and_then(|rest| {
+            let (path, gap) = rest.split_once(": ")?;
+            let (page, field) = path.split_once('.')?;
+            Some((format!("spec.legal.{page}.{{}}: {gap}"), field.to_string()))
+        });
+        match grouped {
+            Some((key, field)) => match lines.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, fields)) => fields.push(field),
+                None => lines.push((key, vec![field])),
+            },
+            None => lines.push((b.clone(), Vec::new())),
+        }
+    }
+    let text: Vec<String> = lines
+        .into_iter()
+        .map(|(key, fields)| match fields.as_slice() {
+            [] => key,
+            [one] => key.replacen("{}", one, 1),
+            many => key.replacen("{}", &format!("{{{}}}", many.join(", ")), 1),
+        })
+        .collect();
+    Check::Fail(text.join("; "))
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -545,6 +570,23 @@ mod tests {
         let json = serde_json::to_value(&s).unwrap();
         assert_eq!(json["checks"]["compliant"]["result"], "fail");
         assert_eq!(json["checks"]["complianceBlockers"][0], "a11y: 2 serious violations on /a-z (color-contrast)");
+        // One line for people: the fields of one page with the same gap together.
+        let line = |b: &[&str]| match compliance(&b.iter().map(|s| s.to_string()).collect::<Vec<_>>()) {
+            Check::Fail(text) => text,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(
+            line(&[
+                "spec.legal.imprint.address: placeholder",
+                "spec.legal.imprint.phone: placeholder",
+                "spec.legal.accessibility.status: missing",
+                "Datenschutz missing",
+                "spec.legal.accessibility.date: placeholder",
+                "a11y: no accessibility audit yet",
+            ]),
+            "spec.legal.imprint.{address, phone}: placeholder; spec.legal.accessibility.status: missing; \
+             Datenschutz missing; spec.legal.accessibility.date: placeholder; a11y: no accessibility audit yet"
+        );
         let mut o = obs(4, "");
         o.compliant = compliance(&compliance_blockers(&t, Some(&clean), Some(published)));
         o.live = Check::Fail("go-live: not published yet".into());
