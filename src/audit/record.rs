@@ -6,16 +6,20 @@ use crate::db::{self, connect::ConnectOptions};
 use crate::status::AuditFact;
 use std::collections::HashMap;
 
+/// Whether this database has the audit table yet.
+async fn table_exists(client: &tokio_postgres::Client) -> Result<bool, db::Error> {
+    Ok(client
+        .query_one("SELECT to_regclass('portalctl.audit') IS NOT NULL", &[])
+        .await
+        .map_err(db::Error::query("looking for portalctl.audit"))?
+        .get(0))
+}
+
 /// Record every tenant's result (one row each, in one transaction). Creates the bookkeeping tables first when this
 /// database has none yet.
 pub async fn record(db: &ConnectOptions, audits: &[TenantAudit]) -> Result<(), db::Error> {
     let mut client = db.connect().await?;
-    let exists: bool = client
-        .query_one("SELECT to_regclass('portalctl.audit') IS NOT NULL", &[])
-        .await
-        .map_err(db::Error::query("looking for portalctl.audit"))?
-        .get(0);
-    if !exists {
+    if !table_exists(&client).await? {
         db::provision::ensure_shared(&client).await?;
     }
     let tx = client.transaction().await.map_err(db::Error::query("recording the audit"))?;
@@ -37,12 +41,7 @@ pub async fn latest(
     client: &tokio_postgres::Client,
     tenants: &[&str],
 ) -> Result<HashMap<String, AuditFact>, db::Error> {
-    let exists: bool = client
-        .query_one("SELECT to_regclass('portalctl.audit') IS NOT NULL", &[])
-        .await
-        .map_err(db::Error::query("looking for portalctl.audit"))?
-        .get(0);
-    if !exists {
+    if !table_exists(client).await? {
         return Ok(HashMap::new());
     }
     let rows = client
