@@ -100,17 +100,12 @@ pub fn list_queries(keys: &[ObjectKey], selector: &str) -> Vec<ListQuery> {
 pub struct Snapshot {
     /// When the round started: it shows every change made before.
     pub started: Instant,
-    queries: Vec<ListQuery>,
     /// Kinds the cluster does not serve (no cert-manager: no Certificate to wait for).
     unserved: Vec<ListQuery>,
     live: HashMap<ObjectKey, DynamicObject>,
 }
 
 impl Snapshot {
-    fn covers(&self, queries: &[ListQuery]) -> bool {
-        queries.iter().all(|q| self.queries.contains(q))
-    }
-
     fn kind_unserved(&self, key: &ObjectKey) -> bool {
         self.unserved.iter().any(|q| q.kind.api_version == key.api_version && q.kind.kind == key.kind)
     }
@@ -128,12 +123,19 @@ impl Snapshot {
 
 /// Reads readiness in rounds of LISTs shared by concurrent waiters. A caller asks for a snapshot that started
 /// after a given moment (after its own apply); callers that queue while a round runs are served by the next one,
-/// and a new round starts at most once per `interval`.
+/// and a new round starts at most once per `interval`. A failed round is shared too: the waiters it was for get its
+/// error (each LIST was already retried) instead of each trying again at once.
 pub struct Poller {
     cluster: Cluster,
     selector: String,
     interval: Duration,
-    last: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    last: tokio::sync::Mutex<Option<Round>>,
+}
+
+struct Round {
+    started: Instant,
+    queries: Vec<ListQuery>,
+    result: Result<Arc<Snapshot>>,
 }
 
 impl Poller {
@@ -146,8 +148,8 @@ impl Poller {
         let mut queries = list_queries(keys, &self.selector);
         let mut last = self.last.lock().await;
         if let Some(prev) = last.as_ref() {
-            if prev.started >= since && prev.covers(&queries) {
-                return Ok(prev.clone());
+            if prev.started >= since && queries.iter().all(|q| prev.queries.contains(q)) {
+                return prev.result.clone();
             }
             // Keep listing what the others wait for, so that one round serves them all.
             queries.extend(prev.queries.iter().cloned());
@@ -156,8 +158,14 @@ impl Poller {
             tokio::time::sleep_until((prev.started + self.interval).into()).await;
         }
         let started = Instant::now();
+        let result = self.round(&queries, started).await.map(Arc::new);
+        *last = Some(Round { started, queries, result: result.clone() });
+        result
+    }
+
+    async fn round(&self, queries: &[ListQuery], started: Instant) -> Result<Snapshot> {
         let mut unserved = Vec::new();
-        for q in &queries {
+        for q in queries {
             if q.kind.kind == "Certificate" && !self.cluster.serves(&q.kind).await? {
                 unserved.push(q.clone());
             }
@@ -187,9 +195,7 @@ impl Poller {
                 live.insert(key, o);
             }
         }
-        let snap = Arc::new(Snapshot { started, queries, unserved, live });
-        *last = Some(snap.clone());
-        Ok(snap)
+        Ok(Snapshot { started, unserved, live })
     }
 }
 
@@ -291,15 +297,10 @@ mod tests {
             obj(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "detmold"},
             "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}}));
         let queries = list_queries(&[ingress.clone(), cert.clone()], "s");
-        let mut snap = Snapshot {
-            started: Instant::now(),
-            queries: queries.clone(),
-            unserved: vec![],
-            live: HashMap::from([(ingress.clone(), live)]),
-        };
+        let mut snap =
+            Snapshot { started: Instant::now(), unserved: vec![], live: HashMap::from([(ingress.clone(), live)]) };
         assert!(snap.ready(&ingress));
         assert!(!snap.ready(&cert), "a Certificate cert-manager has not created yet is not ready");
-        assert!(snap.covers(&queries[..1]));
         snap.unserved = queries.iter().filter(|q| q.kind.kind == "Certificate").cloned().collect();
         assert!(snap.ready(&cert), "no cert-manager, no Certificate to wait for");
     }
