@@ -27,7 +27,7 @@ use std::time::Duration;
 pub const FIELD_MANAGER: &str = "portalctl";
 
 /// What can go wrong at the cluster edge.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum Error {
     #[error("cannot load kubeconfig {path}: {message}")]
     Kubeconfig { path: String, message: String },

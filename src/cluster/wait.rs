@@ -3,11 +3,23 @@
 //! cert-manager is installed (the cluster serves `certificates.cert-manager.io`) a Certificate
 //! that does not exist yet is not ready: cert-manager has not created it; where it is not, there
 //! is no Certificate to wait for.
+//!
+//! Readiness is read with one LIST per kind and namespace (label-selected to portalctl's or the group's objects)
+//! for all pending objects at once, not with one GET per object: a [`Poller`] runs these rounds of LISTs and
+//! concurrent waiters (the tenants of a rollout wave) share them.
 
 use super::{Cluster, Error, Result};
 use crate::render::{Object, ObjectKey};
 use kube::api::DynamicObject;
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Selects every object portalctl applies (the label of `render::common_labels`).
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=portalctl";
+
+/// How often a waiter polls: rounds of LISTs start at most this often.
+pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 /// What must be ready before a tenant counts as deployed.
 pub fn readiness_checks(objects: &[&Object]) -> Vec<ObjectKey> {
@@ -55,6 +67,138 @@ pub fn is_ready(key: &ObjectKey, live: Option<&DynamicObject>) -> bool {
     }
 }
 
+/// One LIST that reads the readiness of several objects: a kind in a namespace, label-selected.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListQuery {
+    /// The kind (`name` empty) in its namespace.
+    pub kind: ObjectKey,
+    pub selector: String,
+}
+
+/// The LISTs that read the readiness of `keys`: one per kind and namespace, in a stable order. `selector` selects
+/// portalctl's (or one group's) objects; Certificates are created by cert-manager, not by portalctl, and carry none
+/// of its labels, so they are listed unselected (as `status` does).
+pub fn list_queries(keys: &[ObjectKey], selector: &str) -> Vec<ListQuery> {
+    let mut out: Vec<ListQuery> = keys
+        .iter()
+        .map(|k| ListQuery {
+            kind: ObjectKey {
+                api_version: k.api_version,
+                kind: k.kind,
+                namespace: k.namespace.clone(),
+                name: String::new(),
+            },
+            selector: if k.kind == "Certificate" { String::new() } else { selector.to_string() },
+        })
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What one round of LISTs saw.
+pub struct Snapshot {
+    /// When the round started: it shows every change made before.
+    pub started: Instant,
+    /// Kinds the cluster does not serve (no cert-manager: no Certificate to wait for).
+    unserved: Vec<ListQuery>,
+    live: HashMap<ObjectKey, DynamicObject>,
+}
+
+impl Snapshot {
+    fn kind_unserved(&self, key: &ObjectKey) -> bool {
+        self.unserved.iter().any(|q| q.kind.api_version == key.api_version && q.kind.kind == key.kind)
+    }
+
+    /// The object as listed, if it exists.
+    pub fn get(&self, key: &ObjectKey) -> Option<&DynamicObject> {
+        self.live.get(key)
+    }
+
+    /// Whether `key` is ready by [`is_ready`]; an object of a kind the cluster does not serve counts as ready.
+    pub fn ready(&self, key: &ObjectKey) -> bool {
+        self.kind_unserved(key) || is_ready(key, self.get(key))
+    }
+}
+
+/// Reads readiness in rounds of LISTs shared by concurrent waiters. A caller asks for a snapshot that started
+/// after a given moment (after its own apply); callers that queue while a round runs are served by the next one,
+/// and a new round starts at most once per `interval`. A failed round is shared too: the waiters it was for get its
+/// error (each LIST was already retried) instead of each trying again at once.
+pub struct Poller {
+    cluster: Cluster,
+    selector: String,
+    interval: Duration,
+    last: tokio::sync::Mutex<Option<Round>>,
+}
+
+struct Round {
+    started: Instant,
+    queries: Vec<ListQuery>,
+    result: Result<Arc<Snapshot>>,
+}
+
+impl Poller {
+    pub fn new(cluster: Cluster, selector: impl Into<String>, interval: Duration) -> Poller {
+        Poller { cluster, selector: selector.into(), interval, last: tokio::sync::Mutex::new(None) }
+    }
+
+    /// A snapshot of (at least) the kinds of `keys`, from a round that started at or after `since`.
+    pub async fn read(&self, keys: &[ObjectKey], since: Instant) -> Result<Arc<Snapshot>> {
+        let mut queries = list_queries(keys, &self.selector);
+        let mut last = self.last.lock().await;
+        if let Some(prev) = last.as_ref() {
+            if prev.started >= since && queries.iter().all(|q| prev.queries.contains(q)) {
+                return prev.result.clone();
+            }
+            // Keep listing what the others wait for, so that one round serves them all.
+            queries.extend(prev.queries.iter().cloned());
+            queries.sort();
+            queries.dedup();
+            tokio::time::sleep_until((prev.started + self.interval).into()).await;
+        }
+        let started = Instant::now();
+        let result = self.round(&queries, started).await.map(Arc::new);
+        *last = Some(Round { started, queries, result: result.clone() });
+        result
+    }
+
+    async fn round(&self, queries: &[ListQuery], started: Instant) -> Result<Snapshot> {
+        let mut unserved = Vec::new();
+        for q in queries {
+            if q.kind.kind == "Certificate" && !self.cluster.serves(&q.kind).await? {
+                unserved.push(q.clone());
+            }
+        }
+        let lists =
+            futures::future::try_join_all(queries.iter().filter(|q| !unserved.contains(q)).map(|q| async move {
+                match &q.kind.namespace {
+                    Some(ns) => Ok((q, self.cluster.list_objects(&q.kind, ns, &q.selector).await?)),
+                    None => Err(Error::Api {
+                        action: "list",
+                        object: q.kind.kind.to_string(),
+                        message: "readiness is read per namespace; the object has none".into(),
+                        code: None,
+                    }),
+                }
+            }))
+            .await?;
+        let mut live = HashMap::new();
+        for (q, items) in lists {
+            for o in items {
+                let key = ObjectKey {
+                    api_version: q.kind.api_version,
+                    kind: q.kind.kind,
+                    namespace: q.kind.namespace.clone(),
+                    name: o.metadata.name.clone().unwrap_or_default(),
+                };
+                live.insert(key, o);
+            }
+        }
+        Ok(Snapshot { started, unserved, live })
+    }
+}
+
 impl Cluster {
     /// Whether the cluster serves the kind of `key` (a LIST of at most one object in its namespace is answered).
     /// Asked once per kind and connection.
@@ -84,30 +228,19 @@ impl Cluster {
         Ok(served)
     }
 
-    /// Poll until every object is ready or the timeout passes.
+    /// Poll until every object is ready or the timeout passes: one LIST per kind and namespace each round.
     pub async fn wait_ready(&self, mut pending: Vec<ObjectKey>, timeout: Duration) -> Result<()> {
         let start = Instant::now();
-        if let Some(cert) = pending.iter().find(|k| k.kind == "Certificate").cloned() {
-            if !self.serves(&cert).await? {
-                pending.retain(|k| k.kind != "Certificate");
-            }
-        }
+        let poller = Poller::new(self.clone(), MANAGED_SELECTOR, POLL_INTERVAL);
         loop {
-            let mut still = Vec::new();
-            for key in pending {
-                let live = self.get(&key).await?;
-                if !is_ready(&key, live.as_ref()) {
-                    still.push(key);
-                }
-            }
-            if still.is_empty() {
+            let snap = poller.read(&pending, Instant::now()).await?;
+            pending.retain(|k| !snap.ready(k));
+            if pending.is_empty() {
                 return Ok(());
             }
             if start.elapsed() >= timeout {
-                return Err(Error::Timeout { timeout, waiting: still.iter().map(ToString::to_string).collect() });
+                return Err(Error::Timeout { timeout, waiting: pending.iter().map(ToString::to_string).collect() });
             }
-            pending = still;
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
 }
@@ -123,6 +256,53 @@ mod tests {
 
     fn key(kind: &'static str) -> ObjectKey {
         ObjectKey { api_version: "v1", kind, namespace: Some("ns".into()), name: "x".into() }
+    }
+
+    fn at(api_version: &'static str, kind: &'static str, ns: &str, name: &str) -> ObjectKey {
+        ObjectKey { api_version, kind, namespace: Some(ns.into()), name: name.into() }
+    }
+
+    #[test]
+    fn one_list_per_kind_and_namespace() {
+        let keys = vec![
+            at("networking.k8s.io/v1", "Ingress", "nrw", "detmold"),
+            at("cert-manager.io/v1", "Certificate", "nrw", "detmold-tls"),
+            at("apps/v1", "Deployment", "nrw", "portal"),
+            at("networking.k8s.io/v1", "Ingress", "nrw", "espelkamp"),
+            at("cert-manager.io/v1", "Certificate", "nrw", "espelkamp-tls"),
+            at("networking.k8s.io/v1", "Ingress", "sh", "kiel"),
+        ];
+        let q = list_queries(&keys, "portalctl.dev/group=nrw");
+        let got: Vec<(&str, &str, &str)> =
+            q.iter().map(|q| (q.kind.kind, q.kind.namespace.as_deref().unwrap(), q.selector.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("Deployment", "nrw", "portalctl.dev/group=nrw"),
+                ("Certificate", "nrw", ""),
+                ("Ingress", "nrw", "portalctl.dev/group=nrw"),
+                ("Ingress", "sh", "portalctl.dev/group=nrw"),
+            ],
+            "five objects in nrw are read with three LISTs; Certificates carry no portalctl labels"
+        );
+        assert!(q.iter().all(|q| q.kind.name.is_empty()));
+        assert!(list_queries(&[], "x").is_empty());
+    }
+
+    #[test]
+    fn a_snapshot_answers_by_the_readiness_rules() {
+        let ingress = at("networking.k8s.io/v1", "Ingress", "nrw", "detmold");
+        let cert = at("cert-manager.io/v1", "Certificate", "nrw", "detmold-tls");
+        let live =
+            obj(json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "detmold"},
+            "status": {"loadBalancer": {"ingress": [{"ip": "192.0.2.10"}]}}}));
+        let queries = list_queries(&[ingress.clone(), cert.clone()], "s");
+        let mut snap =
+            Snapshot { started: Instant::now(), unserved: vec![], live: HashMap::from([(ingress.clone(), live)]) };
+        assert!(snap.ready(&ingress));
+        assert!(!snap.ready(&cert), "a Certificate cert-manager has not created yet is not ready");
+        snap.unserved = queries.iter().filter(|q| q.kind.kind == "Certificate").cloned().collect();
+        assert!(snap.ready(&cert), "no cert-manager, no Certificate to wait for");
     }
 
     #[test]

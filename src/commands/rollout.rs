@@ -16,7 +16,7 @@ use clap::{Args, Subcommand};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::OnceCell;
 
 /// Name of the ConfigMap holding a group's rollout flags (in the group's namespace).
@@ -175,6 +175,8 @@ struct Real {
     idle: std::sync::Mutex<Vec<tokio_postgres::Client>>,
     shared_db: OnceCell<Result<(), String>>,
     platform: OnceCell<Result<(), String>>,
+    /// Reads readiness for all tenants waiting at once.
+    poller: cluster::wait::Poller,
     timeout: Duration,
     concurrency: usize,
 }
@@ -203,28 +205,21 @@ impl Real {
         cluster::wait::readiness_checks(&objects)
     }
 
+    /// Readiness now, from a round of the shared poller that started after this call (one LIST per kind for all
+    /// tenants waiting at the time, not a GET per object).
     async fn check_now(&self, t: &Tenant) -> Check {
-        for key in self.readiness_of(t) {
-            // No cert-manager, no Certificate to wait for.
-            if key.kind == "Certificate" {
-                match self.cluster.serves(&key).await {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(e) => return Check::Unknown(format!("cluster: {e}")),
-                }
-            }
-            match self.cluster.get(&key).await {
-                Err(e) => return Check::Unknown(format!("cluster: {e}")),
-                Ok(live) if !cluster::wait::is_ready(&key, live.as_ref()) => {
-                    return Check::Fail(match live {
-                        None => format!("cluster: {key} does not exist"),
-                        Some(_) => format!("cluster: {key} not ready"),
-                    })
-                }
-                Ok(_) => {}
-            }
+        let keys = self.readiness_of(t);
+        let snap = match self.poller.read(&keys, Instant::now()).await {
+            Ok(s) => s,
+            Err(e) => return Check::Unknown(format!("cluster: {e}")),
+        };
+        match keys.iter().find(|k| !snap.ready(k)) {
+            None => Check::Pass,
+            Some(key) => Check::Fail(match snap.get(key) {
+                None => format!("cluster: {key} does not exist"),
+                Some(_) => format!("cluster: {key} not ready"),
+            }),
         }
-        Check::Pass
     }
 }
 
@@ -267,7 +262,8 @@ impl Executor for Real {
     }
 
     async fn verify(&self, t: &Tenant) -> Check {
-        rollout::wait_for(self.timeout, Duration::from_millis(250), || self.check_now(t)).await
+        // The poller paces the rounds (`POLL_INTERVAL`); no pause of its own between checks.
+        rollout::wait_for(self.timeout, Duration::ZERO, || self.check_now(t)).await
     }
 
     async fn paused(&self, group: &Group) -> Result<bool, String> {
@@ -328,8 +324,14 @@ async fn run_rollout(ctx: &Context, args: &RunArgs) -> anyhow::Result<Exit> {
     let state = crate::render::render(group, &tenants, &args.platform.options());
     let all: Vec<&Object> = state.objects.iter().collect();
     let secrets = super::kube::resolve_secrets(&all)?;
+    let poller = cluster::wait::Poller::new(
+        cluster.clone(),
+        format!("{}={}", crate::render::GROUP_LABEL, group.name),
+        cluster::wait::POLL_INTERVAL,
+    );
     let exec = Real {
         cluster,
+        poller,
         state,
         secrets,
         db,

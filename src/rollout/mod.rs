@@ -255,9 +255,11 @@ pub async fn run<E: Executor>(
         if i > 0 && !opts.force {
             let gate_started = Instant::now();
             let earlier: Vec<&Tenant> = waves[..i].iter().flat_map(|(_, m)| m.iter().copied()).collect();
+            let n = earlier.len();
             let checks: Vec<(String, Check)> = stream::iter(earlier)
+                // Readiness checks only read; all of them at once share the executor's polls.
                 .map(|t| async move { (t.slug.clone(), exec.verify(t).await) })
-                .buffer_unordered(opts.concurrency.max(1))
+                .buffer_unordered(n.max(1))
                 .collect()
                 .await;
             let mut waiting: Vec<(String, String)> = checks
@@ -281,18 +283,24 @@ pub async fn run<E: Executor>(
         }
         on_event(Event::WaveStarted { wave, tenants: members.len() });
         let results = Mutex::new(Vec::new());
+        // `concurrency` bounds the work (provision and apply); a tenant waiting for readiness holds no slot, so
+        // the waits of a wave run together and the executor can read them in shared polls.
+        let slots = tokio::sync::Semaphore::new(opts.concurrency.max(1));
         stream::iter(members.iter().copied())
             .map(|t| {
                 let failed = &failed;
                 let results = &results;
+                let slots = &slots;
                 async move {
+                    // FIFO: tenants start in plan order.
+                    let slot = slots.acquire().await.expect("the semaphore is never closed");
                     let t0 = Instant::now();
                     let mut steps = Vec::new();
                     let outcome = if failed.load(Ordering::SeqCst) > opts.max_failures {
                         Outcome::NotStarted { reason: "failure budget exhausted".into() }
                     } else {
                         on_event(Event::TenantStarted { tenant: &t.slug });
-                        let o = one(exec, t, started, &mut steps, on_event).await;
+                        let o = one(exec, t, started, &mut steps, on_event, slot).await;
                         if matches!(o, Outcome::Failed { .. }) {
                             failed.fetch_add(1, Ordering::SeqCst);
                         }
@@ -309,7 +317,7 @@ pub async fn run<E: Executor>(
                     results.lock().unwrap().push(r);
                 }
             })
-            .buffer_unordered(opts.concurrency.max(1))
+            .buffer_unordered(members.len().max(1))
             .collect::<()>()
             .await;
         let mut results = results.into_inner().unwrap();
@@ -333,6 +341,7 @@ async fn one<E: Executor>(
     rollout_started: Instant,
     steps: &mut Vec<StepTiming>,
     on_event: &(dyn Fn(Event) + Sync),
+    slot: tokio::sync::SemaphorePermit<'_>,
 ) -> Outcome {
     let mut timed = |step: Step, at: Instant| {
         steps.push(StepTiming {
@@ -355,6 +364,7 @@ async fn one<E: Executor>(
     if let Err(error) = applied {
         return Outcome::Failed { step: Step::Apply, error };
     }
+    drop(slot);
     on_event(Event::StepStarted { tenant: &t.slug, step: Step::Verify });
     let at = Instant::now();
     let verified = exec.verify(t).await;
@@ -392,6 +402,8 @@ mod tests {
         log: Mutex<Vec<String>>,
         fail_apply: BTreeSet<String>,
         unhealthy: BTreeSet<String>,
+        /// Verify passes only once this many tenants were applied (by wave), as readiness that arrives together.
+        ready_after_applies: BTreeMap<String, usize>,
         paused: bool,
         in_flight: AtomicUsize,
         max_in_flight: AtomicUsize,
@@ -414,6 +426,19 @@ mod tests {
             Ok(())
         }
         async fn verify(&self, t: &Tenant) -> Check {
+            if let Some(&n) = self.ready_after_applies.get(&t.wave) {
+                let deadline = Instant::now() + Duration::from_secs(5);
+                loop {
+                    let applied = self.log.lock().unwrap().iter().filter(|l| l.starts_with("apply ")).count();
+                    if applied >= n {
+                        break;
+                    }
+                    if Instant::now() >= deadline {
+                        return Check::Fail(format!("{} not ready: {applied} of {n} applied", t.slug));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+            }
             if self.unhealthy.contains(&t.slug) {
                 Check::Fail(format!("deployment: {} not available", t.slug))
             } else {
@@ -452,6 +477,26 @@ mod tests {
         }
         assert!(rec.max_in_flight.load(Ordering::SeqCst) <= 4, "concurrency bound");
         assert!(rec.max_in_flight.load(Ordering::SeqCst) >= 2, "work ran concurrently");
+    }
+
+    #[test]
+    fn a_tenant_waiting_for_readiness_holds_no_slot() {
+        // Every tenant of a wave becomes ready only once the whole wave is applied: with one slot, this finishes
+        // only if the waits run beside the work (where they can share polls) instead of occupying the slot.
+        let c = catalog();
+        let group = c.group("krz").unwrap();
+        let tenants: Vec<&Tenant> = c.tenants_of("krz").collect();
+        let mut applied = 0;
+        let mut ready_after_applies = BTreeMap::new();
+        for (wave, members) in plan(group, &tenants) {
+            applied += members.len();
+            ready_after_applies.insert(wave.to_string(), applied);
+        }
+        let rec = Recorder { ready_after_applies, ..Recorder::default() };
+        let report = rollout(&rec, &Options { concurrency: 1, ..Options::default() });
+        assert!(report.success(), "{report:?}");
+        assert_eq!(report.done(), 39);
+        assert_eq!(rec.max_in_flight.load(Ordering::SeqCst), 1, "the work stays bounded by --concurrency");
     }
 
     #[test]
