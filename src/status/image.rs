@@ -90,45 +90,32 @@ impl GroupImage {
     /// One line for people: "registry/portalctl@sha256:… (2 pods)", or, when mixed, which pods run
     /// what.
     pub fn describe(&self) -> String {
-        let pods = |n: usize| if n == 1 { "1 pod".to_string() } else { format!("{n} pods") };
-        if !self.mixed {
-            let image = self.reference.as_deref().unwrap_or_default();
-            return match self.running.first() {
-                Some(r) => format!("{image} ({}{})", pods(r.pods), runtime_digest(r, image)),
-                None => format!("{image} (no pods running)"),
-            };
-        }
-        let running: Vec<String> = self
-            .running
-            .iter()
-            .map(|r| format!("{} {}{}", pods(r.pods), r.image, runtime_digest(r, &r.image)))
-            .collect();
-        let running = if running.is_empty() { "no pods running".to_string() } else { running.join(", ") };
-        match &self.reference {
-            Some(asked) => format!("mixed: {running}; the Deployment asks for {asked} (a rollout in progress?)"),
-            None => format!("mixed: {running}; the group's Deployments ask for different images"),
-        }
+        self.describe_in(&ENGLISH)
     }
 
     /// [`GroupImage::describe`] in German, for reports.
     pub fn describe_de(&self) -> String {
-        let pods = |n: usize| if n == 1 { "1 Pod".to_string() } else { format!("{n} Pods") };
+        self.describe_in(&GERMAN)
+    }
+
+    fn describe_in(&self, w: &Words) -> String {
+        let pods = |n: usize| if n == 1 { w.one_pod.to_string() } else { format!("{n} {}", w.pods) };
         if !self.mixed {
             let image = self.reference.as_deref().unwrap_or_default();
             return match self.running.first() {
                 Some(r) => format!("{image} ({}{})", pods(r.pods), runtime_digest(r, image)),
-                None => format!("{image} (kein Pod läuft)"),
+                None => format!("{image} ({})", w.no_pods),
             };
         }
         let running: Vec<String> = self
             .running
             .iter()
-            .map(|r| format!("{} mit {}{}", pods(r.pods), r.image, runtime_digest(r, &r.image)))
+            .map(|r| format!("{}{}{}{}", pods(r.pods), w.running, r.image, runtime_digest(r, &r.image)))
             .collect();
-        let running = if running.is_empty() { "kein Pod läuft".to_string() } else { running.join(", ") };
+        let running = if running.is_empty() { w.no_pods.to_string() } else { running.join(", ") };
         match &self.reference {
-            Some(asked) => format!("uneinheitlich: {running}; verlangt ist {asked} (Rollout im Gang?)"),
-            None => format!("uneinheitlich: {running}; die Deployments der Gruppe verlangen verschiedene Images"),
+            Some(asked) => format!("{}: {running}; {}{asked}{}", w.mixed, w.asks, w.in_progress),
+            None => format!("{}: {running}; {}", w.mixed, w.differ),
         }
     }
 }
@@ -140,6 +127,41 @@ fn runtime_digest(r: &RunningImage, shown: &str) -> String {
         _ => String::new(),
     }
 }
+
+/// The words of [`GroupImage::describe`] in one language.
+struct Words {
+    one_pod: &'static str,
+    pods: &'static str,
+    no_pods: &'static str,
+    /// Between the pod count and the image of a mixed group.
+    running: &'static str,
+    mixed: &'static str,
+    asks: &'static str,
+    in_progress: &'static str,
+    differ: &'static str,
+}
+
+const ENGLISH: Words = Words {
+    one_pod: "1 pod",
+    pods: "pods",
+    no_pods: "no pods running",
+    running: " ",
+    mixed: "mixed",
+    asks: "the Deployment asks for ",
+    in_progress: " (a rollout in progress?)",
+    differ: "the group's Deployments ask for different images",
+};
+
+const GERMAN: Words = Words {
+    one_pod: "1 Pod",
+    pods: "Pods",
+    no_pods: "kein Pod läuft",
+    running: " mit ",
+    mixed: "uneinheitlich",
+    asks: "verlangt ist ",
+    in_progress: " (Rollout im Gang?)",
+    differ: "die Deployments der Gruppe verlangen verschiedene Images",
+};
 
 #[cfg(test)]
 mod tests {
