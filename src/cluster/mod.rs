@@ -360,6 +360,23 @@ pub fn kind_key(api_version: &'static str, kind: &'static str) -> ObjectKey {
     ObjectKey { api_version, kind, namespace: None, name: String::new() }
 }
 
+/// Every kind portalctl writes into a group's namespace (what a no-op re-run must leave alone).
+pub fn namespaced_kinds() -> Vec<ObjectKey> {
+    vec![
+        kind_key("v1", "ConfigMap"),
+        kind_key("v1", "Secret"),
+        kind_key("v1", "Service"),
+        kind_key("v1", "ServiceAccount"),
+        kind_key("apps/v1", "Deployment"),
+        kind_key("networking.k8s.io/v1", "Ingress"),
+        kind_key("networking.k8s.io/v1", "NetworkPolicy"),
+        kind_key("policy/v1", "PodDisruptionBudget"),
+        kind_key("autoscaling/v2", "HorizontalPodAutoscaler"),
+        kind_key("rbac.authorization.k8s.io/v1", "Role"),
+        kind_key("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ]
+}
+
 /// The kinds that carry per-tenant objects (what offboard and prune look at).
 pub fn tenant_kinds() -> Vec<ObjectKey> {
     vec![

@@ -95,26 +95,8 @@ impl Kube {
     /// `kind/name → resourceVersion` of every object of portalctl's kinds in a namespace (and the namespace).
     pub async fn resource_versions(&self, ns: &str) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        for (group, version, kind, plural) in [
-            ("", "v1", "ConfigMap", "configmaps"),
-            ("", "v1", "Secret", "secrets"),
-            ("", "v1", "Service", "services"),
-            ("", "v1", "ServiceAccount", "serviceaccounts"),
-            ("apps", "v1", "Deployment", "deployments"),
-            ("networking.k8s.io", "v1", "Ingress", "ingresses"),
-            ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
-            ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-            ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
-            ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
-            ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
-        ] {
-            let ar = ApiResource {
-                group: group.into(),
-                version: version.into(),
-                api_version: if group.is_empty() { version.into() } else { format!("{group}/{version}") },
-                kind: kind.into(),
-                plural: plural.into(),
-            };
+        for key in portalctl::cluster::namespaced_kinds() {
+            let (kind, ar) = (key.kind, portalctl::cluster::api_resource(&key));
             let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), ns, &ar);
             for o in api.list(&ListParams::default()).await.expect("list").items {
                 out.insert(

@@ -33,21 +33,6 @@ const KUBECTL_QPS: f64 = 50.0;
 pub const NRW_PILOTS: [&str; 5] = ["detmold", "espelkamp", "kirchlengern", "heinsberg", "dorsten"];
 const GERMANY_PILOTS: [&str; 4] = ["flensburg", "kiel", "luebeck", "neumuenster"];
 
-/// The kinds portalctl writes into a group's namespace (what a no-op re-run must leave alone).
-const KINDS: [(&str, &str, &str, &str); 11] = [
-    ("", "v1", "ConfigMap", "configmaps"),
-    ("", "v1", "Secret", "secrets"),
-    ("", "v1", "Service", "services"),
-    ("", "v1", "ServiceAccount", "serviceaccounts"),
-    ("apps", "v1", "Deployment", "deployments"),
-    ("networking.k8s.io", "v1", "Ingress", "ingresses"),
-    ("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies"),
-    ("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets"),
-    ("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers"),
-    ("rbac.authorization.k8s.io", "v1", "Role", "roles"),
-    ("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings"),
-];
-
 fn env_list(name: &str, default: &str) -> Vec<usize> {
     std::env::var(name).unwrap_or_else(|_| default.into()).split(',').filter_map(|s| s.trim().parse().ok()).collect()
 }
@@ -130,8 +115,9 @@ impl Version {
 /// `kind/name →` version of every object of portalctl's kinds in the namespace, and of the namespace.
 async fn versions(client: &Client, ns: &str) -> Result<BTreeMap<String, Version>> {
     let mut out = BTreeMap::new();
-    for (group, version, kind, plural) in KINDS {
-        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &resource(group, version, kind, plural));
+    for key in portalctl::cluster::namespaced_kinds() {
+        let kind = key.kind;
+        let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &portalctl::cluster::api_resource(&key));
         for o in api.list(&ListParams::default()).await.with_context(|| format!("list {kind}"))?.items {
             out.insert(format!("{kind}/{}", o.metadata.name.clone().unwrap_or_default()), Version::of(o));
         }
