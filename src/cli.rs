@@ -705,7 +705,8 @@ pub struct ContentImportArgs {
     #[arg(long)]
     pub starter: bool,
     /// With --starter: a Kreis task this Gemeinde or Stadt performs itself (e.g. `jugendamt`,
-    /// `bauaufsicht` for a große kreisangehörige Stadt); repeatable or comma-separated.
+    /// `bauaufsicht` for a große kreisangehörige Stadt), in addition to the tenant's
+    /// `spec.ownTasks`; repeatable or comma-separated.
     #[arg(long = "own-task", value_name = "TASK", requires = "starter", value_delimiter = ',')]
     pub own_tasks: Vec<String>,
     /// What a CSV file holds (default: from its name, e.g. services.csv).

@@ -101,12 +101,20 @@ async fn starter_import_fits_the_authority() {
     let fee = "SELECT count(*) FROM service WHERE id = 'personalausweis' AND costs LIKE '46 Euro, für Antragstellende unter 24 Jahren 27,60 Euro%'";
     assert_eq!(count(&env, "bielefeld", fee).await, 1);
 
-    // A große kreisangehörige Stadt with its own Jugendamt takes that Kreis task; an unknown task is refused.
+    // A große kreisangehörige Stadt with its own Bauaufsicht (declared in its file, `spec.ownTasks`) and Jugendamt
+    // (given on the command line) takes these Kreis tasks; an unknown task is refused.
+    let file = env.group_dir().join("detmold.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, text.replace("  wave: main\n", "  wave: main\n  ownTasks: [bauaufsicht]\n")).unwrap();
     let (ok, _, err) = run(&env, &["content", "import", "--tenant", "detmold", "--starter", "--own-task", "jugendamt"]);
     assert!(ok, "{err}");
-    assert!(err.contains("performing the Kreis task(s) jugendamt itself"), "{err}");
+    assert!(err.contains("performing the Kreis task(s) bauaufsicht, jugendamt itself"), "{err}");
     assert_eq!(
         count(&env, "detmold", "SELECT count(*) FROM service WHERE id IN ('kita-platz', 'elternbeitrag')").await,
+        2
+    );
+    assert_eq!(
+        count(&env, "detmold", "SELECT count(*) FROM service WHERE id IN ('baugenehmigung', 'bauvoranfrage')").await,
         2
     );
     assert_eq!(count(&env, "detmold", "SELECT count(*) FROM service WHERE id = 'kfz-zulassung'").await, 0);

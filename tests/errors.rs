@@ -189,3 +189,54 @@ fn a_hostname_duplicated_across_groups_is_reported_on_both_files() {
         text.stderr.lines().filter(|l| l.contains("duplicate-hostname") || l.contains("--> also at")).collect();
     insta::assert_snapshot!(lines.join("\n"));
 }
+
+#[test]
+fn own_tasks_are_checked_against_the_authority_and_the_starter_catalogue() {
+    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    // Detmold, a große kreisangehörige Stadt, may declare its own Jugendamt and Bauaufsicht.
+    let detmold = "tenants/krz/detmold.yaml";
+    let text = env.read(detmold);
+    env.write(detmold, &text.replace("  wave: ", "  ownTasks: [jugendamt, bauaufsicht]\n  wave: "));
+    let run = env.run(&["validate", "-o", "json"]);
+    run.code(0);
+    // A Kreis performs the Kreis tasks anyway; an unknown or repeated task is named with its place.
+    env.write(detmold, &text.replace("  wave: ", "  ownTasks: [jugendamt, kfz-steuer, jugendamt]\n  wave: "));
+    let lippe = "tenants/krz/kreis-lippe.yaml";
+    let kreis = env.read(lippe);
+    env.write(lippe, &kreis.replace("  wave: ", "  ownTasks: [jugendamt]\n  wave: "));
+    let run = env.run(&["validate"]);
+    run.code(1);
+    let errors: Vec<&str> = run.stderr.lines().filter(|l| l.contains("error[")).collect();
+    assert_eq!(errors.len(), 3, "{}", run.stderr);
+    let line = text.lines().position(|l| l.starts_with("  wave: ")).unwrap() + 1;
+    assert!(
+        errors.contains(
+            &format!(
+            "tenants/krz/detmold.yaml:{line}:25: error[unknown-task] spec.ownTasks[1]: no Kreis service has the task \
+             \"kfz-steuer\" (tenant detmold)"
+        )
+            .as_str()
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("hint: known tasks: ausbildungsfoerderung, auslaenderbehoerde, bauaufsicht,"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e
+                .starts_with(&format!("tenants/krz/detmold.yaml:{line}:37: error[duplicate-task] spec.ownTasks[2]"))),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        errors.iter().any(|e| e.starts_with("tenants/krz/kreis-lippe.yaml:")
+            && e.contains("error[own-task-authority] spec.ownTasks: a Kreis performs the Kreis tasks anyway")),
+        "{}",
+        run.stderr
+    );
+}

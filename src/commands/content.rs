@@ -46,7 +46,7 @@ async fn connect(url: &str) -> anyhow::Result<tokio_postgres::Client> {
 fn read_bundle(a: &ContentImportArgs, t: &Tenant) -> anyhow::Result<(Bundle, Option<content::Selected>)> {
     if a.starter {
         let authority = content::Authority::of(t);
-        let selected = content::select_for(&content::starter(), authority, &a.own_tasks)
+        let selected = content::select_for(&content::starter(), authority, &own_tasks(a, t))
             .map_err(|e| anyhow::anyhow!("tenant {}: {e}", t.slug))?;
         return Ok((selected.bundle.clone(), Some(selected)));
     }
@@ -63,6 +63,17 @@ fn read_bundle(a: &ContentImportArgs, t: &Tenant) -> anyhow::Result<(Bundle, Opt
         content::parse_yaml(&shown, &text)?
     };
     Ok((bundle, None))
+}
+
+/// The Kreis tasks the tenant performs itself: its `spec.ownTasks` and those given by `--own-task`.
+fn own_tasks(a: &ContentImportArgs, t: &Tenant) -> Vec<String> {
+    let mut tasks = t.own_tasks.clone();
+    for task in &a.own_tasks {
+        if !tasks.contains(task) {
+            tasks.push(task.clone());
+        }
+    }
+    tasks
 }
 
 /// The warnings of a bundle, one line per kind: each record's where there are few, else the
@@ -115,10 +126,11 @@ fn import(ctx: &Context, a: &ContentImportArgs) -> anyhow::Result<Exit> {
     ctx.info(format!("{}: {verb} {} from {}", t.slug, counts.join(", "), bundle.file));
     if let Some(sel) = &selected {
         let authority = content::Authority::of(&t);
-        let own = if a.own_tasks.is_empty() {
+        let tasks = own_tasks(a, &t);
+        let own = if tasks.is_empty() {
             String::new()
         } else {
-            format!(" performing the Kreis task(s) {} itself", a.own_tasks.join(", "))
+            format!(" performing the Kreis task(s) {} itself", tasks.join(", "))
         };
         ctx.info(format!(
             "{}: the services of a {}{own}; {} left out as another authority's task{}",

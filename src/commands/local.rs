@@ -273,7 +273,7 @@ async fn prepare(
     let mut imported = 0;
     for t in tenants {
         // The services that are the tenant's task; a Dachportal has none of its own.
-        let Ok(fitted) = content::select_for(&starter, content::Authority::of(t), &[]) else { continue };
+        let Ok(fitted) = content::select_for(&starter, content::Authority::of(t), &t.own_tasks) else { continue };
         let tx = client.transaction().await?;
         store::enter_tenant(&tx, &t.schema, None).await.with_context(|| format!("tenant {}", t.slug))?;
         let row = tx.query_one("SELECT count(*) FROM service", &[]).await?;

@@ -246,11 +246,16 @@ impl Authority {
     /// From the tenant's kind and, for municipalities, its AGS in the official list (which
     /// knows whether a city is kreisfrei); the declared kind only where the AGS is not listed.
     pub fn of(t: &crate::tenant::Tenant) -> Authority {
+        Authority::from_kind(t.kind, t.ags.as_deref())
+    }
+
+    /// [`Authority::of`] from a tenant's declared kind and AGS (for validation, before a tenant exists).
+    pub fn from_kind(kind: crate::tenant::model::MunicipalityKind, ags: Option<&str>) -> Authority {
         use crate::tenant::model::MunicipalityKind as K;
-        match t.kind {
+        match kind {
             K::Dachportal => Authority::Dachportal,
             K::Kreis => Authority::Kreis,
-            kind => match t.ags.as_deref().and_then(|a| crate::municipality::Registry::official().municipality(a)) {
+            kind => match ags.and_then(|a| crate::municipality::Registry::official().municipality(a)) {
                 Some(m) if m.is_kreisfrei() => Authority::KreisfreieStadt,
                 Some(_) => Authority::Gemeinde,
                 None if kind == K::KreisfreieStadt => Authority::KreisfreieStadt,
@@ -286,11 +291,22 @@ pub enum SelectError {
     #[error("a Dachportal has no services of its own: its search covers the published services of its member portals")]
     Dachportal,
     #[error(
-        "--own-task is for a kreisangehörige Gemeinde or Stadt that performs a Kreis task itself; this tenant is a {0}"
+        "an own task is for a kreisangehörige Gemeinde or Stadt that performs a Kreis task itself; this tenant is a {0}"
     )]
     OwnTaskNotMunicipal(&'static str),
     #[error("no Kreis service has the task {task:?}; known tasks: {known}")]
     UnknownTask { task: String, known: String },
+}
+
+/// The Kreis tasks a Gemeinde or Stadt may perform itself: the `task` names of `b`'s Kreis services.
+pub fn kreis_tasks(b: &Bundle) -> std::collections::BTreeSet<&str> {
+    b.services.iter().filter(|s| s.competence == Some(Competence::Kreis)).filter_map(|s| s.task.as_deref()).collect()
+}
+
+/// The Kreis tasks of the starter catalogue ([`kreis_tasks`]), which a tenant's `spec.ownTasks` may name.
+pub fn starter_kreis_tasks() -> &'static [String] {
+    static TASKS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    TASKS.get_or_init(|| kreis_tasks(&starter()).into_iter().map(str::to_owned).collect())
 }
 
 /// What a bundle fitted to an authority holds, and what it left out.
@@ -312,12 +328,7 @@ pub fn select_for(b: &Bundle, authority: Authority, own_tasks: &[String]) -> Res
     if !own_tasks.is_empty() && authority != Authority::Gemeinde {
         return Err(SelectError::OwnTaskNotMunicipal(authority.label()));
     }
-    let tasks: std::collections::BTreeSet<&str> = b
-        .services
-        .iter()
-        .filter(|s| s.competence == Some(Competence::Kreis))
-        .filter_map(|s| s.task.as_deref())
-        .collect();
+    let tasks = kreis_tasks(b);
     for t in own_tasks {
         if !tasks.contains(t.as_str()) {
             let known = tasks.iter().copied().collect::<Vec<_>>().join(", ");

@@ -115,6 +115,10 @@ pub struct Tenant {
     pub cluster_context: Option<String>,
     pub image: String,
     pub content_threshold: u32,
+    /// Kreis tasks this Gemeinde or Stadt performs itself (`spec.ownTasks`), validated against the starter
+    /// catalogue's tasks.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub own_tasks: Vec<String>,
     pub links: LinksSpec,
     /// The legal pages, the group's defaults merged in ([`legal::merge`]).
     #[serde(default)]

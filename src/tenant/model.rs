@@ -133,6 +133,10 @@ pub struct TenantSpec {
     /// Published services needed for content-ready (overrides the group default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_threshold: Option<u32>,
+    /// Kreis tasks this kreisangehörige Gemeinde or Stadt performs itself (e.g. `jugendamt`, `bauaufsicht` for a
+    /// große kreisangehörige Stadt): the starter catalogue gives it those Kreis services as well.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_tasks: Option<S<Vec<S<String>>>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]

@@ -789,6 +789,8 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
     let legal = legal::merge(group.and_then(|g| g.legal.as_ref()), s.legal.as_ref());
     check_legal(cx, &legal, published);
 
+    let own_tasks = check_own_tasks(cx, s.own_tasks.as_ref(), kind, ags.as_deref());
+
     check_inline_key_material(cx);
 
     let g = group?;
@@ -814,10 +816,50 @@ fn resolve_tenant(file: &SourceFile, t: &TenantFile, group: Option<&GroupCtx>, c
         cluster_context: g.group.cluster_context.clone(),
         image: g.group.image.clone(),
         content_threshold: s.content_threshold.unwrap_or(g.group.content_threshold),
+        own_tasks,
         links,
         legal,
         source: file.path.clone(),
     })
+}
+
+/// `spec.ownTasks`: only a kreisangehörige Gemeinde or Stadt performs a Kreis task itself, and each task is one the
+/// starter catalogue knows (so that `content import --starter` can honour it).
+fn check_own_tasks(
+    cx: &mut Ctx,
+    own: Option<&S<Vec<S<String>>>>,
+    kind: MunicipalityKind,
+    ags: Option<&str>,
+) -> Vec<String> {
+    let Some(own) = own else { return Vec::new() };
+    let authority = crate::content::Authority::from_kind(kind, ags);
+    if authority != crate::content::Authority::Gemeinde && !own.value.is_empty() {
+        cx.error_at(
+            "own-task-authority",
+            own,
+            "spec.ownTasks",
+            format!(
+                "a {} performs the Kreis tasks anyway; own tasks are for a kreisangehörige Gemeinde or Stadt",
+                authority.label()
+            ),
+        )
+        .with_hint("remove spec.ownTasks");
+        return Vec::new();
+    }
+    let known = crate::content::starter_kreis_tasks();
+    let mut tasks: Vec<String> = Vec::new();
+    for (i, t) in own.value.iter().enumerate() {
+        let field = format!("spec.ownTasks[{i}]");
+        if !known.contains(&t.value) {
+            cx.error_at("unknown-task", t, &field, format!("no Kreis service has the task {:?}", t.value))
+                .with_hint(format!("known tasks: {}", known.join(", ")));
+        } else if tasks.contains(&t.value) {
+            cx.error_at("duplicate-task", t, &field, format!("task {:?} is listed twice", t.value));
+        } else {
+            tasks.push(t.value.clone());
+        }
+    }
+    tasks
 }
 
 /// The legal pages' URLs are https links; a page missing or a placeholder warns on a draft and blocks a published
