@@ -713,6 +713,21 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
     ids!(b.services, "service", title);
     let check_email =
         |e: &Option<String>| e.as_ref().is_some_and(|e| !e.contains('@') || e.contains(char::is_whitespace));
+    // A reference by id to a record of this file or one already in the tenant's schema.
+    fn refers(
+        push: &mut impl FnMut(Option<usize>, String, &str, String),
+        line: Option<usize>,
+        rec: &str,
+        field: &str,
+        id: &String,
+        here: &HashSet<String>,
+        known: &HashSet<String>,
+    ) {
+        if !here.contains(id) && !known.contains(id) {
+            let what = if field == "lebenslagen" { "Lebenslage" } else { field };
+            push(line, rec.to_owned(), field, format!("no {what} {id:?} in this file or the tenant's content"));
+        }
+    }
     for f in &b.facilities {
         let rec = format!("facility {:?}", f.id);
         if f.url.as_ref().is_some_and(|u| !valid_url(u)) {
@@ -725,14 +740,7 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
     for s in &b.staff {
         let rec = format!("staff {:?}", s.id);
         if let Some(fac) = &s.facility {
-            if !facs.contains(fac) && !known.facilities.contains(fac) {
-                push(
-                    s.line,
-                    rec.clone(),
-                    "facility",
-                    format!("no facility {fac:?} in this file or the tenant's content"),
-                );
-            }
+            refers(&mut push, s.line, &rec, "facility", fac, &facs, &known.facilities);
         }
         if check_email(&s.email) {
             push(s.line, rec, "email", "is not an e-mail address".into());
@@ -741,34 +749,13 @@ pub fn validate(b: &Bundle, known: &Known) -> Result<()> {
     for s in &b.services {
         let rec = format!("service {:?}", s.id);
         if let Some(c) = &s.category {
-            if !cats.contains(c) && !known.categories.contains(c) {
-                push(
-                    s.line,
-                    rec.clone(),
-                    "category",
-                    format!("no category {c:?} in this file or the tenant's content"),
-                );
-            }
+            refers(&mut push, s.line, &rec, "category", c, &cats, &known.categories);
         }
         for l in &s.lebenslagen {
-            if !lls.contains(l) && !known.lebenslagen.contains(l) {
-                push(
-                    s.line,
-                    rec.clone(),
-                    "lebenslagen",
-                    format!("no Lebenslage {l:?} in this file or the tenant's content"),
-                );
-            }
+            refers(&mut push, s.line, &rec, "lebenslagen", l, &lls, &known.lebenslagen);
         }
         if let Some(fac) = &s.facility {
-            if !facs.contains(fac) && !known.facilities.contains(fac) {
-                push(
-                    s.line,
-                    rec.clone(),
-                    "facility",
-                    format!("no facility {fac:?} in this file or the tenant's content"),
-                );
-            }
+            refers(&mut push, s.line, &rec, "facility", fac, &facs, &known.facilities);
         }
         if let Some(t) = &s.trust_level {
             if !TRUST_LEVELS.contains(&t.as_str()) {
