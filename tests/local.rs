@@ -3,11 +3,14 @@
 //! identity endpoint answer per tenant on `<slug>.localhost` and on the real hostnames; a second
 //! `up` changes nothing; `down` stops both; `up` again reuses the data.
 
+mod testenv;
+
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
+use testenv::copy_dir;
 
 /// A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
 /// connection of another test or of the control plane can take it between now and `up`.
@@ -21,19 +24,6 @@ fn free_port() -> u16 {
         }
     }
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        let target = to.join(e.file_name());
-        if e.file_type().unwrap().is_dir() {
-            copy_dir(&e.path(), &target);
-        } else {
-            std::fs::copy(e.path(), target).unwrap();
-        }
-    }
 }
 
 struct Local {
