@@ -203,6 +203,16 @@ async fn a_violation_seeded_into_a_template_fails_the_audit() {
             && line.contains("#seeded-image"),
         "{line}"
     );
+
+    // The HTML report lists it too (exit 1 all the same), and stays valid with a table of violations.
+    let dir = env.dir.path().join("report");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("audit.html");
+    let out = audit(&["-o", "html", "--out", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let page = std::fs::read_to_string(&file).unwrap();
+    assert!(page.contains("Nicht bestanden") && page.contains(">image-alt</a>") && page.contains("#seeded-image"));
+    support::validate_html(&dir);
 }
 
 /// Without Chromium (or node, or the npm packages) the audit says what is missing and exits 3 before asking anything.

@@ -3,8 +3,8 @@
 //! security headers. Rendered from `templates/report/audit.html.tera` with the style of the status report, escaped
 //! by tera. Pure.
 
-use super::{Impact, TenantAudit, Violation};
-use crate::status::report::{german_time, machine_time};
+use super::{Impact, LegalCheck, TenantAudit, Violation};
+use crate::status::report::{german_time, machine_time, reason_de};
 use serde::Serialize;
 
 /// One tenant of the report: who it is, and its audit.
@@ -38,6 +38,22 @@ struct Finding<'a> {
 }
 
 #[derive(Serialize)]
+struct HtmlLegal<'a> {
+    #[serde(flatten)]
+    check: &'a LegalCheck,
+    /// The gaps in German, each field under `spec.legal.<page>.`: `address: Platzhalter`.
+    gaps_de: Vec<String>,
+}
+
+impl<'a> HtmlLegal<'a> {
+    fn of(check: &'a LegalCheck) -> HtmlLegal<'a> {
+        let prefix = format!("spec.legal.{}.", check.key);
+        let gaps_de = check.gaps.iter().map(|g| reason_de(g).trim_start_matches(prefix.as_str()).to_string()).collect();
+        HtmlLegal { check, gaps_de }
+    }
+}
+
+#[derive(Serialize)]
 struct HtmlTenant<'a> {
     slug: &'a str,
     display_name: &'a str,
@@ -51,6 +67,7 @@ struct HtmlTenant<'a> {
     needs_review: Vec<Finding<'a>>,
     /// The security header problems (rule `security-header`).
     headers: Vec<Finding<'a>>,
+    legal: Vec<HtmlLegal<'a>>,
     /// Pages whose headers were judged (loaded).
     header_pages: usize,
 }
@@ -85,6 +102,7 @@ pub fn html(entries: &[Entry], generated_at: time::OffsetDateTime) -> Result<Str
                 violations: findings(a.violations.iter().filter(|v| !security(v))),
                 needs_review: findings(a.needs_review.iter()),
                 headers: findings(a.violations.iter().filter(security)),
+                legal: a.legal.iter().map(HtmlLegal::of).collect(),
                 header_pages: a
                     .pages
                     .iter()
@@ -163,7 +181,7 @@ mod tests {
         assert!(!page.contains("<script>") && page.contains("help for image-alt &lt;script&gt;"), "escaped: {page}");
         assert!(page.contains("img[src=&quot;x&quot;]"), "{page}");
         assert!(page.contains(">kritisch<") && page.contains("color-contrast") && page.contains(".hero h1"), "{page}");
-        assert!(page.contains("spec.legal.imprint.address: placeholder"), "{page}");
+        assert!(page.contains("<li>address: Platzhalter</li>"), "{page}");
         assert!(page.contains("referrer-policy"), "{page}");
         assert!(page.contains("nicht bestanden"), "{page}");
         // One style, the status report's, and no external asset.

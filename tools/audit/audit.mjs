@@ -13,10 +13,11 @@
 //
 // Two helpers besides, for the audit's own HTML report and the screenshots in docs/screenshots/:
 //   node audit.mjs --check FILE.html            axe-core on a local file: { files: [{ file, violations, incomplete }] }
-//   node audit.mjs --screenshot FILE=URL ...    screenshots (--width 800, --max-height 1800, --quality 70 for .jpg)
+//   node audit.mjs --screenshot FILE=URL ...    screenshots (--width 800, --max-height 1800; PNG with --colours 256,
+//                                               or JPEG with --quality 70 for FILE.jpg); URL may be a local file
 // (--chromium PATH for both; default /usr/bin/chromium).
 
-import { readFileSync, statSync } from "node:fs";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { resolve as resolvePath } from "node:path";
 import { pathToFileURL } from "node:url";
@@ -178,7 +179,8 @@ async function checkFile(browser, file) {
 }
 
 /** `--screenshot FILE=URL`: the page as people see it (its own CSP applies), `--width` CSS pixels wide and at most
- *  `--max-height` high; JPEG (`--quality`) when FILE ends in .jpg, else PNG. Prints each file and its size. */
+ *  `--max-height` high, from the top or from the element the URL's #fragment names; JPEG (`--quality`) when FILE
+ *  ends in .jpg, else PNG with a palette of `--colours` colours (0: full colour). Prints each file and its size. */
 async function screenshot(browser, spec, opts) {
   const at = spec.indexOf("=");
   const [file, url] = [spec.slice(0, at), spec.slice(at + 1)];
@@ -187,18 +189,33 @@ async function screenshot(browser, spec, opts) {
   const context = await browser.newContext({ viewport: { width, height: 600 }, locale: "de-DE", deviceScaleFactor: 1 });
   try {
     const page = await context.newPage();
-    const target = /^[a-z]+:/.test(url) ? url : pathToFileURL(resolvePath(url)).href;
+    // A local file (with an optional #fragment) or a URL.
+    const [path, fragment] = url.split("#", 2);
+    const target = /^[a-z]+:/.test(url) ? url : pathToFileURL(resolvePath(path)).href + (fragment ? "#" + fragment : "");
     const response = await page.goto(target, { waitUntil: "load" });
     if (response && !response.ok() && !target.startsWith("file:")) throw new Error(`${url} answers ${response.status()}`);
-    const height = await page.evaluate(() => document.documentElement.scrollHeight);
+    // From the element the URL's #fragment names (a part of a long page), else from the top.
+    const [top, height] = await page.evaluate(() => {
+      const at = location.hash ? document.getElementById(decodeURIComponent(location.hash.slice(1))) : null;
+      const y = at ? Math.max(0, at.getBoundingClientRect().top + window.scrollY - 16) : 0;
+      return [y, document.documentElement.scrollHeight - y];
+    });
     const jpeg = /\.jpe?g$/i.test(file);
-    await page.screenshot({
-      path: file,
+    let image = await page.screenshot({
       type: jpeg ? "jpeg" : "png",
       ...(jpeg ? { quality: Number(opts.quality) } : {}),
       fullPage: true,
-      clip: { x: 0, y: 0, width, height: Math.min(height, Number(opts["max-height"])) },
+      clip: { x: 0, y: top, width, height: Math.min(height, Number(opts["max-height"])) },
     });
+    const colours = Number(opts.colours);
+    if (!jpeg && colours > 0) {
+      // A palette of at most `colours` colours: a fraction of the size, for screenshots of text. (Loaded here: the
+      // audit itself does not need it.)
+      const UPNG = require("upng-js");
+      const png = UPNG.decode(image);
+      image = Buffer.from(UPNG.encode(UPNG.toRGBA8(png), png.width, png.height, colours));
+    }
+    writeFileSync(file, image);
     process.stderr.write(`${file}: ${url}, ${statSync(file).size} bytes\n`);
   } finally {
     await context.close().catch(() => {});
@@ -213,6 +230,7 @@ const cli = parseArgs({
     width: { type: "string", default: "800" },
     "max-height": { type: "string", default: "1800" },
     quality: { type: "string", default: "70" },
+    colours: { type: "string", default: "256" },
   },
 });
 if (cli.values.check.length === 0 && cli.values.screenshot.length === 0) {
