@@ -336,6 +336,20 @@ async fn undecided_checks_need_review_and_the_html_report_is_valid_and_accessibl
     assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let checked = json(&check);
     assert_eq!(checked["files"][0]["violations"], serde_json::json!([]), "axe on the report: {checked:#}");
+
+    // The screenshots of docs/screenshots/ are taken this way: a small PNG with a palette.
+    let shot = env.dir.path().join("audit-report.png");
+    let out = Command::new("node")
+        .arg(tools.join("audit.mjs"))
+        .arg("--screenshot")
+        .arg(format!("{}={}#legal-kirchlengern", shot.display(), file.display()))
+        .current_dir(&tools)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let png = std::fs::read(&shot).unwrap();
+    assert!(png.starts_with(b"\x89PNG") && png.len() < 150_000, "{} bytes", png.len());
+    assert_eq!(png[25], 3, "colour type 3: a palette");
 }
 
 /// Each run is recorded and, in the same transaction, all but the latest `--keep` runs of each audited tenant are
