@@ -149,6 +149,16 @@ impl Impact {
         }
     }
 
+    /// The impact in German, as the HTML report says it.
+    pub fn german(self) -> &'static str {
+        match self {
+            Impact::Critical => "kritisch",
+            Impact::Serious => "schwerwiegend",
+            Impact::Moderate => "mittel",
+            Impact::Minor => "gering",
+        }
+    }
+
     /// Serious and critical violations fail the audit.
     pub fn blocks(self) -> bool {
         self <= Impact::Serious

@@ -16,18 +16,6 @@ pub struct Entry<'a> {
     pub audit: &'a TenantAudit,
 }
 
-impl Impact {
-    /// The impact in German, as the report says it.
-    pub fn german(self) -> &'static str {
-        match self {
-            Impact::Critical => "kritisch",
-            Impact::Serious => "schwerwiegend",
-            Impact::Moderate => "mittel",
-            Impact::Minor => "gering",
-        }
-    }
-}
-
 #[derive(Serialize)]
 struct Finding<'a> {
     impact_de: &'static str,
