@@ -16,7 +16,7 @@ pub enum OutputFormat {
     Yaml,
     /// A Markdown report (`status` only).
     Markdown,
-    /// A self-contained HTML report (`status` only).
+    /// A self-contained HTML report (`status` and `audit`).
     Html,
     /// Comma-separated values with a header row (`feedback` only).
     Csv,
@@ -26,7 +26,10 @@ pub enum OutputFormat {
 pub fn to_text<T: Serialize>(value: &T, format: OutputFormat) -> anyhow::Result<String> {
     Ok(match format {
         OutputFormat::Markdown | OutputFormat::Html => {
-            anyhow::bail!("-o markdown and -o html are reports of `portalctl status`; use -o table, json or yaml here")
+            anyhow::bail!(
+                "-o markdown and -o html are reports of `portalctl status` (and -o html of `portalctl audit`); use -o \
+                 table, json or yaml here"
+            )
         }
         OutputFormat::Csv => anyhow::bail!("-o csv is printed by `portalctl feedback` only"),
         OutputFormat::Json | OutputFormat::Table => {

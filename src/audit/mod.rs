@@ -4,12 +4,16 @@
 //!
 //! The browser half is `tools/audit/audit.mjs` (node: playwright-core driving the system's Chromium, axe-core),
 //! run by [`browser`]; it only reports what it saw ([`RawTenant`]). This module judges: [`assess`] turns the raw
-//! report into [`TenantAudit`]s (violations by impact with rule, page and selector, header problems), pure.
+//! report into [`TenantAudit`]s (violations by impact with rule, page and selector, header problems, the checks
+//! axe-core could not decide as "needs review", the legal pages), pure. [`report`] renders them as one HTML file;
 //! [`record`] keeps each tenant's result in `portalctl.audit` for the go-live status.
 
 pub mod browser;
 pub mod record;
+pub mod report;
 
+use crate::portal::legal::LegalLink;
+use crate::tenant::{LegalGap, LegalPage, Tenant};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -64,12 +68,15 @@ pub struct RawPage {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub violations: Vec<RawViolation>,
+    /// The checks axe-core could not decide on this page (its "incomplete" results): to be looked at by a person.
+    #[serde(default)]
+    pub incomplete: Vec<RawViolation>,
     /// The page could not be loaded or checked.
     #[serde(default)]
     pub error: Option<String>,
 }
 
-/// One axe-core rule that failed on a page.
+/// One axe-core rule that failed on a page (or that axe-core could not decide).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RawViolation {
@@ -88,10 +95,22 @@ pub struct RawNode {
     pub html: String,
 }
 
+/// A link of the home page's footer: a path on the portal, or an absolute URL elsewhere.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RawLink {
+    pub href: String,
+    #[serde(default)]
+    pub text: String,
+}
+
 /// What the browser reported for one tenant.
 #[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RawTenant {
     pub tenant: String,
+    /// The links of the home page's footer.
+    #[serde(default)]
+    pub footer_links: Vec<RawLink>,
     pub pages: Vec<RawPage>,
 }
 
@@ -127,6 +146,16 @@ impl Impact {
             Impact::Serious => "serious",
             Impact::Moderate => "moderate",
             Impact::Minor => "minor",
+        }
+    }
+
+    /// The impact in German, as the HTML report says it.
+    pub fn german(self) -> &'static str {
+        match self {
+            Impact::Critical => "kritisch",
+            Impact::Serious => "schwerwiegend",
+            Impact::Moderate => "mittel",
+            Impact::Minor => "gering",
         }
     }
 
@@ -166,6 +195,65 @@ pub struct PageResult {
     pub note: Option<String>,
 }
 
+/// One legal page of a tenant as the audit found it: declared in the tenant's files (and complete there), linked from
+/// the footer, and, when the portal serves it itself, answering.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LegalCheck {
+    /// `imprint`, `privacy`, `accessibility`, `easyLanguage`, `signLanguage` (the key under `spec.legal`).
+    pub key: String,
+    /// Its German name: `Impressum`, …
+    pub name: String,
+    /// Where the footer must link: the portal's own page (`/impressum`) or the external https page. `None`: the
+    /// tenant declares no such page (or no https URL for it).
+    pub href: Option<String>,
+    /// The home page's footer links there.
+    pub linked: bool,
+    /// What the portal's own page answered (`None` for an external page, or when it was not asked).
+    pub status: Option<u16>,
+    /// What is missing or a placeholder in the tenant's files (`spec.legal.imprint.address: placeholder`).
+    pub gaps: Vec<String>,
+    /// Declared, complete, linked, and (the portal's own page) answering 2xx.
+    pub ok: bool,
+}
+
+/// What the tenant's files declare about its legal pages: the footer links its portal must show, and the gaps.
+#[derive(Debug, Clone, Default)]
+pub struct LegalDeclared {
+    pub links: Vec<LegalLink>,
+    pub gaps: Vec<LegalGap>,
+}
+
+impl LegalDeclared {
+    pub fn of(tenant: &Tenant) -> LegalDeclared {
+        LegalDeclared {
+            links: crate::portal::legal::links(&crate::portal::site::Site::from_tenant(tenant)),
+            gaps: tenant.legal_gaps(),
+        }
+    }
+}
+
+/// Each legal page: declared, complete, linked from the footer, answering.
+pub fn legal_checks(raw: &RawTenant, declared: &LegalDeclared) -> Vec<LegalCheck> {
+    let same = |a: &str, b: &str| a.trim_end_matches('/') == b.trim_end_matches('/');
+    LegalPage::ALL
+        .into_iter()
+        .map(|page| {
+            let href = declared.links.iter().find(|l| l.key == page.key()).map(|l| l.href.clone());
+            let linked = href.as_deref().is_some_and(|h| raw.footer_links.iter().any(|l| same(&l.href, h)));
+            let own = href.as_deref().is_some_and(|h| h.starts_with('/'));
+            let status = if own {
+                raw.pages.iter().find(|p| p.name == "legal" && p.path == page.path()).and_then(|p| p.status)
+            } else {
+                None
+            };
+            let gaps: Vec<String> = declared.gaps.iter().filter(|g| g.page == page).map(LegalGap::blocker).collect();
+            let ok = href.is_some() && linked && gaps.is_empty() && (!own || matches!(status, Some(200..=299)));
+            LegalCheck { key: page.key().into(), name: page.german().into(), href, linked, status, gaps, ok }
+        })
+        .collect()
+}
+
 /// One tenant's audit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -180,6 +268,13 @@ pub struct TenantAudit {
     pub pages: Vec<PageResult>,
     /// Most severe first, then by page and rule.
     pub violations: Vec<Violation>,
+    /// The checks axe-core could not decide ("incomplete", e.g. the contrast of text over a background image): for a
+    /// person to look at. They never fail the audit. Ordered like `violations`.
+    #[serde(default)]
+    pub needs_review: Vec<Violation>,
+    /// The legal pages: declared and complete, linked from the footer, answering.
+    #[serde(default)]
+    pub legal: Vec<LegalCheck>,
 }
 
 impl TenantAudit {
@@ -249,10 +344,24 @@ fn header_problems(headers: &BTreeMap<String, String>) -> Vec<(&'static str, Str
     problems
 }
 
-/// Judge the browser's report for one tenant.
-pub fn assess(raw: &RawTenant) -> TenantAudit {
+/// One axe-core result on a page as a finding.
+fn finding(p: &RawPage, v: &RawViolation) -> Violation {
+    Violation {
+        impact: Impact::parse(&v.impact),
+        rule: v.id.clone(),
+        help: v.help.clone(),
+        page: p.name.clone(),
+        path: p.path.clone(),
+        selectors: v.nodes.iter().map(|n| n.target.join(" ")).collect(),
+        help_url: v.help_url.clone(),
+    }
+}
+
+/// Judge the browser's report for one tenant, with what its files declare about its legal pages.
+pub fn assess(raw: &RawTenant, declared: &LegalDeclared) -> TenantAudit {
     let mut pages = Vec::new();
     let mut violations = Vec::new();
+    let mut needs_review = Vec::new();
     let mut failed_pages = 0;
     for p in &raw.pages {
         let mut note = None;
@@ -278,20 +387,12 @@ pub fn assess(raw: &RawTenant) -> TenantAudit {
                 });
             }
         }
-        for v in &p.violations {
-            violations.push(Violation {
-                impact: Impact::parse(&v.impact),
-                rule: v.id.clone(),
-                help: v.help.clone(),
-                page: p.name.clone(),
-                path: p.path.clone(),
-                selectors: v.nodes.iter().map(|n| n.target.join(" ")).collect(),
-                help_url: v.help_url.clone(),
-            });
-        }
+        violations.extend(p.violations.iter().map(|v| finding(p, v)));
+        needs_review.extend(p.incomplete.iter().map(|v| finding(p, v)));
         pages.push(PageResult { page: p.name.clone(), path: p.path.clone(), status: p.status, note });
     }
     violations.sort_by(|a, b| (a.impact, &a.path, &a.rule).cmp(&(b.impact, &b.path, &b.rule)));
+    needs_review.sort_by(|a, b| (a.impact, &a.path, &a.rule).cmp(&(b.impact, &b.path, &b.rule)));
     let count = |i: Impact| violations.iter().filter(|v| v.impact == i).count() as u32;
     TenantAudit {
         tenant: raw.tenant.clone(),
@@ -302,6 +403,8 @@ pub fn assess(raw: &RawTenant) -> TenantAudit {
         failed_pages,
         pages,
         violations,
+        needs_review,
+        legal: legal_checks(raw, declared),
     }
 }
 
@@ -331,8 +434,13 @@ mod tests {
             final_path: Some(path.into()),
             headers,
             violations,
+            incomplete: Vec::new(),
             error: None,
         }
+    }
+
+    fn tenant(name: &str, pages: Vec<RawPage>) -> RawTenant {
+        RawTenant { tenant: name.into(), footer_links: Vec::new(), pages }
     }
 
     fn contrast(targets: &[&str]) -> RawViolation {
@@ -347,14 +455,14 @@ mod tests {
 
     #[test]
     fn violations_are_counted_by_impact_and_summarised_per_page_and_rule() {
-        let raw = RawTenant {
-            tenant: "espelkamp".into(),
-            pages: vec![
+        let raw = tenant(
+            "espelkamp",
+            vec![
                 page("home", "/", good_headers(), vec![]),
                 page("a-z", "/leistungen", good_headers(), vec![contrast(&[".letters a", "footer p"])]),
             ],
-        };
-        let a = assess(&raw);
+        );
+        let a = assess(&raw, &LegalDeclared::default());
         assert_eq!((a.critical, a.serious, a.failed_pages), (0, 1, 0));
         assert!(!a.passed());
         assert_eq!(a.violations[0].selectors, [".letters a", "footer p"]);
@@ -367,14 +475,13 @@ mod tests {
         weak.insert("content-security-policy".into(), "default-src *; frame-ancestors *".into());
         weak.remove("x-content-type-options");
         weak.insert("referrer-policy".into(), "unsafe-url".into());
-        let a = assess(&RawTenant { tenant: "detmold".into(), pages: vec![page("home", "/", weak, vec![])] });
+        let a = assess(&tenant("detmold", vec![page("home", "/", weak, vec![])]), &LegalDeclared::default());
         let helps: Vec<&str> = a.violations.iter().map(|v| v.help.as_str()).collect();
         assert_eq!(a.serious, 3, "{helps:?}");
         assert!(helps.iter().any(|h| h.contains("frame-ancestors too wide")), "{helps:?}");
         assert!(helps.iter().any(|h| h.starts_with("x-content-type-options: missing")), "{helps:?}");
         assert!(helps.iter().any(|h| h.starts_with("referrer-policy")), "{helps:?}");
-        let ok =
-            assess(&RawTenant { tenant: "detmold".into(), pages: vec![page("home", "/", good_headers(), vec![])] });
+        let ok = assess(&tenant("detmold", vec![page("home", "/", good_headers(), vec![])]), &LegalDeclared::default());
         assert!(ok.passed(), "{:?}", ok.violations);
     }
 
@@ -384,11 +491,64 @@ mod tests {
         broken.error = Some("net::ERR_CONNECTION_REFUSED".into());
         let mut login = page("login", "/anmelden", good_headers(), vec![]);
         login.final_path = Some("https://int.id.bund.de/idp/profile/SAML2/POST/SSO".into());
-        let a = assess(&RawTenant { tenant: "lage".into(), pages: vec![broken, login] });
+        let a = assess(&tenant("lage", vec![broken, login]), &LegalDeclared::default());
         assert_eq!(a.failed_pages, 1);
         assert!(!a.passed());
         assert!(a.pages[1].note.as_deref().unwrap().contains("leaves the portal"));
         // Headers of a page that did not load are not judged.
         assert_eq!(a.serious, 0, "{:?}", a.violations);
+    }
+
+    #[test]
+    fn undecided_checks_need_review_and_never_fail_the_audit() {
+        let mut home = page("home", "/", good_headers(), vec![]);
+        let mut undecided = contrast(&["main > .hero h1"]);
+        undecided.help_url = "https://dequeuniversity.com/rules/axe/4.11/color-contrast".into();
+        home.incomplete = vec![undecided];
+        let a = assess(&tenant("espelkamp", vec![home]), &LegalDeclared::default());
+        assert!(a.passed(), "{a:?}");
+        assert_eq!((a.serious, a.violations.len()), (0, 0));
+        assert_eq!(a.needs_review.len(), 1);
+        let r = &a.needs_review[0];
+        assert_eq!((r.rule.as_str(), r.impact, r.page.as_str()), ("color-contrast", Impact::Serious, "home"));
+        assert_eq!(r.selectors, ["main > .hero h1"]);
+        assert!(a.findings().is_empty(), "not a blocker of `compliant`");
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!(json["needsReview"][0]["rule"], "color-contrast", "{json:#}");
+        assert_eq!(json["needsReview"][0]["helpUrl"], "https://dequeuniversity.com/rules/axe/4.11/color-contrast");
+    }
+
+    #[test]
+    fn legal_pages_are_checked_declared_linked_and_answering() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tenants");
+        let catalog = crate::tenant::load_dir(&dir).unwrap().catalog;
+        let t = catalog.tenant("espelkamp").unwrap();
+        let declared = LegalDeclared::of(t);
+        let own: Vec<&str> = declared.links.iter().map(|l| l.href.as_str()).filter(|h| h.starts_with('/')).collect();
+        assert!(own.contains(&"/impressum"), "{own:?}");
+        let mut raw = tenant("espelkamp", vec![page("home", "/", good_headers(), vec![])]);
+        // The footer links every declared page but the Impressum; the Erklärung zur Barrierefreiheit answers 200.
+        raw.footer_links = declared
+            .links
+            .iter()
+            .filter(|l| l.href != "/impressum")
+            .map(|l| RawLink { href: l.href.clone(), text: l.label.into() })
+            .collect();
+        raw.pages.push(page("legal", "/barrierefreiheit", good_headers(), vec![]));
+        let a = assess(&raw, &declared);
+        let check = |key: &str| a.legal.iter().find(|c| c.key == key).unwrap();
+        assert_eq!(a.legal.len(), 5);
+        let imprint = check("imprint");
+        assert!(!imprint.linked && !imprint.ok, "{imprint:?}");
+        let statement = check("accessibility");
+        assert_eq!(statement.name, "Erklärung zur Barrierefreiheit");
+        assert!(statement.linked && statement.status == Some(200), "{statement:?}");
+        assert_eq!(statement.ok, statement.gaps.is_empty(), "{statement:?}");
+        // Not asked (no page entry): not ok, even when linked.
+        let privacy = check("privacy");
+        assert!(privacy.status.is_none() && !privacy.ok, "{privacy:?}");
+        // Nothing declared at all: every page is named, none is ok.
+        let none = assess(&raw, &LegalDeclared::default());
+        assert!(none.legal.iter().all(|c| c.href.is_none() && !c.ok), "{:?}", none.legal);
     }
 }

@@ -1,12 +1,13 @@
 //! `portalctl audit`: the accessibility audit of each tenant's pages (axe-core in headless Chromium) and their
-//! security headers; exit 1 on any serious or critical violation. See `docs/portal.md#accessibility-audit`.
+//! security headers and legal pages; exit 1 on any serious or critical violation. `-o html` is a report for people.
+//! See `docs/portal.md#accessibility-audit`.
 
 use super::{select, Context};
-use crate::audit::{self, browser, TenantAudit};
+use crate::audit::{self, browser, report, TenantAudit};
 use crate::cli::{DbConnArgs, Selector};
 use crate::exit_codes::Exit;
 use crate::local::LocalState;
-use crate::output::{print_structured, render_table, table, OutputFormat};
+use crate::output::{render_table, table, to_text, OutputFormat};
 use anyhow::{bail, Context as _};
 use clap::Args;
 use serde::Serialize;
@@ -33,6 +34,12 @@ pub struct AuditArgs {
     /// Record each tenant's result in `portalctl.audit` of this database (for the `compliant` rung of `status`).
     #[command(flatten)]
     pub db: DbConnArgs,
+    /// Runs of each audited tenant kept in `portalctl.audit`; older ones are deleted when this run is recorded.
+    #[arg(long, default_value_t = audit::record::DEFAULT_KEEP, value_parser = clap::value_parser!(u32).range(1..), value_name = "N")]
+    pub keep: u32,
+    /// Write the output (the report with -o html) to this file instead of stdout.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
     /// Chromium to drive (default: /usr/bin/chromium).
     #[arg(long, env = "PORTALCTL_CHROMIUM", value_name = "PATH")]
     pub chromium: Option<PathBuf>,
@@ -112,22 +119,46 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> anyhow::Result<Exit> {
         .collect();
     ctx.info(format!("auditing {} tenant(s) in headless Chromium ({})", targets.len(), config.chromium.display()));
     let raw = config.run(&targets)?;
-    let audits: Vec<TenantAudit> = raw.tenants.iter().map(audit::assess).collect();
+    let audits: Vec<TenantAudit> = raw
+        .tenants
+        .iter()
+        .map(|r| {
+            let declared = tenants.iter().find(|t| t.slug == r.tenant).map(|t| audit::LegalDeclared::of(t));
+            audit::assess(r, &declared.unwrap_or_default())
+        })
+        .collect();
     if let Some(db) = &db {
-        super::block_on(audit::record::record(db, &audits))?.context("recording the audit in portalctl.audit")?;
-        ctx.info(format!("recorded {} result(s) in portalctl.audit", audits.len()));
+        super::block_on(audit::record::record(db, &audits, args.keep))?
+            .context("recording the audit in portalctl.audit")?;
+        ctx.info(format!("recorded {} result(s) in portalctl.audit (keeping {} per tenant)", audits.len(), args.keep));
     }
     let passed = audits.iter().all(TenantAudit::passed);
-    match ctx.output {
-        OutputFormat::Table => print!("{}", text(&audits)),
-        format => print_structured(&AuditDoc { passed, tenants: &audits }, format)?,
+    let out = match ctx.output {
+        OutputFormat::Table => text(&audits),
+        OutputFormat::Html => {
+            let entries: Vec<report::Entry> = audits
+                .iter()
+                .map(|a| report::Entry {
+                    display_name: tenants.iter().find(|x| x.slug == a.tenant).map_or(&a.tenant, |x| &x.display_name),
+                    host: targets.iter().find(|x| x.tenant == a.tenant).map_or("", |x| &x.host),
+                    audit: a,
+                })
+                .collect();
+            report::html(&entries, time::OffsetDateTime::now_utc())?
+        }
+        format => to_text(&AuditDoc { passed, tenants: &audits }, format)?,
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?,
+        None => print!("{out}"),
     }
     Ok(if passed { Exit::Success } else { Exit::Failure })
 }
 
-/// The summary per tenant, then every violation (most severe first) with rule, page and selectors.
+/// The summary per tenant, then every violation (most severe first) with rule, page and selectors, then what needs
+/// review.
 fn text(audits: &[TenantAudit]) -> String {
-    let mut t = table(&["tenant", "critical", "serious", "moderate", "minor", "pages", "result"]);
+    let mut t = table(&["tenant", "critical", "serious", "moderate", "minor", "review", "pages", "result"]);
     for a in audits {
         let result = if a.passed() {
             "ok".to_string()
@@ -142,6 +173,7 @@ fn text(audits: &[TenantAudit]) -> String {
             a.serious.to_string(),
             a.moderate.to_string(),
             a.minor.to_string(),
+            a.needs_review.len().to_string(),
             a.pages.len().to_string(),
             result,
         ]);
@@ -152,12 +184,7 @@ fn text(audits: &[TenantAudit]) -> String {
     for a in audits {
         for x in &a.violations {
             any = true;
-            let shown: Vec<&str> = x.selectors.iter().take(3).map(String::as_str).collect();
-            let mut sel = shown.join(", ");
-            if x.selectors.len() > 3 {
-                sel.push_str(&format!(" (+{})", x.selectors.len() - 3));
-            }
-            v.add_row(vec![a.tenant.clone(), x.impact.as_str().into(), x.rule.clone(), x.path.clone(), sel]);
+            v.add_row(row(&a.tenant, x));
         }
         for p in a.pages.iter().filter(|p| p.note.is_some()) {
             any = true;
@@ -174,5 +201,25 @@ fn text(audits: &[TenantAudit]) -> String {
         out.push('\n');
         out.push_str(&render_table(&v));
     }
+    let review: Vec<Vec<String>> =
+        audits.iter().flat_map(|a| a.needs_review.iter().map(|x| row(&a.tenant, x))).collect();
+    if !review.is_empty() {
+        let mut r = table(&["tenant", "impact", "rule", "page", "selector"]);
+        for x in review {
+            r.add_row(x);
+        }
+        out.push_str("\nneeds review (checks axe-core could not decide; they do not fail the audit):\n");
+        out.push_str(&render_table(&r));
+    }
     out
+}
+
+/// One finding as a table row: tenant, impact, rule, path, the first three selectors.
+fn row(tenant: &str, x: &audit::Violation) -> Vec<String> {
+    let shown: Vec<&str> = x.selectors.iter().take(3).map(String::as_str).collect();
+    let mut sel = shown.join(", ");
+    if x.selectors.len() > 3 {
+        sel.push_str(&format!(" (+{})", x.selectors.len() - 3));
+    }
+    vec![tenant.to_string(), x.impact.as_str().into(), x.rule.clone(), x.path.clone(), sel]
 }

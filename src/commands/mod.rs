@@ -209,7 +209,7 @@ fn outputs(command: &Command) -> (&'static str, &'static [OutputFormat]) {
         Command::Content(ContentCommand::Catalogue) => ("content catalogue", STRUCTURED),
         Command::Feedback(_) => ("feedback", &[Table, Json, Yaml, Csv]),
         Command::Rollout(_) => ("rollout", STRUCTURED),
-        Command::Audit(_) => ("audit", STRUCTURED),
+        Command::Audit(_) => ("audit", &[Table, Json, Yaml, Html]),
         Command::Up(_) => ("up", STRUCTURED),
     }
 }

