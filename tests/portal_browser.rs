@@ -162,11 +162,36 @@ async fn bundid_login_by_http_post_in_a_real_browser() {
         ],
     );
     bind(idp.port);
+    for args in [
+        &["content", "import", "--tenant", "detmold", "--starter", "-q"][..],
+        &["content", "publish", "--tenant", "detmold", "--all", "-q"],
+    ] {
+        let out = env.portalctl().args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     let secrets_arg = secrets.display().to_string();
     let server = env.start_server_on(port, &["--insecure-http-cookies", "--secrets-dir", &secrets_arg]);
 
     let profile = tempfile::tempdir().unwrap();
     let resolve = format!("--host-resolver-rules=MAP {host} 127.0.0.1");
+    let artifacts = support::repo_root().join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = |name: &str, url: &str, extra: &[&str]| {
+        let path = artifacts.join(name);
+        let _ = std::fs::remove_file(&path);
+        let shot = format!("--screenshot={}", path.display());
+        let args: Vec<&str> = [resolve.as_str(), shot.as_str(), "--window-size=1280,1000"]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        browse(&bin, profile.path(), &args, url);
+        let png = std::fs::read(&path).unwrap_or_else(|e| panic!("no screenshot {}: {e}", path.display()));
+        assert!(png.len() > 10_000 && &png[1..4] == b"PNG", "{name} looks empty");
+    };
+
+    // A service that needs "hoch" offers the Online-Ausweis login.
+    screenshot("service-hoch-login.png", &format!("{base}/leistungen/fuehrungszeugnis"), &[]);
+
     let dom = browse(
         &bin,
         profile.path(),
@@ -179,9 +204,26 @@ async fn bundid_login_by_http_post_in_a_real_browser() {
     assert_eq!(requests[0]["binding"], "post", "{requests:?}");
     assert_eq!(requests[0]["organizationDisplayName"], "Stadt Detmold", "{requests:?}");
     assert!(requests[0]["refused"].is_null(), "{requests:?}");
+    // Chromium sometimes dumps nothing when the last navigation of the chain (cross-site, back from
+    // the IdP) swapped the page's process; the session cookie is in the profile, so load the start
+    // page once more.
+    let dom = if dom.trim().is_empty() {
+        browse(&bin, profile.path(), &[&resolve, "--dump-dom"], &format!("{base}/"))
+    } else {
+        dom
+    };
     assert!(
         dom.contains("class=\"user-name\">Erika Mustermann<") && dom.contains("Stadt Detmold"),
         "logged in on the tenant's start page:\n{dom}\n{}",
         server.log_text()
     );
+
+    // Logged in at "substantiell": the service that needs "hoch" asks for the Online-Ausweis again.
+    let url = format!("{base}/leistungen/fuehrungszeugnis");
+    let dom = browse(&bin, profile.path(), &[&resolve, "--dump-dom"], &url);
+    assert!(
+        dom.contains("Vertrauensniveau „substantiell“ angemeldet") && dom.contains("Mit Online-Ausweis anmelden"),
+        "{dom}"
+    );
+    screenshot("service-hoch-login-again.png", &url, &[]);
 }
