@@ -270,10 +270,25 @@ async fn saml_begin(c: &Cluster, browser: &reqwest::Client) -> (String, String, 
 /// As [`saml_begin`], with extra scenario parameters for the IdP (e.g. the level it asserts).
 async fn saml_begin_with(c: &Cluster, browser: &reqwest::Client, idp_extra: &str) -> (String, String, String) {
     let resp = browser.get(c.url(&c.saml_host, "/anmelden?next=/konto")).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER, "{}", c.logs());
+    assert_eq!(resp.status(), StatusCode::OK, "{}", c.logs());
     let started_on = backend(&resp);
-    let to_idp = format!("{}{idp_extra}", location(&resp));
-    let resp = reqwest::Client::new().get(&to_idp).send().await.unwrap();
+    // The server's own policy, extended by the hash of the page's one script.
+    let csp = resp.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+    assert!(csp.starts_with("default-src 'none'") && csp.contains("; script-src 'sha256-"), "{csp}");
+    // The BundID profile posts the AuthnRequest: the form of our page, as the browser submits it.
+    let page = resp.text().await.unwrap();
+    let form = &page[page.find("<form id=\"saml-post\"").expect("the HTTP-POST binding's form")..];
+    let to_idp = {
+        let start = form.find("action=\"").unwrap() + "action=\"".len();
+        format!(
+            "{}?{}",
+            html_unescape(&form[start..start + form[start..].find('"').unwrap()]),
+            idp_extra.trim_start_matches('&')
+        )
+    };
+    let fields: Vec<(&str, String)> =
+        ["SAMLRequest", "RelayState"].into_iter().filter_map(|k| Some((k, form_field(form, k)?))).collect();
+    let resp = reqwest::Client::new().post(&to_idp).form(&fields).send().await.unwrap();
     let html = resp.text().await.unwrap();
     let action = {
         let start = html.find("action=\"").expect("the IdP's form") + "action=\"".len();

@@ -450,3 +450,81 @@ async fn legal_pages_are_served_and_linked_from_every_page() {
     );
     assert!(!easy.contains("<script>alert"), "{easy}");
 }
+
+/// A service that needs the trust level "hoch" offers the login with the Online-Ausweis on its
+/// page — `/anmelden?trustLevel=hoch` returning to the page — when the tenant has an identity
+/// provider; a citizen logged in below "hoch" is told to log in again with it. Services at a
+/// lower level, and tenants without an identity provider, offer no such login.
+#[tokio::test]
+async fn service_pages_offer_the_online_ausweis_login_where_a_service_needs_hoch() {
+    const HOCH: &str = r#"
+services:
+  - id: meldebescheinigung
+    title: "Meldebescheinigung"
+    summary: "Die Meldebescheinigung bestätigt Ihre Wohnung."
+    office: "Bürgerbüro"
+    trustLevel: hoch
+    published: true
+"#;
+    let Some(env) = support::TestEnv::new(&["espelkamp", "detmold"]).await else { return };
+    // detmold logs in with BundID; espelkamp has no identity provider.
+    let path = env.group_dir().join("detmold.yaml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        format!(
+            "{text}  servicekonto:\n    provider: bundid\n    environment: integration\n    trustLevel: substantiell\n    \
+             idpMetadataUrl: https://int.id.bund.de/idp/shibboleth\n"
+        ),
+    )
+    .unwrap();
+    env.import("espelkamp", HOCH).await;
+    env.import("detmold", CONTENT_B).await;
+    env.import("detmold", HOCH).await;
+    let state = env.app_state(portal::pool(&env.portal_url, 4).unwrap());
+    let get = |host: String, uri: &'static str, user: Option<&str>| {
+        let state = state.clone();
+        let user =
+            user.map(|level| portal::site::CurrentUser { name: "Erika Mustermann".into(), trust_level: level.into() });
+        async move {
+            let mut req = Request::builder().uri(uri).header("host", host).body(Body::empty()).unwrap();
+            if let Some(u) = user {
+                req.extensions_mut().insert(u);
+            }
+            let res = portal::app(state).oneshot(req).await.unwrap();
+            assert_eq!(res.status(), StatusCode::OK, "{uri}");
+            String::from_utf8(axum::body::to_bytes(res.into_body(), 10 << 20).await.unwrap().to_vec()).unwrap()
+        }
+    };
+    let (espelkamp, detmold) =
+        (env.tenant("espelkamp").hostnames[0].clone(), env.tenant("detmold").hostnames[0].clone());
+    const LINK: &str = "href=\"/anmelden?trustLevel=hoch&amp;next=%2Fleistungen%2Fmeldebescheinigung\"";
+
+    // No identity provider: the level is named, but there is no login to offer.
+    let page = get(espelkamp, "/leistungen/meldebescheinigung", None).await;
+    assert!(page.contains("hoch (Online-Ausweis)"), "{page}");
+    assert!(!page.contains("/anmelden") && !page.contains("Mit Online-Ausweis anmelden"), "{page}");
+
+    // An identity provider and a service at a lower level: the header's login only.
+    let page = get(detmold.clone(), "/leistungen/bootsliegeplatz", None).await;
+    assert!(page.contains("href=\"/anmelden\""), "the header's login button: {page}");
+    assert!(!page.contains("trustLevel=hoch") && !page.contains("Mit Online-Ausweis anmelden"), "{page}");
+
+    // An identity provider and a service that needs "hoch": the Online-Ausweis login back to this page.
+    let page = get(detmold.clone(), "/leistungen/meldebescheinigung", None).await;
+    assert!(page.contains("hoch (Online-Ausweis)") && page.contains("verlangt das Vertrauensniveau „hoch“"), "{page}");
+    assert!(page.contains(&format!("<a class=\"button\" {LINK}>Mit Online-Ausweis anmelden</a>")), "{page}");
+
+    // Logged in below "hoch": told to log in again with the Online-Ausweis.
+    let page = get(detmold.clone(), "/leistungen/meldebescheinigung", Some("substantiell")).await;
+    assert!(
+        page.contains("mit dem Vertrauensniveau „substantiell“ angemeldet") && page.contains("erneut an"),
+        "{page}"
+    );
+    assert!(page.contains(LINK), "{page}");
+
+    // Logged in with the Online-Ausweis: nothing more to do.
+    let page = get(detmold, "/leistungen/meldebescheinigung", Some("hoch")).await;
+    assert!(page.contains("Sie sind mit dem Online-Ausweis angemeldet"), "{page}");
+    assert!(!page.contains("trustLevel=hoch"), "{page}");
+}

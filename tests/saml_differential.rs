@@ -108,7 +108,8 @@ fn our_verifier_and_xmlsec1_agree_on_every_signed_document() {
         request_id: response.in_response_to.clone(),
         idp: Arc::new(IdpMetadata {
             entity_id: response.idp_entity_id.clone(),
-            sso_redirect: "https://idp.example/sso".into(),
+            sso_redirect: Some("https://idp.example/sso".into()),
+            sso_post: None,
             slo_redirect: None,
             signing_certs: vec![idp.cert_der.clone()],
         }),
@@ -163,7 +164,8 @@ fn the_fuzz_seeds_reach_the_accepting_path() {
         request_id: response.in_response_to.clone(),
         idp: Arc::new(IdpMetadata {
             entity_id: response.idp_entity_id.clone(),
-            sso_redirect: "https://idp.example/sso".into(),
+            sso_redirect: Some("https://idp.example/sso".into()),
+            sso_post: None,
             slo_redirect: None,
             signing_certs: vec![idp.cert_der.clone()],
         }),
@@ -182,5 +184,68 @@ fn the_fuzz_seeds_reach_the_accepting_path() {
         let xml = std::fs::read_to_string(seeds.join(name)).unwrap();
         let result = saml::validate_response(&base64::engine::general_purpose::STANDARD.encode(xml), &ex);
         assert!(result.is_err(), "{name}");
+    }
+}
+
+/// The AuthnRequests the portal posts (HTTP-POST binding, BundID profile) carry an enveloped
+/// signature that xmlsec1 verifies with our SP certificate, as our own verifier does; changed
+/// after signing, or checked with another certificate, both refuse it.
+#[test]
+fn xmlsec1_verifies_our_posted_authn_requests() {
+    use portalctl::servicekonto::bundid::{default_requested_attributes, RequestExtension};
+    if !xmlsec1_available() {
+        return;
+    }
+    let now = OffsetDateTime::now_utc();
+    let key = |cn: &str| {
+        SpKeys::self_signed(cn, "Test", now - time::Duration::days(1), now + time::Duration::days(9)).unwrap()
+    };
+    let (sp, other) = (key("SP"), key("Elsewhere"));
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("sp.crt.pem");
+    let other_cert = dir.path().join("other.crt.pem");
+    std::fs::write(&cert, &sp.cert_pem).unwrap();
+    std::fs::write(&other_cert, &other.cert_pem).unwrap();
+    let verify = |name: &str, xml: &str, cert: &std::path::Path| {
+        let file = dir.path().join(format!("{name}.xml"));
+        std::fs::write(&file, xml).unwrap();
+        let out = Command::new("xmlsec1")
+            .arg("--verify")
+            .args(["--id-attr:ID", "urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest"])
+            .arg("--pubkey-cert-pem")
+            .arg(cert)
+            .arg(&file)
+            .output()
+            .expect("xmlsec1 runs");
+        out.status.success()
+    };
+    let attributes = default_requested_attributes();
+    let extension = RequestExtension {
+        attributes: std::borrow::Cow::Borrowed(&attributes),
+        organization_display_name: "Stadt Detmold <Bürgerbüro> & „Co“",
+        online_service_id: Some("DE-NW-4711"),
+    };
+    for (name, extension) in [("bundid", Some(extension)), ("plain", None)] {
+        let params = saml::AuthnRequestParams {
+            id: "_differential",
+            entity_id: "https://service.detmold.de/saml/metadata/integration",
+            acs_url: "https://service.detmold.de/anmelden/saml/acs",
+            destination: "https://int.id.bund.de/idp/profile/SAML2/POST/SSO",
+            min_level: portalctl::tenant::TrustLevel::Hoch,
+            extension,
+            relay_state: Some("/leistungen/personalausweis?x=1&y=2"),
+            now,
+        };
+        let form = saml::post_form(&params, &sp).unwrap();
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_request).unwrap()).unwrap();
+        assert!(verify(name, &xml, &cert), "{name}: xmlsec1 refuses our signature: {xml}");
+        assert!(!verify(&format!("{name}-other-cert"), &xml, &other_cert), "{name}: verified with another certificate");
+        let public = [rsa::RsaPublicKey::from(&sp.private_key)];
+        assert!(ours(&xml, &public), "{name}");
+        let tampered = xml.replace("STORK-QAA-Level-4", "STORK-QAA-Level-1");
+        assert_ne!(tampered, xml);
+        assert!(!verify(&format!("{name}-tampered"), &tampered, &cert), "{name}: xmlsec1 accepts a changed request");
+        assert!(!ours(&tampered, &public), "{name}: our verifier accepts a changed request");
     }
 }

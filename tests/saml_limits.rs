@@ -80,7 +80,8 @@ fn expectations() -> Expectations {
             SpKeys::self_signed("IdP", "Test", now - time::Duration::days(1), now + time::Duration::days(9)).unwrap();
         Arc::new(IdpMetadata {
             entity_id: "https://idp.example/metadata".into(),
-            sso_redirect: "https://idp.example/sso".into(),
+            sso_redirect: Some("https://idp.example/sso".into()),
+            sso_post: None,
             slo_redirect: None,
             signing_certs: vec![keys.cert_der],
         })

@@ -16,6 +16,7 @@ use portalctl::servicekonto::{routes, ServicekontoState, TenantLookup};
 use portalctl::servicekonto::{saml, samples};
 use portalctl::tenant::{self, SourceFile, Tenant};
 use reqwest::StatusCode;
+use sha2::Digest as _;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -227,9 +228,14 @@ impl Env {
         format!("http://{host}:{}{path}", self.port)
     }
 
-    /// The SAML IdP's single sign-on endpoint (BundID's path), followed by `rest`.
+    /// The SAML IdP's HTTP-Redirect single sign-on endpoint (BundID's Shibboleth path), followed by `rest`.
     fn saml_sso_url(&self, rest: &str) -> String {
         format!("http://127.0.0.1:{}/idp/profile/SAML2/Redirect/SSO{rest}", self.saml_idp_port)
+    }
+
+    /// The SAML IdP's HTTP-POST single sign-on endpoint (the one BundID documents).
+    fn saml_post_sso_url(&self) -> String {
+        format!("http://127.0.0.1:{}/idp/profile/SAML2/POST/SSO", self.saml_idp_port)
     }
 
     /// What the SAML IdP received: its record of the AuthnRequest with this ID.
@@ -273,12 +279,8 @@ async fn saml_form(env: &Env, browser: &reqwest::Client, idp_extra: &str) -> Sam
 }
 
 async fn saml_form_from(env: &Env, browser: &reqwest::Client, start: &str, idp_extra: &str) -> SamlForm {
-    let resp = browser.get(env.url(SAML_HOST, start)).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
-    let to_idp = location(&resp);
-    assert!(to_idp.starts_with(&env.saml_sso_url("?SAMLRequest=")), "{to_idp}");
-    assert!(to_idp.contains("&SigAlg=") && to_idp.contains("&Signature="), "{to_idp}");
-    let resp = browser.get(format!("{to_idp}{idp_extra}")).send().await.unwrap();
+    let request = saml_request_form(env, browser, start).await;
+    let resp = request.post_to_idp(idp_extra).await;
     let status = resp.status();
     let html = resp.text().await.unwrap();
     assert_eq!(status, StatusCode::OK, "the IdP rejected our AuthnRequest: {html}");
@@ -287,6 +289,59 @@ async fn saml_form_from(env: &Env, browser: &reqwest::Client, start: &str, idp_e
         saml_response: form_field(&html, "SAMLResponse").expect("SAMLResponse in the form"),
         relay_state: form_field(&html, "RelayState"),
     }
+}
+
+/// Our HTTP-POST binding page: the form the browser posts to the IdP (BundID profile).
+struct RequestForm {
+    action: String,
+    saml_request: String,
+    relay_state: Option<String>,
+}
+
+impl RequestForm {
+    /// The AuthnRequest's XML.
+    fn xml(&self) -> String {
+        String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&self.saml_request).unwrap()).unwrap()
+    }
+
+    /// Post the form to the IdP as the browser would, with scenario parameters (`&level=…`) in the URL's query.
+    async fn post_to_idp(&self, idp_extra: &str) -> reqwest::Response {
+        let extra = idp_extra.trim_start_matches('&');
+        let url = if extra.is_empty() { self.action.clone() } else { format!("{}?{extra}", self.action) };
+        let mut fields = vec![("SAMLRequest", self.saml_request.clone())];
+        if let Some(r) = &self.relay_state {
+            fields.push(("RelayState", r.clone()));
+        }
+        reqwest::Client::new().post(url).form(&fields).send().await.unwrap()
+    }
+}
+
+/// Start a login at `start` on the BundID tenant: the page of the HTTP-POST binding, checked to
+/// work under its Content-Security-Policy (the auto-submit script allowed by its hash only, a
+/// visible button without script).
+async fn saml_request_form(env: &Env, browser: &reqwest::Client, start: &str) -> RequestForm {
+    let resp = browser.get(env.url(SAML_HOST, start)).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "the HTTP-POST binding's page");
+    let csp = resp.headers().get("content-security-policy").expect("a CSP").to_str().unwrap().to_string();
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    let html = resp.text().await.unwrap();
+    let script = {
+        let start = html.find("<script>").expect("the auto-submit script") + "<script>".len();
+        &html[start..start + html[start..].find("</script>").unwrap()]
+    };
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script.as_bytes()));
+    assert!(csp.contains(&format!("script-src 'sha256-{hash}'")), "{csp}");
+    assert!(!csp.contains("unsafe-inline") && csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(html.matches("<script").count(), 1, "{html}");
+    let form = &html[html.find("<form id=\"saml-post\"").expect("the form")..];
+    assert!(form.contains("<button type=\"submit\">"), "a button without script: {html}");
+    let request = RequestForm {
+        action: form_action(form),
+        saml_request: form_field(form, "SAMLRequest").expect("SAMLRequest in the form"),
+        relay_state: form_field(form, "RelayState"),
+    };
+    assert_eq!(request.action, env.saml_post_sso_url());
+    request
 }
 
 impl SamlForm {
@@ -495,17 +550,10 @@ async fn logout_refuses_cross_site_requests() {
 async fn saml_rejects_tampered_misaddressed_expired_and_weak_responses() {
     let env = Env::shared();
 
-    // The IdP verifies our AuthnRequest signature: a changed RelayState breaks it.
-    let browser = env.browser();
-    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=/konto")).send().await.unwrap();
-    let forged = location(&resp).replace("RelayState=%2Fkonto", "RelayState=%2Fanders");
-    let resp = browser.get(forged).send().await.unwrap();
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert!(resp.text().await.unwrap().contains("AuthnRequest rejected"));
-
     // Only local paths are kept as the place to return to (no open redirect).
-    let resp = browser.get(env.url(SAML_HOST, "/anmelden?next=//evil.example/x")).send().await.unwrap();
-    assert!(location(&resp).contains("&RelayState=%2F&SigAlg="), "{}", location(&resp));
+    let browser = env.browser();
+    let request = saml_request_form(env, &browser, "/anmelden?next=//evil.example/x").await;
+    assert_eq!(request.relay_state.as_deref(), Some("/"));
 
     // Tampered: the signed assertion's content changed after signing.
     let browser = env.browser();
@@ -755,6 +803,7 @@ async fn bundid_profile_request_and_attributes_by_oid() {
     let form = saml_form(env, &browser, "").await;
     let seen = env.idp_request(&form.request_id()).await;
     assert_eq!(seen["issuer"], "https://service.detmold.test/saml/metadata/integration", "{seen}");
+    assert_eq!(seen["binding"], "post", "BundID's documented endpoint is …/SAML2/POST/SSO");
     assert_eq!(seen["comparison"], "minimum");
     assert_eq!(seen["level"], "STORK-QAA-Level-3");
     assert_eq!(seen["organizationDisplayName"], "Stadt Detmold");
@@ -823,6 +872,59 @@ async fn a_service_may_require_a_higher_trust_level_than_the_tenant() {
     assert_eq!(env.idp_request(&form.request_id()).await["level"], "STORK-QAA-Level-3");
 }
 
+/// The BundID tenant's AuthnRequest goes by HTTP-POST with an enveloped signature: the IdP
+/// (samlify) verifies it with the certificate of our SP metadata and refuses it changed after
+/// signing, without its signature, or signed with another key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_idp_refuses_changed_and_unsigned_post_requests() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let request = saml_request_form(env, &browser, "/anmelden?next=/konto").await;
+    let xml = request.xml();
+    let sig_start = xml.find("<ds:Signature").expect("an enveloped signature");
+    let sig_end = xml.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
+    assert!(xml[..sig_start].ends_with("</saml:Issuer>"), "the signature follows the Issuer: {xml}");
+    let id = {
+        let start = xml.find(" ID=\"").unwrap() + " ID=\"".len();
+        xml[start..start + xml[start..].find('"').unwrap()].to_string()
+    };
+    let unsigned = format!("{}{}", &xml[..sig_start], &xml[sig_end..]);
+    let other_key = SpKeys::read(&keys::KeyPaths {
+        key: env.secrets.path().join("idp.key.pem"),
+        cert: env.secrets.path().join("idp.crt.pem"),
+    })
+    .unwrap();
+    let foreign = portalctl::servicekonto::xmldsig::sign_enveloped(
+        &format!("{}<!--SIG-->{}", &xml[..sig_start], &xml[sig_end..]),
+        &id,
+        "<!--SIG-->",
+        &other_key.private_key,
+    )
+    .unwrap();
+    let forgeries = [
+        ("changed", xml.replace("Stadt Detmold", "Stadt Irgendwo")),
+        ("level lowered", xml.replace("STORK-QAA-Level-3", "STORK-QAA-Level-1")),
+        ("unsigned", unsigned),
+        ("signed with another key", foreign),
+    ];
+    for (what, forged) in forgeries {
+        assert_ne!(forged, xml, "{what}");
+        let form = RequestForm {
+            action: request.action.clone(),
+            saml_request: base64::engine::general_purpose::STANDARD.encode(forged),
+            relay_state: request.relay_state.clone(),
+        };
+        let resp = form.post_to_idp("").await;
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "{what}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("AuthnRequest rejected") && text.to_lowercase().contains("signature"), "{what}: {text}");
+    }
+    // The request as we signed it is accepted, by the POST binding.
+    let resp = request.post_to_idp("").await;
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+    assert_eq!(env.idp_request(&id).await["binding"], "post");
+}
+
 /// The IdP behaves like BundID: a correctly signed AuthnRequest without the akdb extension is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_bundid_idp_refuses_a_request_without_the_extension() {
@@ -832,12 +934,13 @@ async fn the_bundid_idp_refuses_a_request_without_the_extension() {
         SpKeys::read(&keys::KeyPaths::current(env.secrets.path(), tenant, tenant::Environment::Integration)).unwrap();
     let binding = tenant.servicekonto.as_ref().unwrap();
     let sso = env.saml_sso_url("");
+    let post_sso = env.saml_post_sso_url();
     let acs = env.url(SAML_HOST, "/anmelden/saml/acs");
     let params = |id, extension| saml::AuthnRequestParams {
         id,
         entity_id: binding.entity_id.as_deref().unwrap(),
         acs_url: &acs,
-        destination: &sso,
+        destination: if id.starts_with("_post") { &post_sso } else { &sso },
         min_level: binding.trust_level,
         extension,
         relay_state: Some("/"),
@@ -852,8 +955,25 @@ async fn the_bundid_idp_refuses_a_request_without_the_extension() {
 
     // The same request with the extension is accepted.
     let ext = portalctl::servicekonto::bundid::RequestExtension::of(binding, &tenant.display_name);
-    let with = saml::redirect_url(&params("_with-extension", ext), &keys).unwrap();
+    let with = saml::redirect_url(&params("_with-extension", ext.clone()), &keys).unwrap();
     let resp = reqwest::get(&with.url).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
+
+    // The same by HTTP-POST: the signature verifies, the profile is checked all the same.
+    let post = |form: saml::PostForm| RequestForm {
+        action: form.action,
+        saml_request: form.saml_request,
+        relay_state: form.relay_state,
+    };
+    let plain = post(saml::post_form(&params("_post-without-extension", None), &keys).unwrap());
+    let resp = plain.post_to_idp("").await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("BundID profile"));
+    let seen = env.idp_request("_post-without-extension").await;
+    assert_eq!(seen["binding"], "post");
+    assert!(seen["refused"].as_str().unwrap().contains("Extensions"), "{seen}");
+    let with = post(saml::post_form(&params("_post-with-extension", ext), &keys).unwrap());
+    let resp = with.post_to_idp("").await;
     assert_eq!(resp.status(), StatusCode::OK, "{}", resp.text().await.unwrap());
 }
 

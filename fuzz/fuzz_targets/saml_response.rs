@@ -78,7 +78,8 @@ fn expectations() -> &'static Expectations {
         let params = samples::Response::fixed();
         let idp = IdpMetadata {
             entity_id: params.idp_entity_id.clone(),
-            sso_redirect: "https://idp.example/sso".into(),
+            sso_redirect: Some("https://idp.example/sso".into()),
+            sso_post: None,
             slo_redirect: None,
             signing_certs: vec![keys.cert_der.clone()],
         };

@@ -318,6 +318,20 @@ struct ServiceView {
     trust_level: String,
     trust_label: &'static str,
     origin_tenant: Option<String>,
+    /// For a service that needs "hoch": the login with the Online-Ausweis that returns to this
+    /// page ([`login_hoch`]); none without an identity provider.
+    login_hoch: Option<String>,
+}
+
+/// The login a service that needs the trust level "hoch" offers: `/anmelden` asking for that
+/// level (the Online-Ausweis), back to the service page afterwards. `None` for other levels, and
+/// when the tenant has no identity provider (as for the header's "Anmelden" button).
+pub fn login_hoch(site: &Site, service_id: &str, trust_level: &str) -> Option<String> {
+    (trust_level == "hoch" && site.login_available()).then(|| {
+        let next: String =
+            url::form_urlencoded::byte_serialize(format!("/leistungen/{service_id}").as_bytes()).collect();
+        format!("/anmelden?trustLevel=hoch&next={next}")
+    })
 }
 
 /// How a trust level is shown to citizens.
@@ -346,6 +360,7 @@ async fn service(State(state): State<AppState>, ctx: TenantCtx, Path(id): Path<S
         .await?;
     let Some(r) = rows.first() else { return Ok(not_found(&state, &ctx.site, ctx.user.as_ref())) };
     let trust_level: String = r.get(13);
+    let login_hoch = login_hoch(&ctx.site, &id, &trust_level);
     let facility: Option<String> = r.get(8);
     let view = ServiceView {
         id: r.get(0),
@@ -364,6 +379,7 @@ async fn service(State(state): State<AppState>, ctx: TenantCtx, Path(id): Path<S
         trust_label: trust_label(&trust_level),
         trust_level,
         origin_tenant: r.get(14),
+        login_hoch,
     };
     let mut c = base(&ctx);
     c.insert("service", &view);

@@ -94,8 +94,10 @@ pub fn sp_metadata(p: &SpMetadataParams<'_>) -> Result<String> {
 #[derive(Debug, Clone)]
 pub struct IdpMetadata {
     pub entity_id: String,
-    /// SingleSignOnService location for the HTTP-Redirect binding.
-    pub sso_redirect: String,
+    /// SingleSignOnService location for the HTTP-Redirect binding, if the IdP offers it.
+    pub sso_redirect: Option<String>,
+    /// SingleSignOnService location for the HTTP-POST binding, if the IdP offers it.
+    pub sso_post: Option<String>,
     /// SingleLogoutService location for the HTTP-Redirect binding, if any.
     pub slo_redirect: Option<String>,
     /// DER of each signing certificate (KeyDescriptor use="signing" or without use).
@@ -122,15 +124,18 @@ pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata> {
     let idp = entity
         .child(MD_NS, "IDPSSODescriptor")
         .ok_or_else(|| Error::Metadata(format!("{entity_id}: no IDPSSODescriptor")))?;
-    let endpoint = |name: &str| {
+    let endpoint = |name: &str, binding: &str| {
         idp.children_named(MD_NS, name)
-            .find(|s| s.attr("Binding") == Some(REDIRECT_BINDING))
+            .find(|s| s.attr("Binding") == Some(binding))
             .and_then(|s| s.attr("Location"))
             .map(str::to_string)
     };
-    let sso_redirect = endpoint("SingleSignOnService")
-        .ok_or_else(|| Error::Metadata(format!("{entity_id}: no SingleSignOnService for HTTP-Redirect")))?;
-    let slo_redirect = endpoint("SingleLogoutService");
+    let sso_redirect = endpoint("SingleSignOnService", REDIRECT_BINDING);
+    let sso_post = endpoint("SingleSignOnService", POST_BINDING);
+    if sso_redirect.is_none() && sso_post.is_none() {
+        return Err(Error::Metadata(format!("{entity_id}: no SingleSignOnService for HTTP-Redirect or HTTP-POST")));
+    }
+    let slo_redirect = endpoint("SingleLogoutService", REDIRECT_BINDING);
     let mut signing_certs = Vec::new();
     for kd in idp.children_named(MD_NS, "KeyDescriptor") {
         if kd.attr("use").is_some_and(|u| u != "signing") {
@@ -147,7 +152,31 @@ pub fn parse_idp_metadata(text: &str) -> Result<IdpMetadata> {
     if signing_certs.is_empty() {
         return Err(Error::Metadata(format!("{entity_id}: no signing certificate")));
     }
-    Ok(IdpMetadata { entity_id, sso_redirect, slo_redirect, signing_certs })
+    Ok(IdpMetadata { entity_id, sso_redirect, sso_post, slo_redirect, signing_certs })
+}
+
+/// How an AuthnRequest travels to the IdP (SAML bindings §3.4, §3.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SsoBinding {
+    /// DEFLATE + base64 in the query, signed over the query string.
+    Redirect,
+    /// base64 in a form field the browser posts, with an enveloped XML signature.
+    Post,
+}
+
+impl IdpMetadata {
+    /// Where and how to send an AuthnRequest. With `prefer_post` (the BundID profile, whose documented
+    /// endpoint is `…/SAML2/POST/SSO`) the HTTP-POST endpoint when the metadata has one; otherwise the
+    /// HTTP-Redirect endpoint when it has one. Either way the other binding when only that one is offered.
+    pub fn sso_endpoint(&self, prefer_post: bool) -> Option<(SsoBinding, &str)> {
+        let post = self.sso_post.as_deref().map(|l| (SsoBinding::Post, l));
+        let redirect = self.sso_redirect.as_deref().map(|l| (SsoBinding::Redirect, l));
+        if prefer_post {
+            post.or(redirect)
+        } else {
+            redirect.or(post)
+        }
+    }
 }
 
 /// Facts about one certificate.
@@ -181,14 +210,47 @@ pub fn cert_rsa_key(der: &[u8]) -> Result<rsa::RsaPublicKey> {
 mod tests {
     use super::*;
 
+    const CERT: &str = "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:X509Data><ds:X509Certificate>MIIB</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>";
+
+    fn idp_md(services: &[(&str, &str)]) -> String {
+        let sso: String = services
+            .iter()
+            .map(|(b, l)| {
+                format!(
+                    r#"<md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:{b}" Location="{l}"/>"#
+                )
+            })
+            .collect();
+        format!(
+            r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example">
+          <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">{CERT}{sso}</md:IDPSSODescriptor></md:EntityDescriptor>"#
+        )
+    }
+
     #[test]
-    fn idp_metadata_needs_a_redirect_endpoint_and_a_certificate() {
-        let md = r#"<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" entityID="https://idp.example">
-          <md:IDPSSODescriptor protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-            <md:SingleSignOnService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="https://idp.example/post"/>
-          </md:IDPSSODescriptor></md:EntityDescriptor>"#;
-        let err = parse_idp_metadata(md).unwrap_err().to_string();
-        assert!(err.contains("no SingleSignOnService for HTTP-Redirect"), "{err}");
+    fn idp_metadata_needs_a_single_sign_on_endpoint_and_a_certificate() {
+        let err = parse_idp_metadata(&idp_md(&[("SOAP", "https://idp.example/soap")])).unwrap_err().to_string();
+        assert!(err.contains("no SingleSignOnService for HTTP-Redirect or HTTP-POST"), "{err}");
+        let no_cert = idp_md(&[("HTTP-POST", "https://idp.example/post")]).replace(CERT, "");
+        assert!(parse_idp_metadata(&no_cert).unwrap_err().to_string().contains("no signing certificate"));
         assert!(parse_idp_metadata("<x/>").unwrap_err().to_string().contains("not md:EntityDescriptor"));
+    }
+
+    /// The BundID profile posts; other SAML IdPs get a redirect when they offer one. An IdP that
+    /// offers only one binding gets that one, and a POST-only IdP is no longer refused.
+    #[test]
+    fn the_sso_binding_follows_the_profile_and_what_the_idp_offers() {
+        let both = parse_idp_metadata(&idp_md(&[
+            ("HTTP-Redirect", "https://idp.example/redirect"),
+            ("HTTP-POST", "https://idp.example/post"),
+        ]))
+        .unwrap();
+        assert_eq!(both.sso_endpoint(true), Some((SsoBinding::Post, "https://idp.example/post")));
+        assert_eq!(both.sso_endpoint(false), Some((SsoBinding::Redirect, "https://idp.example/redirect")));
+        let post_only = parse_idp_metadata(&idp_md(&[("HTTP-POST", "https://idp.example/post")])).unwrap();
+        assert_eq!(post_only.sso_redirect, None);
+        assert_eq!(post_only.sso_endpoint(false), Some((SsoBinding::Post, "https://idp.example/post")));
+        let redirect_only = parse_idp_metadata(&idp_md(&[("HTTP-Redirect", "https://idp.example/r")])).unwrap();
+        assert_eq!(redirect_only.sso_endpoint(true), Some((SsoBinding::Redirect, "https://idp.example/r")));
     }
 }

@@ -1,6 +1,6 @@
-//! SAML 2.0 Web SSO, SP side: the signed AuthnRequest for the HTTP-Redirect binding and the
-//! validation of the Response that comes back through HTTP-POST. Pure apart from the clock
-//! value passed in.
+//! SAML 2.0 Web SSO, SP side: the signed AuthnRequest for the HTTP-Redirect binding
+//! ([`redirect_url`]) or the HTTP-POST binding ([`post_form`]), and the validation of the
+//! Response that comes back through HTTP-POST. Pure apart from the clock value passed in.
 //!
 //! The Response is unauthenticated input until its signature is checked. [`validate_response`]
 //! parses it with the bounded parser ([`xml::Limits::SAML`]); [`Verifier::validate`] runs it on
@@ -98,12 +98,22 @@ pub struct AuthnRequestParams<'a> {
 
 /// The AuthnRequest XML.
 pub fn authn_request_xml(p: &AuthnRequestParams<'_>) -> String {
+    authn_request_xml_with(p, "")
+}
+
+/// Where the enveloped signature of a POSTed AuthnRequest goes: right after `saml:Issuer`, as
+/// the schema orders it (Issuer, Signature, Extensions, …). Every value before it is escaped,
+/// so the first occurrence is this slot.
+const SIGNATURE_SLOT: &str = "<!--signature-->";
+
+/// The AuthnRequest XML with `after_issuer` (markup) right after the `saml:Issuer`.
+fn authn_request_xml_with(p: &AuthnRequestParams<'_>, after_issuer: &str) -> String {
     format!(
         concat!(
             r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion""#,
             r#" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" AssertionConsumerServiceURL="{acs}""#,
             r#" ProtocolBinding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST">"#,
-            r#"<saml:Issuer>{issuer}</saml:Issuer>{extensions}"#,
+            r#"<saml:Issuer>{issuer}</saml:Issuer>{after_issuer}{extensions}"#,
             r#"<samlp:NameIDPolicy Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent" AllowCreate="true"/>"#,
             r#"<samlp:RequestedAuthnContext Comparison="minimum"><saml:AuthnContextClassRef>{level}</saml:AuthnContextClassRef></samlp:RequestedAuthnContext>"#,
             r#"</samlp:AuthnRequest>"#
@@ -115,6 +125,7 @@ pub fn authn_request_xml(p: &AuthnRequestParams<'_>) -> String {
         issuer = escape(p.entity_id),
         extensions = p.extension.as_ref().map(RequestExtension::to_xml).unwrap_or_default(),
         level = trust::requested_value(p.min_level),
+        after_issuer = after_issuer,
     )
 }
 
@@ -135,6 +146,33 @@ pub fn redirect_url(p: &AuthnRequestParams<'_>, keys: &SpKeys) -> Result<AuthnRe
     query.push_str(&format!("&Signature={}", urlencode(&base64::engine::general_purpose::STANDARD.encode(sig))));
     let sep = if p.destination.contains('?') { '&' } else { '?' };
     Ok(AuthnRequest { id: p.id.to_string(), url: format!("{}{sep}{query}", p.destination) })
+}
+
+/// An AuthnRequest for the HTTP-POST binding (SAML bindings §3.5): the form the browser posts to
+/// the IdP's HTTP-POST single sign-on location.
+#[derive(Debug, Clone)]
+pub struct PostForm {
+    /// The request's ID (kept for InResponseTo).
+    pub id: String,
+    /// The form's target: the IdP's HTTP-POST SingleSignOnService location.
+    pub action: String,
+    /// The form field `SAMLRequest`: the signed AuthnRequest, base64 (not deflated).
+    pub saml_request: String,
+    /// The form field `RelayState`, if any (not covered by the signature in this binding).
+    pub relay_state: Option<String>,
+}
+
+/// Build the HTTP-POST form: the AuthnRequest with an enveloped XML signature (exclusive c14n,
+/// RSA-SHA256, SHA-256 digest; [`xmldsig::sign_enveloped`]) right after its `Issuer`, base64.
+pub fn post_form(p: &AuthnRequestParams<'_>, keys: &SpKeys) -> Result<PostForm, super::Error> {
+    let unsigned = authn_request_xml_with(p, SIGNATURE_SLOT);
+    let signed = xmldsig::sign_enveloped(&unsigned, p.id, SIGNATURE_SLOT, &keys.private_key)?;
+    Ok(PostForm {
+        id: p.id.to_string(),
+        action: p.destination.to_string(),
+        saml_request: base64::engine::general_purpose::STANDARD.encode(signed),
+        relay_state: p.relay_state.map(str::to_string),
+    })
 }
 
 fn urlencode(s: &str) -> String {
@@ -450,7 +488,8 @@ mod tests {
     fn expectations() -> Expectations {
         let idp = IdpMetadata {
             entity_id: IDP.into(),
-            sso_redirect: "https://idp.example/sso".into(),
+            sso_redirect: Some("https://idp.example/sso".into()),
+            sso_post: None,
             slo_redirect: None,
             signing_certs: vec![idp_keys().0.cert_der.clone()],
         };
@@ -472,6 +511,39 @@ mod tests {
 
     fn signed(r: &R) -> String {
         sign(&response_xml(r), "_assert", &idp_keys().0)
+    }
+
+    /// The HTTP-POST binding: the request carries an enveloped signature right after its Issuer
+    /// (the schema's order), which verifies with the SP's key and breaks on any change.
+    #[test]
+    fn post_binding_requests_carry_an_enveloped_signature_after_the_issuer() {
+        let sp = &idp_keys().1;
+        let p = AuthnRequestParams {
+            id: "_post1",
+            entity_id: SP,
+            acs_url: ACS,
+            destination: "https://idp.example/idp/profile/SAML2/POST/SSO",
+            min_level: TrustLevel::Hoch,
+            extension: None,
+            relay_state: Some("/konto"),
+            now: OffsetDateTime::now_utc(),
+        };
+        let form = post_form(&p, sp).unwrap();
+        assert_eq!((form.id.as_str(), form.action.as_str()), ("_post1", p.destination));
+        assert_eq!(form.relay_state.as_deref(), Some("/konto"));
+        let xml =
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(&form.saml_request).unwrap()).unwrap();
+        assert!(!xml.contains(SIGNATURE_SLOT), "{xml}");
+        let doc = xml::parse(&xml, &Limits::SAML).unwrap();
+        let root = doc.root();
+        assert!(root.is(PROTOCOL_NS, "AuthnRequest"));
+        let order: Vec<&str> = root.elements().map(|e| e.local()).collect();
+        assert_eq!(order, ["Issuer", "Signature", "NameIDPolicy", "RequestedAuthnContext"]);
+        xmldsig::verify(root, &[sp.public_key()]).unwrap();
+        assert_eq!(xmldsig::verify(root, &[idp_keys().0.public_key()]), Err(SignatureError::BadSignature));
+        let tampered = xml.replace("STORK-QAA-Level-4", "STORK-QAA-Level-1");
+        let doc = xml::parse(&tampered, &Limits::SAML).unwrap();
+        assert_eq!(xmldsig::verify(doc.root(), &[sp.public_key()]), Err(SignatureError::Digest));
     }
 
     #[test]

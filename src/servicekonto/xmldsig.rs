@@ -155,8 +155,8 @@ pub fn sign_rsa_sha256(key: &rsa::RsaPrivateKey, message: &[u8]) -> Result<Vec<u
 
 /// Sign the element whose `ID` is `id` in the document `text` with an enveloped signature of
 /// the kind [`verify`] accepts, inserted in place of `marker` (which should stand right inside
-/// that element, e.g. after its `Issuer`). For test identity providers, fixtures and
-/// benchmarks; the portal itself only signs AuthnRequests (HTTP-Redirect binding).
+/// that element, e.g. after its `Issuer`). The portal signs its HTTP-POST AuthnRequests with it
+/// (`saml::post_form`); test identity providers, fixtures and benchmarks sign responses.
 pub fn sign_enveloped(text: &str, id: &str, marker: &str, key: &rsa::RsaPrivateKey) -> Result<String, super::Error> {
     let malformed = |why: String| super::Error::Crypto(format!("cannot sign: {why}"));
     let unsigned = text.replacen(marker, "", 1);

@@ -8,8 +8,13 @@
 // GET /metadata  the IdP metadata (entity ID http://127.0.0.1:<port>/metadata); single sign-on
 //                at BundID's (Shibboleth) paths /idp/profile/SAML2/Redirect/SSO and …/POST/SSO.
 // GET /idp/profile/SAML2/Redirect/SSO
-//                HTTP-Redirect binding: verifies the AuthnRequest's signature against the SP
-//                metadata (and its schema), then checks it the way BundID does: it must carry
+//                HTTP-Redirect binding: verifies the AuthnRequest's signature over the query
+//                string against the SP metadata (and the request against the SAML schema).
+// POST /idp/profile/SAML2/POST/SSO
+//                HTTP-POST binding (form fields SAMLRequest, RelayState): the AuthnRequest must
+//                carry an enveloped XML signature that verifies with the SP metadata's
+//                certificate (an unsigned or changed request is refused), and the schema.
+//                Either way the request is then checked the way BundID does: it must carry
 //                <samlp:Extensions> with akdb:AuthenticationRequest (Version 2) listing the
 //                RequestedAttributes by urn:oid name and the DisplayInformation with an
 //                OrganizationDisplayName, and a RequestedAuthnContext Comparison="minimum" with a
@@ -17,12 +22,13 @@
 //                with an auto-submitting HTML form that POSTs a signed Response for the test
 //                citizen "Erika Mustermann": every requested attribute by OID, and the trust
 //                level as attribute urn:oid:1.2.40.0.10.2.1.1.261.94 and AuthnContextClassRef.
-//                Test scenarios, as extra query parameters outside the signed part:
+//                Test scenarios, as query parameters of the SSO URL outside the signed part:
 //                level=<value> trust level asserted (default STORK-QAA-Level-3),
 //                audience=<uri> a wrong audience, expired=1 an assertion already expired,
 //                encrypt=cbc|gcm the assertion encrypted (aes256-cbc or aes128-gcm, rsa-oaep-mgf1p).
-// GET /requests  what the IdP received, newest last (JSON): per AuthnRequest its ID, issuer, the
-//                requested attributes, display information, comparison and level, or why it was refused.
+// GET /requests  what the IdP received, newest last (JSON): per AuthnRequest the binding
+//                (redirect|post), its ID, issuer, the requested attributes, display information,
+//                comparison and level, or why it was refused.
 import http from 'node:http';
 import fs from 'node:fs';
 import samlify from 'samlify';
@@ -138,7 +144,24 @@ server.listen(0, '127.0.0.1', () => {
     }),
   };
 
-  const sso = async (req, res) => {
+  // Which known SP sent the AuthnRequest: samlify verifies its signature against each SP's
+  // metadata (and the SAML schema) for the binding it came by.
+  const identify = async (binding, req) => {
+    const errors = [];
+    for (const candidate of sps) {
+      try {
+        const parsed = await idp.parseLoginRequest(candidate, binding, req);
+        if (parsed.extract.issuer === candidate.entityMeta.getEntityID()) return { sp: candidate, parsed };
+        errors.push(`issuer ${parsed.extract.issuer} is not ${candidate.entityMeta.getEntityID()}`);
+      } catch (err) {
+        errors.push(String(err && err.message ? err.message : err));
+      }
+    }
+    return { errors };
+  };
+
+  // HTTP-Redirect binding: the signature over the query string.
+  const ssoRedirect = async (req, res) => {
     const url = new URL(req.url, base);
     const rawQuery = req.url.includes('?') ? req.url.slice(req.url.indexOf('?') + 1) : '';
     // The signed octet string: SAMLRequest, RelayState, SigAlg exactly as received (bindings §3.4.4.1).
@@ -147,20 +170,31 @@ server.listen(0, '127.0.0.1', () => {
     const octetString = ['SAMLRequest', 'RelayState', 'SigAlg'].map(pick).filter(Boolean).join('&');
     const query = Object.fromEntries(['SAMLRequest', 'RelayState', 'SigAlg', 'Signature']
       .filter((k) => url.searchParams.has(k)).map((k) => [k, url.searchParams.get(k)]));
-    let sp = null;
-    let parsed = null;
-    const errors = [];
-    for (const candidate of sps) {
-      try {
-        parsed = await idp.parseLoginRequest(candidate, 'redirect', { query, octetString });
-        if (parsed.extract.issuer === candidate.entityMeta.getEntityID()) { sp = candidate; break; }
-        errors.push(`issuer ${parsed.extract.issuer} is not ${candidate.entityMeta.getEntityID()}`);
-      } catch (err) {
-        errors.push(String(err && err.message ? err.message : err));
-      }
+    await answer('redirect', await identify('redirect', { query, octetString }), query.RelayState, url, res);
+  };
+
+  // HTTP-POST binding (bindings §3.5): the form fields SAMLRequest (base64) and RelayState; the
+  // request must carry an enveloped signature, verified against the SP metadata's certificate.
+  const ssoPost = async (req, res) => {
+    const url = new URL(req.url, base);
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const body = Object.fromEntries(['SAMLRequest', 'RelayState'].filter((k) => form.has(k)).map((k) => [k, form.get(k)]));
+    if (!body.SAMLRequest) {
+      received.push({ binding: 'post', refused: 'POST without SAMLRequest' });
+      res.writeHead(400, { 'content-type': 'text/plain' });
+      res.end('AuthnRequest rejected: POST without SAMLRequest');
+      return;
     }
+    await answer('post', await identify('post', { body }), body.RelayState, url, res);
+  };
+
+  // Check a verified AuthnRequest against the BundID profile and answer with the test citizen.
+  // Scenario parameters come from the query of the SSO URL, outside the signed part.
+  const answer = async (binding, { sp, parsed, errors }, relayState, url, res) => {
     if (!sp) {
-      received.push({ refused: errors.join('; ') });
+      received.push({ binding, refused: errors.join('; ') });
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end(`AuthnRequest rejected: ${errors.join('; ')}`);
       return;
@@ -169,12 +203,12 @@ server.listen(0, '127.0.0.1', () => {
     try {
       bundid = bundidRequest(parsed.samlContent);
     } catch (err) {
-      received.push({ id: parsed.extract.request.id, issuer: parsed.extract.issuer, refused: err.message });
+      received.push({ binding, id: parsed.extract.request.id, issuer: parsed.extract.issuer, refused: err.message });
       res.writeHead(400, { 'content-type': 'text/plain' });
       res.end(`AuthnRequest rejected (BundID profile): ${err.message}`);
       return;
     }
-    received.push({ id: parsed.extract.request.id, issuer: parsed.extract.issuer, ...bundid });
+    received.push({ binding, id: parsed.extract.request.id, issuer: parsed.extract.issuer, ...bundid });
     const level = url.searchParams.get('level') || 'STORK-QAA-Level-3';
     const audience = url.searchParams.get('audience') || sp.entityMeta.getEntityID();
     const expired = url.searchParams.get('expired') === '1';
@@ -208,7 +242,7 @@ server.listen(0, '127.0.0.1', () => {
       + attributeXml(TRUST_LEVEL_OID, level);
     const responder = encrypting[url.searchParams.get('encrypt')] || idp;
     const response = await responder.createLoginResponse(sp, parsed, 'post', {}, {
-      relayState: query.RelayState,
+      relayState,
       customTagReplacement: (template) => ({
         id,
         context: samlify.SamlLib.replaceTagsByValue(template, values).replace('<!--ATTRIBUTES-->', attributes),
@@ -220,6 +254,11 @@ server.listen(0, '127.0.0.1', () => {
       + `<input type="hidden" name="SAMLResponse" value="${escapeHtml(response.context)}">${relay}<noscript><button>Weiter</button></noscript></form></body></html>`);
   };
 
+  const failed = (res) => (err) => {
+    res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end(String(err && err.stack ? err.stack : err));
+  };
+
   server.on('request', (req, res) => {
     if (req.url === '/metadata') {
       res.writeHead(200, { 'content-type': 'application/samlmetadata+xml' });
@@ -227,11 +266,10 @@ server.listen(0, '127.0.0.1', () => {
     } else if (req.url === '/requests') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(received));
-    } else if (req.url.startsWith('/idp/profile/SAML2/Redirect/SSO?')) {
-      sso(req, res).catch((err) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(String(err && err.stack ? err.stack : err));
-      });
+    } else if (req.method === 'GET' && req.url.startsWith('/idp/profile/SAML2/Redirect/SSO?')) {
+      ssoRedirect(req, res).catch(failed(res));
+    } else if (req.method === 'POST' && /^\/idp\/profile\/SAML2\/POST\/SSO(\?|$)/.test(req.url)) {
+      ssoPost(req, res).catch(failed(res));
     } else {
       res.writeHead(404);
       res.end('not found');

@@ -177,8 +177,10 @@ pub fn login() -> Result<()> {
     guard.0.push(server);
     let t = Instant::now();
     loop {
-        let ready =
-            [SAML_HOST, OIDC_HOST].iter().all(|h| get(port, h, "/anmelden?next=/konto").is_ok_and(|(s, _)| s == 303));
+        // A login start answers 303 (OIDC, SAML HTTP-Redirect) or 200 (the BundID profile's HTTP-POST page).
+        let ready = [SAML_HOST, OIDC_HOST]
+            .iter()
+            .all(|h| get(port, h, "/anmelden?next=/konto").is_ok_and(|(s, _)| s == 303 || s == 200));
         if ready {
             break;
         }

@@ -60,7 +60,8 @@ pub fn saml() -> Result<()> {
         request_id: response.in_response_to.clone(),
         idp: Arc::new(IdpMetadata {
             entity_id: response.idp_entity_id.clone(),
-            sso_redirect: "https://idp.example/sso".into(),
+            sso_redirect: Some("https://idp.example/sso".into()),
+            sso_post: None,
             slo_redirect: None,
             signing_certs: vec![idp.cert_der.clone()],
         }),

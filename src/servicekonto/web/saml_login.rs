@@ -1,5 +1,6 @@
-//! SAML 2.0 login: a signed AuthnRequest by HTTP-Redirect at `/anmelden`, the response by
-//! HTTP-POST at the ACS.
+//! SAML 2.0 login: a signed AuthnRequest at `/anmelden` — by HTTP-POST (a small page whose form
+//! the browser posts to the IdP) for the BundID profile, by HTTP-Redirect for other IdPs that
+//! offer it — and the response by HTTP-POST at the ACS.
 //!
 //! The ACS refuses, before anything of the response is parsed, a tenant that does not log in
 //! with SAML and a browser without the login cookie set at `/anmelden` (a response posted into
@@ -8,18 +9,35 @@
 //! replicas): a forged or unsigned post cannot use up a citizen's login in progress.
 
 use super::cookies::{self, Kind};
-use super::{finish_login, internal, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
+use super::{finish_login, internal, page, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
 use super::{ACS_PATH, CLOCK_SKEW};
 use crate::servicekonto::bundid::RequestExtension;
+use crate::servicekonto::metadata::SsoBinding;
 use crate::servicekonto::saml;
 use crate::servicekonto::session::Pending;
-use crate::tenant::{Binding, Protocol, Tenant, TrustLevel};
+use crate::servicekonto::xml::escape;
+use crate::tenant::{Binding, Protocol, Provider, Tenant, TrustLevel};
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
 
-/// Start: the AuthnRequest (its ID remembered under the login cookie's hash) and the redirect to the IdP.
+/// The one script of the HTTP-POST page: it submits the form. The page's
+/// Content-Security-Policy allows exactly this script by its hash ([`post_page_csp`]); without
+/// script the citizen presses the form's button.
+pub const AUTO_SUBMIT_SCRIPT: &str = "document.getElementById(\"saml-post\").submit();";
+
+/// The Content-Security-Policy of the HTTP-POST page: the portal's policy plus `script-src`
+/// with the SHA-256 hash of [`AUTO_SUBMIT_SCRIPT`] (no `'unsafe-inline'`).
+pub fn post_page_csp() -> String {
+    let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(AUTO_SUBMIT_SCRIPT.as_bytes()));
+    format!("{}; script-src 'sha256-{hash}'", crate::portal::http::CONTENT_SECURITY_POLICY)
+}
+
+/// Start: the AuthnRequest (its ID remembered under the login cookie's hash), sent to the IdP by
+/// the binding the profile and the IdP's metadata choose ([`crate::servicekonto::metadata::IdpMetadata::sso_endpoint`]).
 pub(super) async fn start(
     sk: &ServicekontoState,
     tenant: &Tenant,
@@ -33,26 +51,55 @@ pub(super) async fn start(
     let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
     let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
     let idp = sk.idp_metadata(url).await.map_err(internal)?;
+    let (sso_binding, destination) = idp.sso_endpoint(binding.provider == Provider::Bundid).ok_or_else(|| {
+        LoginError::Unavailable(format!("{url}: no SingleSignOnService for HTTP-Redirect or HTTP-POST"))
+    })?;
     let keys = sk.sp_keys(tenant, binding).map_err(internal)?;
     let acs_url = format!("{base}{ACS_PATH}");
     let id = format!("_{}", hex(&rand::random::<[u8; 20]>()));
-    let req = saml::redirect_url(
-        &saml::AuthnRequestParams {
-            id: &id,
-            entity_id,
-            acs_url: &acs_url,
-            destination: &idp.sso_redirect,
-            min_level,
-            extension: RequestExtension::of(binding, &tenant.display_name),
-            relay_state: Some(&next),
-            now,
-        },
-        &keys,
-    )
-    .map_err(internal)?;
-    let pending = Pending::Saml { tenant: tenant.slug.clone(), request_id: req.id.clone(), acs_url, next, min_level };
+    let params = saml::AuthnRequestParams {
+        id: &id,
+        entity_id,
+        acs_url: &acs_url,
+        destination,
+        min_level,
+        extension: RequestExtension::of(binding, &tenant.display_name),
+        relay_state: Some(&next),
+        now,
+    };
+    let resp = match sso_binding {
+        SsoBinding::Redirect => redirect(&saml::redirect_url(&params, &keys).map_err(internal)?.url),
+        SsoBinding::Post => post_page(&saml::post_form(&params, &keys).map_err(internal)?),
+    };
+    let pending = Pending::Saml { tenant: tenant.slug.clone(), request_id: id.clone(), acs_url, next, min_level };
     sk.sessions.put_pending(&tenant.group, login_token, pending, now).await.map_err(store_error)?;
-    Ok(redirect(&req.url))
+    Ok(resp)
+}
+
+/// The HTTP-POST binding's page (SAML bindings §3.5.4): a form with `SAMLRequest` and
+/// `RelayState` that posts to the IdP, submitted by [`AUTO_SUBMIT_SCRIPT`] or by its button.
+/// Shown in the tenant's layout like the other pages of the login routes.
+fn post_page(form: &saml::PostForm) -> Response {
+    let relay = form
+        .relay_state
+        .as_deref()
+        .map(|r| format!("<input type=\"hidden\" name=\"RelayState\" value=\"{}\">", escape(r)))
+        .unwrap_or_default();
+    let inner = format!(
+        "<p>Sie werden zur Anmeldung an Ihr Servicekonto weitergeleitet. Falls das nicht von selbst geschieht, \
+         wählen Sie „Weiter zum Servicekonto“.</p>\
+         <form id=\"saml-post\" method=\"post\" action=\"{}\">\
+         <input type=\"hidden\" name=\"SAMLRequest\" value=\"{}\">{relay}\
+         <button type=\"submit\">Weiter zum Servicekonto</button></form>\
+         <script>{AUTO_SUBMIT_SCRIPT}</script>",
+        escape(&form.action),
+        escape(&form.saml_request),
+    );
+    let mut resp = page(StatusCode::OK, "Weiterleitung zum Servicekonto", &inner);
+    if let Ok(csp) = HeaderValue::from_str(&post_page_csp()) {
+        resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    resp
 }
 
 fn hex(bytes: &[u8]) -> String {
