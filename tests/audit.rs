@@ -215,6 +215,47 @@ async fn a_violation_seeded_into_a_template_fails_the_audit() {
     support::validate_html(&dir);
 }
 
+/// A page that moves on to another origin by itself — as the login page of the HTTP-POST binding posts its request to
+/// the identity provider — is audited as the portal's page: the navigation away is not made. Seeded into the
+/// not-found page: a form that submits itself to another origin, and an image without a text alternative that the
+/// audit must find on that page.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_page_that_posts_itself_elsewhere_is_audited_where_it_is() {
+    let Some(tools) = tools() else { return };
+    let Some(env) = TestEnv::new(&["kirchlengern"]).await else { return };
+    let templates = env.dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let page = std::fs::read_to_string(support::repo_root().join("templates/portal/not_found.html")).unwrap();
+    let port = support::free_port();
+    let address = format!("127.0.0.1:{port}");
+    let seeded = page.replacen(
+        "<h1>",
+        &format!(
+            "<img id=\"seeded-image\" src=\"/static/portal.css\">\n<form id=\"away\" method=\"post\" \
+             action=\"http://{address}/\"></form><script>document.getElementById(\"away\").submit();</script>\n<h1>"
+        ),
+        1,
+    );
+    assert_ne!(seeded, page);
+    std::fs::write(templates.join("not_found.html"), seeded).unwrap();
+    let _server = env.start_server_at(port, &["--templates", templates.to_str().unwrap()], |c| c);
+    let out = env
+        .portalctl()
+        .args(["audit", "--portal-address", &address, "--tenant", "kirchlengern", "-o", "json"])
+        .env("PORTALCTL_AUDIT_TOOLS", &tools)
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    let t = &doc["tenants"][0];
+    assert!(
+        t["violations"].as_array().unwrap().iter().any(|v| v["rule"] == "image-alt"
+            && v["path"] == "/seite-gibt-es-nicht"
+            && v["selectors"][0] == "#seeded-image"),
+        "the not-found page was not audited as the portal's: {t:#}"
+    );
+    assert_eq!(out.status.code(), Some(1), "a critical violation fails the audit");
+}
+
 /// Without Chromium (or node, or the npm packages) the audit says what is missing and exits 3 before asking anything.
 #[test]
 fn missing_chromium_is_a_clear_error_with_exit_3() {

@@ -512,6 +512,23 @@ async fn redirect_targets_with_control_characters_end_on_the_home_page() {
     }
 }
 
+/// A RelayState is at most 80 bytes (SAML bindings §3.5.3): a longer return path is not sent along, and the login
+/// still ends there, because the path checked at the start is kept with the login in progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_path_longer_than_a_relay_state_is_kept_but_not_sent() {
+    let env = Env::shared();
+    let browser = env.browser();
+    let short = "/leistungen/personalausweis";
+    let request = saml_request_form(env, &browser, &format!("/anmelden?next={short}")).await;
+    assert_eq!(request.relay_state.as_deref(), Some(short));
+    let long = format!("/suche?q={}", "a".repeat(100));
+    let form = saml_form_from(env, &browser, &format!("/anmelden?next={long}"), "").await;
+    assert_eq!(form.relay_state, None);
+    let resp = post_acs(&browser, &form).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(location(&resp), long);
+}
+
 /// Logout only by POST, and only from the tenant's own pages: cross-site posts (by Origin or
 /// Sec-Fetch-Site) and posts without either header or the form's token change nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

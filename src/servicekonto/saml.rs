@@ -82,6 +82,9 @@ pub struct AuthnRequest {
     pub url: String,
 }
 
+/// The longest RelayState a binding may carry, in bytes (SAML bindings §3.4.3, §3.5.3).
+pub const RELAY_STATE_MAX: usize = 80;
+
 /// What an AuthnRequest is made of.
 #[derive(Debug)]
 pub struct AuthnRequestParams<'a> {

@@ -243,7 +243,7 @@ impl TestEnv {
         self.start_server_at(port, extra, |cmd| cmd)
     }
 
-    fn start_server_at(&self, port: u16, extra: &[&str], wrap: impl FnOnce(Command) -> Command) -> Server {
+    pub fn start_server_at(&self, port: u16, extra: &[&str], wrap: impl FnOnce(Command) -> Command) -> Server {
         let ops_port = free_port();
         let log = self.dir.path().join(format!("server-{port}.log"));
         let mut cmd = self.portalctl();

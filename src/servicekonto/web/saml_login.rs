@@ -11,11 +11,11 @@
 use super::cookies::{self, Kind};
 use super::{finish_login, internal, page, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
 use super::{ACS_PATH, CLOCK_SKEW};
+use crate::portal::templates::escape_html as escape;
 use crate::servicekonto::bundid::RequestExtension;
 use crate::servicekonto::metadata::SsoBinding;
 use crate::servicekonto::saml;
 use crate::servicekonto::session::Pending;
-use crate::servicekonto::xml::escape;
 use crate::tenant::{Binding, Protocol, Provider, Tenant, TrustLevel};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -64,7 +64,7 @@ pub(super) async fn start(
         destination,
         min_level,
         extension: RequestExtension::of(binding, &tenant.display_name),
-        relay_state: Some(&next),
+        relay_state: relay_state(&next),
         now,
     };
     let resp = match sso_binding {
@@ -100,6 +100,13 @@ fn post_page(form: &saml::PostForm) -> Response {
         resp.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
     }
     resp
+}
+
+/// The RelayState sent along: the return path where it fits the binding's limit of 80 bytes (SAML
+/// bindings §3.4.3 and §3.5.3), else none. The ACS never trusts it: the return path checked at the
+/// start is kept with the login in progress.
+fn relay_state(next: &str) -> Option<&str> {
+    (next.len() <= saml::RELAY_STATE_MAX).then_some(next)
 }
 
 fn hex(bytes: &[u8]) -> String {
