@@ -1,13 +1,14 @@
 //! The foundation through the real binary: validate, scaffolding, listing, errors.
 
-mod testenv;
+mod support;
 
 use std::collections::BTreeSet;
-use testenv::{repo, TestEnv};
+use support::repo_root;
+use support::workdir::Workdir;
 
 #[test]
 fn bundled_tenants_validate() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let run = env.run(&["validate", "-o", "json"]);
     run.code(0);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -19,7 +20,7 @@ fn bundled_tenants_validate() {
 
 #[test]
 fn broken_corpus_yields_precise_errors() {
-    let env = TestEnv::with_tenants(&repo().join("tests/fixtures/broken/tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tests/fixtures/broken/tenants"));
     let run = env.run(&["validate", "-o", "json"]);
     run.code(1);
     let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -82,7 +83,7 @@ fn broken_corpus_yields_precise_errors() {
 
 #[test]
 fn validate_prints_locations_and_hints_for_people() {
-    let env = TestEnv::with_tenants(&repo().join("tests/fixtures/broken/tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tests/fixtures/broken/tenants"));
     let run = env.run(&["validate"]);
     run.code(1);
     assert!(
@@ -96,7 +97,7 @@ fn validate_prints_locations_and_hints_for_people() {
 
 #[test]
 fn secrets_in_files_are_never_echoed() {
-    let env = TestEnv::with_tenants(&repo().join("tests/fixtures/broken/tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tests/fixtures/broken/tenants"));
     for fmt in ["table", "json", "yaml"] {
         let run = env.run(&["validate", "-o", fmt]);
         assert!(!run.stdout.contains("s3cr3t") && !run.stderr.contains("s3cr3t"), "secret echoed with -o {fmt}");
@@ -135,13 +136,13 @@ fn shell_words(line: &str) -> Vec<String> {
 #[test]
 fn group_new_reproduces_the_bundled_groups() {
     for group in ["krz", "heinsberg", "emscher-lippe"] {
-        let bundled = std::fs::read_to_string(repo().join(format!("tenants/{group}/group.yaml"))).unwrap();
+        let bundled = std::fs::read_to_string(repo_root().join(format!("tenants/{group}/group.yaml"))).unwrap();
         let command = bundled.lines().next().unwrap().split("scaffolded with: ").nth(1).unwrap().to_string();
         let words = shell_words(&command);
         let args: Vec<&str> = words.iter().skip(1).map(String::as_str).collect();
-        let env = TestEnv::new();
+        let env = Workdir::new();
         env.run(&args).ok();
-        let mut want: Vec<String> = std::fs::read_dir(repo().join("tenants").join(group))
+        let mut want: Vec<String> = std::fs::read_dir(repo_root().join("tenants").join(group))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
@@ -150,7 +151,7 @@ fn group_new_reproduces_the_bundled_groups() {
         // Same AGS and waves in every file.
         for f in &want {
             let ours = env.read(&format!("tenants/{group}/{f}"));
-            let theirs = std::fs::read_to_string(repo().join(format!("tenants/{group}/{f}"))).unwrap();
+            let theirs = std::fs::read_to_string(repo_root().join(format!("tenants/{group}/{f}"))).unwrap();
             for key in ["  ags:", "  wave:", "    - service.", "        enforcementUrl:"] {
                 let pick = |s: &str| s.lines().filter(|l| l.starts_with(key)).map(String::from).collect::<Vec<_>>();
                 assert_eq!(pick(&ours), pick(&theirs), "{group}/{f} {key}");
@@ -160,13 +161,13 @@ fn group_new_reproduces_the_bundled_groups() {
             assert_eq!(legal(&ours), legal(&theirs), "{group}/{f} legal pages");
         }
     }
-    let krz = std::fs::read_dir(repo().join("tenants/krz")).unwrap().count() - 1;
+    let krz = std::fs::read_dir(repo_root().join("tenants/krz")).unwrap().count() - 1;
     assert_eq!(krz, 36 + 3, "krz: 36 communes + 3 Kreise");
 }
 
 #[test]
 fn group_new_writes_a_valid_group_and_refuses_to_overwrite() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let out = env.run(&["group", "new", "hoexter", "--kreis", "05762", "--pilot", "brakel"]).ok().to_string();
     assert!(out.contains("brakel") && out.contains("pilot"), "{out}");
     assert_eq!(env.files("tenants/hoexter").len(), 10 + 1 + 1);
@@ -180,7 +181,7 @@ fn group_new_writes_a_valid_group_and_refuses_to_overwrite() {
 
 #[test]
 fn group_new_rejects_bad_input_and_writes_nothing() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     for (args, needle) in [
         (vec!["group", "new", "x", "--kreis", "5770"], "5 digits"),
         (vec!["group", "new", "x", "--kreis", "99999"], "no such Kreis"),
@@ -197,7 +198,7 @@ fn group_new_rejects_bad_input_and_writes_nothing() {
 
 #[test]
 fn tenant_new_derives_everything_from_the_ags() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     env.run(&["group", "new", "krz", "--kreis", "05766", "--pilot", "detmold"]).ok();
     // Espelkamp is in Kreis Minden-Lübbecke, not in the group yet.
     env.run(&["tenant", "new", "--ags", "05770008", "--group", "krz"]).ok();
@@ -244,7 +245,7 @@ fn tenant_new_derives_everything_from_the_ags() {
 
 #[test]
 fn tenant_new_resolves_a_slug_collision_with_a_note() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     env.run(&["group", "new", "ml", "--kreis", "05770"]).ok();
     // Minden (Eifelkreis Bitburg-Prüm, RLP) meets the existing Minden of Kreis Minden-Lübbecke.
     let run = env.run(&["tenant", "new", "--ags", "07232082", "--group", "ml"]);
@@ -255,7 +256,7 @@ fn tenant_new_resolves_a_slug_collision_with_a_note() {
 
 #[test]
 fn tenant_list_and_show_in_every_format() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let table = env.run(&["tenant", "list", "--group", "krz", "--wave", "pilot"]).ok().to_string();
     let rows: Vec<&str> = table.lines().skip(1).collect();
     assert_eq!(rows.len(), 3, "{table}");
@@ -274,7 +275,7 @@ fn tenant_list_and_show_in_every_format() {
 
 #[test]
 fn the_dachportal_is_listed_without_ags_and_links_to_its_group() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let table = env.run(&["tenant", "list", "--group", "emscher-lippe"]).ok().to_string();
     let row = table.lines().find(|l| l.contains("serviceportal-emscher-lippe")).expect("dachportal listed");
     let cells: Vec<&str> = row.split_whitespace().collect();
@@ -299,7 +300,7 @@ fn the_dachportal_is_listed_without_ags_and_links_to_its_group() {
 
 #[test]
 fn group_new_with_a_dachportal_scaffolds_it_and_rejects_clashes() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let args = ["group", "new", "hoexter", "--kreis", "05762", "--dachportal", "Kulturland Kreis Höxter"];
     let run = env.run(&args);
     run.code(0);
@@ -335,7 +336,7 @@ fn group_new_with_a_dachportal_scaffolds_it_and_rejects_clashes() {
 
 #[test]
 fn tenant_new_adds_a_dachportal_to_an_existing_group_once() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let run = env.run(&["tenant", "new", "--dachportal", "Serviceportale im krz-Verbandsgebiet", "--group", "krz"]);
     run.code(0);
     let text = env.read("tenants/krz/serviceportale-im-krz-verbandsgebiet.yaml");
@@ -359,7 +360,7 @@ fn tenant_new_adds_a_dachportal_to_an_existing_group_once() {
 
 #[test]
 fn malformed_yaml_is_reported_with_its_position_and_blocks_other_commands() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     env.write(
         "tenants/heinsberg/gangelt.yaml",
         "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: gangelt\nspec: [unclosed\n",
@@ -374,7 +375,7 @@ fn malformed_yaml_is_reported_with_its_position_and_blocks_other_commands() {
 
 #[test]
 fn missing_tenants_directory_is_a_clear_error() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let run = env.run(&["--tenants", "nowhere", "validate"]);
     run.code(1);
     assert!(run.stderr.contains("nowhere does not exist"), "{}", run.stderr);
@@ -382,7 +383,7 @@ fn missing_tenants_directory_is_a_clear_error() {
 
 #[test]
 fn help_teaches() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let help = env.run(&["--help"]).ok().to_string();
     assert!(help.contains("Exit codes:") && help.contains("Examples:"), "{help}");
     for sub in ["validate", "tenant", "group"] {
@@ -393,7 +394,7 @@ fn help_teaches() {
 
 #[test]
 fn municipality_lookup_finds_names_with_umlauts() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let out = env.run(&["municipality", "Preußisch"]).ok().to_string();
     assert!(out.contains("05770036") && out.contains("preussisch-oldendorf"), "{out}");
     env.run(&["municipality", "Atlantis"]).code(1);
@@ -401,7 +402,7 @@ fn municipality_lookup_finds_names_with_umlauts() {
 
 #[test]
 fn an_output_format_a_command_does_not_print_is_an_error() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     for args in [
         &["-o", "json", "render", "--group", "krz"][..],
         &["-o", "html", "validate"],
@@ -425,7 +426,7 @@ fn an_output_format_a_command_does_not_print_is_an_error() {
 
 #[test]
 fn municipality_json_is_camel_case_with_booleans_and_an_empty_query_is_refused() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let out = env.run(&["-o", "json", "municipality", "Bottrop"]).ok().to_string();
     let rows: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(rows[0]["kreisAgs"], "05512", "{out}");
@@ -439,7 +440,7 @@ fn municipality_json_is_camel_case_with_booleans_and_an_empty_query_is_refused()
 
 #[test]
 fn a_cluster_that_cannot_be_reached_is_exit_3_for_every_command() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let missing = env.path().join("no-kubeconfig");
     for args in [
         &["rollout", "pause", "--group", "krz"][..],
@@ -457,7 +458,7 @@ fn a_cluster_that_cannot_be_reached_is_exit_3_for_every_command() {
 
 #[test]
 fn no_colour_codes_off_a_terminal() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     // Not a terminal and no NO_COLOR: still plain.
     let mut cmd = env.command();
     cmd.env_remove("NO_COLOR").args(["municipality", ""]);
@@ -471,7 +472,7 @@ fn no_colour_codes_off_a_terminal() {
 
 #[test]
 fn completions_for_every_shell_and_a_man_page() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     for (shell, marker) in [("bash", "complete -F"), ("zsh", "#compdef portalctl"), ("fish", "complete -c portalctl")] {
         let out = env.run(&["completions", shell]).ok().to_string();
         assert!(out.contains(marker) && out.contains("municipality"), "{shell}: {out}");
@@ -484,7 +485,7 @@ fn completions_for_every_shell_and_a_man_page() {
 
 #[test]
 fn version_reports_the_build_as_json() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let run = env.run(&["version", "-o", "json"]);
     run.code(0);
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -494,7 +495,7 @@ fn version_reports_the_build_as_json() {
     // Built from this checkout: the revision is HEAD's, the date HEAD's commit time (or
     // SOURCE_DATE_EPOCH), so two builds of one commit report the same.
     let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").args(args).current_dir(repo()).output().unwrap();
+        let out = std::process::Command::new("git").args(args).current_dir(repo_root()).output().unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     let head = git(&["rev-parse", "HEAD"]);
@@ -549,7 +550,7 @@ fn subcommand_paths() -> Vec<Vec<String>> {
 #[test]
 fn every_subcommand_prints_json_for_o_json_or_refuses_it() {
     use JsonOut::{Document, FailsHere, Refused};
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let db = "postgres://portalctl@127.0.0.1:1/portal";
     // Each subcommand path, the arguments that let it run here (no database, no cluster), and what -o json does.
     let cases: &[(&str, &[&str], JsonOut)] = &[

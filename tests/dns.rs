@@ -1,13 +1,14 @@
 //! `portalctl dns plan|check` against a real DNS server (dnsmasq on loopback).
 
-mod testenv;
+mod support;
 
-use testenv::dnsserver::DnsServer;
-use testenv::{repo, TestEnv};
+use support::dnsserver::DnsServer;
+use support::repo_root;
+use support::workdir::Workdir;
 
 #[test]
 fn plan_prints_a_zone_snippet_for_every_hostname() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let zone = env.run(&["dns", "plan", "--group", "heinsberg", "--ingress", "192.0.2.10", "--zone"]).ok().to_string();
     assert_eq!(zone.lines().filter(|l| l.contains(" IN A ")).count(), 11, "{zone}");
     assert!(zone.contains("service.kreis-heinsberg.de.") && zone.contains("192.0.2.10"), "{zone}");
@@ -30,7 +31,7 @@ fn check_reports_missing_and_wrong_records() {
     ]) else {
         return;
     };
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let ns = dns.addr.to_string();
     let run =
         env.run(&["dns", "check", "-g", "heinsberg", "--ingress", "192.0.2.10", "--nameserver", &ns, "-o", "json"]);

@@ -1,13 +1,14 @@
 //! Error messages that name the cause and the fix, one snapshot each, produced by the real binary
 //! (paths and ports that change from run to run are replaced by placeholders).
 
-mod testenv;
+mod support;
 
 use std::net::TcpListener;
-use testenv::{repo, TestEnv};
+use support::repo_root;
+use support::workdir::Workdir;
 
 /// stderr with the temporary directory and `port` replaced.
-fn normalized(env: &TestEnv, stderr: &str, port: Option<u16>) -> String {
+fn normalized(env: &Workdir, stderr: &str, port: Option<u16>) -> String {
     let mut s = stderr.replace(&env.path().display().to_string(), "[DIR]");
     if let Some(p) = port {
         s = s.replace(&p.to_string(), "[PORT]");
@@ -17,7 +18,7 @@ fn normalized(env: &TestEnv, stderr: &str, port: Option<u16>) -> String {
 
 #[test]
 fn tenants_directory_missing_says_where_it_looked_and_what_to_pass() {
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let run = env.run(&["validate"]);
     assert_ne!(run.code, 0);
     insta::assert_snapshot!(normalized(&env, &run.stderr, None));
@@ -25,7 +26,7 @@ fn tenants_directory_missing_says_where_it_looked_and_what_to_pass() {
 
 #[test]
 fn low_contrast_of_light_text_says_to_lighten_the_text() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let file = "tenants/heinsberg/gangelt.yaml";
     // White text (the group's onPrimaryColor) on yellow: lightening the yellow would make it worse.
     env.write(file, &env.read(file).replace("primaryColor: \"#8a1c1c\"", "primaryColor: \"#f5c400\""));
@@ -43,7 +44,7 @@ fn low_contrast_of_light_text_says_to_lighten_the_text() {
 
 #[test]
 fn a_database_url_of_another_kind_names_postgresql() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let run = env.run(&["db", "status", "--group", "krz", "--database-url", "mysql://root@127.0.0.1:3306/portal"]);
     assert_ne!(run.code, 0);
     insta::assert_snapshot!(normalized(&env, &run.stderr, None));
@@ -51,7 +52,7 @@ fn a_database_url_of_another_kind_names_postgresql() {
 
 #[test]
 fn serve_on_a_busy_port_says_it_once_with_the_option_to_change() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let busy = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = busy.local_addr().unwrap().port();
     let listen = format!("127.0.0.1:{port}");
@@ -75,7 +76,7 @@ fn the_private_postgresql_port_in_use_names_db_port() {
 
 #[test]
 fn a_missing_group_file_is_one_error_not_one_per_tenant() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     std::fs::remove_file(env.path().join("tenants/heinsberg/group.yaml")).unwrap();
     let run = env.run(&["validate"]);
     run.code(1);
@@ -86,7 +87,7 @@ fn a_missing_group_file_is_one_error_not_one_per_tenant() {
 
 #[test]
 fn tenant_new_for_an_ags_that_is_already_a_tenant_names_the_tenant() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let run = env.run(&["tenant", "new", "--ags", "05370008", "--group", "heinsberg"]);
     run.code(1);
     assert!(!run.stderr.contains("note:"), "no slug note for a tenant that will not be written: {}", run.stderr);
@@ -96,7 +97,7 @@ fn tenant_new_for_an_ags_that_is_already_a_tenant_names_the_tenant() {
 
 #[test]
 fn group_new_leaves_out_a_commune_of_another_group_and_the_dry_run_agrees() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     env.run(&["group", "new", "hoexter", "--kreis", "05762"]).ok();
     env.run(&["tenant", "new", "--ags", "05774032", "--group", "hoexter"]).ok();
     let dry = env.run(&["group", "new", "paderborn", "--kreis", "05774", "--dry-run"]);
@@ -112,7 +113,7 @@ fn group_new_leaves_out_a_commune_of_another_group_and_the_dry_run_agrees() {
 
 #[test]
 fn a_published_tenant_without_an_impressum_or_with_a_placeholder_fails_validate() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let file = "tenants/heinsberg/erkelenz.yaml";
     let draft = env.read(file);
     // A draft with placeholders: warnings only, exit 0.
@@ -158,7 +159,7 @@ fn a_published_tenant_without_an_impressum_or_with_a_placeholder_fails_validate(
 
 #[test]
 fn a_hostname_duplicated_across_groups_is_reported_on_both_files() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     // Gangelt (group heinsberg) is edited to claim Detmold's hostname (group krz); detmold.yaml is untouched.
     let file = "tenants/heinsberg/gangelt.yaml";
     env.write(
@@ -192,7 +193,7 @@ fn a_hostname_duplicated_across_groups_is_reported_on_both_files() {
 
 #[test]
 fn own_tasks_are_checked_against_the_authority_and_the_starter_catalogue() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     // Detmold, a große kreisangehörige Stadt, may declare its own Jugendamt and Bauaufsicht.
     let detmold = "tenants/krz/detmold.yaml";
     let text = env.read(detmold);

@@ -4,14 +4,13 @@
 //! `up` changes nothing; `down` stops both; `up` again reuses the data.
 
 mod support;
-mod testenv;
 
 use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
-use testenv::copy_dir;
+use support::workdir::copy_dir;
 
 /// A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
 /// connection of another test or of the control plane can take it between now and `up`.

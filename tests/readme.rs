@@ -3,9 +3,10 @@
 //! from the tool. Lines that need a cluster, a database or a running server are listed in `NEEDS_SERVICES`
 //! and are checked only for being a valid command line (`--help` parses them).
 
-mod testenv;
+mod support;
 
-use testenv::{repo, TestEnv};
+use support::repo_root;
+use support::workdir::Workdir;
 
 /// Commands whose README lines need a service the test does not have; their command lines are still
 /// parsed by clap.
@@ -14,7 +15,7 @@ const NEEDS_SERVICES: &[&str] =
 
 /// The `portalctl` lines of the README's `sh` blocks, without trailing comments.
 fn readme_commands() -> Vec<String> {
-    let text = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let text = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
     let mut out = Vec::new();
     let mut in_sh = false;
     for line in text.lines() {
@@ -42,7 +43,7 @@ fn split(line: &str) -> (Vec<String>, Option<String>) {
 
 #[test]
 fn every_readme_command_runs() {
-    let env = TestEnv::with_tenants(&repo().join("tenants"));
+    let env = Workdir::with_tenants(&repo_root().join("tenants"));
     let commands = readme_commands();
     assert!(commands.len() >= 15, "the README's commands were found: {commands:?}");
     let mut ran = 0;

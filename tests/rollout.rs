@@ -4,14 +4,15 @@
 //! unhealthy; `kill -9` midway and a second run converges; a tenant without DNS shows the right stuck reason.
 
 mod kubetest;
-mod testenv;
+mod support;
 
 use kubetest::Kube;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use testenv::dnsserver::DnsServer;
-use testenv::{repo, TestEnv};
+use support::dnsserver::DnsServer;
+use support::repo_root;
+use support::workdir::Workdir;
 
 const PILOTS: [&str; 3] = ["detmold", "espelkamp", "kirchlengern"];
 const MAIN: [&str; 2] = ["hille", "loehne"];
@@ -39,8 +40,8 @@ fn database(name: &str) -> Option<String> {
 }
 
 /// The krz group cut down to the three pilots and two communes of the main wave, in its own namespace.
-fn tenants(env: &TestEnv, namespace: &str) {
-    let src = repo().join("tenants/krz");
+fn tenants(env: &Workdir, namespace: &str) {
+    let src = repo_root().join("tenants/krz");
     let dst = env.path().join("tenants/krz");
     std::fs::create_dir_all(&dst).unwrap();
     for f in ["group"].iter().chain(PILOTS.iter()).chain(MAIN.iter()) {
@@ -59,7 +60,7 @@ fn tenants(env: &TestEnv, namespace: &str) {
     }
 }
 
-fn run(env: &TestEnv, kubeconfig: &Path, args: &[&str]) -> Output {
+fn run(env: &Workdir, kubeconfig: &Path, args: &[&str]) -> Output {
     env.command().env("KUBECONFIG", kubeconfig).args(args).output().unwrap()
 }
 
@@ -96,7 +97,7 @@ fn waves_gates_resume_and_go_live() {
     let Some(db_url) = database("waves") else { return };
     let Some(kc) = kubetest::kubeconfig() else { return };
     let kube = Cluster::connect(&kc);
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let ns = &kubetest::namespace("portal-krz-e2e");
     tenants(&env, ns);
     let secrets = env.path().join("secrets");
@@ -289,7 +290,7 @@ fn screenshot(report: &Path) {
         eprintln!("skipping the screenshot: chromium not installed");
         return;
     };
-    let out_dir = repo().join("target/test-artifacts");
+    let out_dir = repo_root().join("target/test-artifacts");
     std::fs::create_dir_all(&out_dir).unwrap();
     let png = out_dir.join("status-report.png");
     let _ = std::fs::remove_file(&png);
@@ -317,7 +318,7 @@ fn kill_minus_nine_midway_then_a_second_run_converges() {
     let Some(db_url) = database("kill") else { return };
     let Some(kc) = kubetest::kubeconfig() else { return };
     let kube = Cluster::connect(&kc);
-    let env = TestEnv::new();
+    let env = Workdir::new();
     let ns = &kubetest::namespace("portal-krz-kill");
     tenants(&env, ns);
     // A pilot whose Ingress gets no address: the first run is surely still busy (waiting) when it is killed.

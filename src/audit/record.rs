@@ -102,12 +102,13 @@ pub async fn latest(
         .filter_map(|r| {
             let micros: i64 = r.get(1);
             let audited_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()?;
-            let violations = Findings::parse(r.get::<_, &str>(4)).violations;
+            let findings = Findings::parse(r.get::<_, &str>(4));
             let fact = AuditFact {
                 audited_at,
                 serious: r.get::<_, i32>(2).max(0) as u32,
                 critical: r.get::<_, i32>(3).max(0) as u32,
-                findings: summarize(&violations),
+                findings: summarize(&findings.violations),
+                needs_review: u32::try_from(findings.needs_review.len()).unwrap_or(u32::MAX),
             };
             Some((r.get::<_, String>(0), fact))
         })

@@ -133,6 +133,8 @@ pub struct AuditFact {
     pub critical: u32,
     /// The serious and critical findings in one line each, e.g. "2 serious on /a-z (color-contrast)".
     pub findings: Vec<String>,
+    /// Checks axe-core could not decide, for a person to look at (they never block `compliant`).
+    pub needs_review: u32,
 }
 
 /// What the probes found out about one tenant: one check per rung above `declared`.
@@ -545,6 +547,7 @@ mod tests {
             serious: 0,
             critical: 0,
             findings: Vec::new(),
+            needs_review: 3,
         };
         assert_eq!(compliance_blockers(&t, Some(&clean), Some(published)), Vec::<String>::new());
         let dirty =

@@ -3,7 +3,9 @@
 //! real binary as a server, and a tiny HTTP client.
 #![allow(dead_code)]
 
+pub mod dnsserver;
 pub mod idp;
+pub mod workdir;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

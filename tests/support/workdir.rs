@@ -1,17 +1,11 @@
-//! `TestEnv`: a temporary working directory and the real `portalctl` binary run inside it.
+//! `Workdir`: a temporary working directory and the real `portalctl` binary run inside it (the
+//! tests of the command line that need no database).
 
-#![allow(dead_code)]
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The repository root.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// A scratch directory; `run` executes `portalctl` with it as the working directory.
-pub struct TestEnv {
+pub struct Workdir {
     pub dir: tempfile::TempDir,
 }
 
@@ -47,14 +41,14 @@ impl Run {
     }
 }
 
-impl TestEnv {
-    pub fn new() -> TestEnv {
-        TestEnv { dir: tempfile::tempdir().expect("temp dir") }
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir { dir: tempfile::tempdir().expect("temp dir") }
     }
 
-    /// A TestEnv whose `tenants/` is a copy of a directory of the repository.
-    pub fn with_tenants(from: &Path) -> TestEnv {
-        let env = TestEnv::new();
+    /// A working directory whose `tenants/` is a copy of a directory of the repository.
+    pub fn with_tenants(from: &Path) -> Workdir {
+        let env = Workdir::new();
         copy_dir(from, &env.path().join("tenants"));
         env
     }
@@ -107,5 +101,3 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
-
-pub mod dnsserver;
