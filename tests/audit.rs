@@ -41,6 +41,28 @@ fn json(out: &Output) -> serde_json::Value {
     })
 }
 
+/// A copy of the embedded template `name` with `insert` put before its first `<h1>`, in a templates directory of
+/// `env` for `serve --templates`; returns that directory.
+fn seed_template(env: &TestEnv, name: &str, insert: &str) -> PathBuf {
+    let templates = env.dir.path().join("templates");
+    std::fs::create_dir_all(&templates).unwrap();
+    let page = std::fs::read_to_string(support::repo_root().join("templates/portal").join(name)).unwrap();
+    let seeded = page.replacen("<h1>", &format!("{insert}\n<h1>"), 1);
+    assert_ne!(seeded, page, "{name} has no <h1>");
+    std::fs::write(templates.join(name), seeded).unwrap();
+    templates
+}
+
+/// `portalctl audit` of `tenant` served at `address`, with the audit tools `tools`.
+fn audit_at(env: &TestEnv, tools: &Path, address: &str, tenant: &str, extra: &[&str]) -> Output {
+    env.portalctl()
+        .args(["audit", "--portal-address", address, "--tenant", tenant])
+        .args(extra)
+        .env("PORTALCTL_AUDIT_TOOLS", tools)
+        .output()
+        .unwrap()
+}
+
 fn free_port() -> u16 {
     use rand::Rng;
     let mut rng = rand::rng();
@@ -120,22 +142,10 @@ fn bundled_tenants_pass_the_audit() {
 async fn a_violation_seeded_into_a_template_fails_the_audit() {
     let Some(tools) = tools() else { return };
     let Some(env) = TestEnv::new(&["espelkamp"]).await else { return };
-    let templates = env.dir.path().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    let home = std::fs::read_to_string(support::repo_root().join("templates/portal/home.html")).unwrap();
-    let seeded = home.replacen("<h1>", "<img id=\"seeded-image\" src=\"/static/portal.css\">\n<h1>", 1);
-    assert_ne!(seeded, home);
-    std::fs::write(templates.join("home.html"), seeded).unwrap();
+    let templates = seed_template(&env, "home.html", "<img id=\"seeded-image\" src=\"/static/portal.css\">");
     let server = env.start_server_with(&["--templates", templates.to_str().unwrap()], |c| c);
     let address = format!("127.0.0.1:{}", server.port);
-    let audit = |extra: &[&str]| {
-        env.portalctl()
-            .args(["audit", "--portal-address", &address, "--tenant", "espelkamp"])
-            .args(extra)
-            .env("PORTALCTL_AUDIT_TOOLS", &tools)
-            .output()
-            .unwrap()
-    };
+    let audit = |extra: &[&str]| audit_at(&env, &tools, &address, "espelkamp", extra);
 
     let out = audit(&["-o", "json", "--database-url", &env.url]);
     assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
@@ -223,28 +233,15 @@ async fn a_violation_seeded_into_a_template_fails_the_audit() {
 async fn a_page_that_posts_itself_elsewhere_is_audited_where_it_is() {
     let Some(tools) = tools() else { return };
     let Some(env) = TestEnv::new(&["kirchlengern"]).await else { return };
-    let templates = env.dir.path().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    let page = std::fs::read_to_string(support::repo_root().join("templates/portal/not_found.html")).unwrap();
     let port = support::free_port();
     let address = format!("127.0.0.1:{port}");
-    let seeded = page.replacen(
-        "<h1>",
-        &format!(
-            "<img id=\"seeded-image\" src=\"/static/portal.css\">\n<form id=\"away\" method=\"post\" \
-             action=\"http://{address}/\"></form><script>document.getElementById(\"away\").submit();</script>\n<h1>"
-        ),
-        1,
+    let away = format!(
+        "<img id=\"seeded-image\" src=\"/static/portal.css\">\n<form id=\"away\" method=\"post\" \
+         action=\"http://{address}/\"></form><script>document.getElementById(\"away\").submit();</script>"
     );
-    assert_ne!(seeded, page);
-    std::fs::write(templates.join("not_found.html"), seeded).unwrap();
+    let templates = seed_template(&env, "not_found.html", &away);
     let _server = env.start_server_at(port, &["--templates", templates.to_str().unwrap()], |c| c);
-    let out = env
-        .portalctl()
-        .args(["audit", "--portal-address", &address, "--tenant", "kirchlengern", "-o", "json"])
-        .env("PORTALCTL_AUDIT_TOOLS", &tools)
-        .output()
-        .unwrap();
+    let out = audit_at(&env, &tools, &address, "kirchlengern", &["-o", "json"]);
     let doc = json(&out);
     let t = &doc["tenants"][0];
     assert!(
@@ -297,26 +294,11 @@ fn missing_chromium_is_a_clear_error_with_exit_3() {
 async fn undecided_checks_need_review_and_the_html_report_is_valid_and_accessible() {
     let Some(tools) = tools() else { return };
     let Some(env) = TestEnv::new(&["kirchlengern"]).await else { return };
-    let templates = env.dir.path().join("templates");
-    std::fs::create_dir_all(&templates).unwrap();
-    let home = std::fs::read_to_string(support::repo_root().join("templates/portal/home.html")).unwrap();
-    let seeded = home.replacen(
-        "<h1>",
-        "<p id=\"seeded-hero\" style=\"background-image: url(/static/portal.css)\">Text über einem Bild</p>\n<h1>",
-        1,
-    );
-    assert_ne!(seeded, home);
-    std::fs::write(templates.join("home.html"), seeded).unwrap();
+    let hero = "<p id=\"seeded-hero\" style=\"background-image: url(/static/portal.css)\">Text über einem Bild</p>";
+    let templates = seed_template(&env, "home.html", hero);
     let server = env.start_server_with(&["--templates", templates.to_str().unwrap()], |c| c);
     let address = format!("127.0.0.1:{}", server.port);
-    let audit = |extra: &[&str]| {
-        env.portalctl()
-            .args(["audit", "--portal-address", &address, "--tenant", "kirchlengern"])
-            .args(extra)
-            .env("PORTALCTL_AUDIT_TOOLS", &tools)
-            .output()
-            .unwrap()
-    };
+    let audit = |extra: &[&str]| audit_at(&env, &tools, &address, "kirchlengern", extra);
 
     let out = audit(&["-o", "json", "--database-url", &env.url]);
     let doc = json(&out);

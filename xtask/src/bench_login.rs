@@ -151,7 +151,8 @@ pub fn login() -> Result<()> {
         &secret_file,
     )?;
 
-    // 3. The database: group role and its login store (what `db provision` does).
+    // 3. The database: group role and its login store, the tenants' schemas and roles (`db provision`), and their
+    // tables (`db migrate`; a tenant is served only once its schema is migrated).
     psql(&admin, &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB};"))?;
     let url = url_db(&admin, None, DB);
     crate::run(
@@ -159,6 +160,9 @@ pub fn login() -> Result<()> {
             .args(["db", "provision", "--group", GROUP, "--secrets-dir"])
             .arg(dir.join("db-credentials"))
             .env("DATABASE_URL", &url),
+    )?;
+    crate::run(
+        portalctl(&bin, &tenants, &secrets).args(["db", "migrate", "--group", GROUP]).env("DATABASE_URL", &url),
     )?;
 
     // 4. The server.
