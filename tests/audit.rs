@@ -63,18 +63,6 @@ fn audit_at(env: &TestEnv, tools: &Path, address: &str, tenant: &str, extra: &[&
         .unwrap()
 }
 
-fn free_port() -> u16 {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    for _ in 0..1000 {
-        let port = rng.random_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    support::free_port()
-}
-
 /// The bundled tenants, running in the local mode with the starter catalogue, audited: not one serious or critical
 /// violation on any page of the sample (a Stadt, a Gemeinde, a Kreis, a Dachportal), the legal pages included.
 #[test]
@@ -85,7 +73,7 @@ fn bundled_tenants_pass_the_audit() {
     }
     let tmp = tempfile::tempdir().unwrap();
     let state = tmp.path().join("state");
-    let (port, ops_port, db_port) = (free_port(), free_port(), free_port());
+    let (port, ops_port, db_port) = (support::stable_port(), support::stable_port(), support::stable_port());
     let portalctl = |args: &[&str]| {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_portalctl"));
         cmd.arg("--tenants").arg(support::repo_root().join("tenants")).args(["--color", "never"]).args(args);
@@ -233,7 +221,7 @@ async fn a_violation_seeded_into_a_template_fails_the_audit() {
 async fn a_page_that_posts_itself_elsewhere_is_audited_where_it_is() {
     let Some(tools) = tools() else { return };
     let Some(env) = TestEnv::new(&["kirchlengern"]).await else { return };
-    let port = support::free_port();
+    let port = support::stable_port();
     let address = format!("127.0.0.1:{port}");
     let away = format!(
         "<img id=\"seeded-image\" src=\"/static/portal.css\">\n<form id=\"away\" method=\"post\" \

@@ -6,25 +6,11 @@
 mod support;
 
 use std::io::{Read as _, Write as _};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 use support::workdir::copy_dir;
-
-/// A free port below the kernel's ephemeral range (32768 and up), so that no outgoing
-/// connection of another test or of the control plane can take it between now and `up`.
-fn free_port() -> u16 {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    for _ in 0..1000 {
-        let port = rng.random_range(20_000..32_000);
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
 
 struct Local {
     _tmp: tempfile::TempDir,
@@ -136,9 +122,9 @@ fn local_mode() -> Option<Local> {
     Some(Local {
         tenants,
         state: tmp.path().join(".portalctl"),
-        port: free_port(),
-        ops_port: free_port(),
-        db_port: free_port(),
+        port: support::stable_port(),
+        ops_port: support::stable_port(),
+        db_port: support::stable_port(),
         _tmp: tmp,
     })
 }

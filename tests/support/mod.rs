@@ -288,6 +288,20 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// A free port below the kernel's ephemeral range (32768 and up), so that no outgoing connection of another test
+/// or of the control plane can take it before a child process (`portalctl up`) binds it.
+pub fn stable_port() -> u16 {
+    use rand::Rng;
+    let mut rng = rand::rng();
+    for _ in 0..1000 {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    free_port()
+}
+
 /// A running `portalctl serve`; killed on drop.
 pub struct Server {
     pub child: Child,
