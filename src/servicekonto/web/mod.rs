@@ -261,6 +261,18 @@ struct StartQuery {
     trust_level: Option<TrustLevel>,
 }
 
+/// What a protocol needs to start a login: the tenant and its binding, the tenant's base URL,
+/// the checked return path and the trust level asked for. The protocol answers with the response
+/// that sends the browser to the IdP and the login in progress, which [`start`] stores.
+pub(super) struct LoginStart<'a> {
+    pub tenant: &'a Tenant,
+    pub binding: &'a Binding,
+    pub base: &'a str,
+    pub next: String,
+    pub min_level: TrustLevel,
+    pub now: time::OffsetDateTime,
+}
+
 /// `GET /anmelden?next=/pfad`: start a login with the tenant's protocol. A new login cookie
 /// binds it to this browser; the login in progress is stored under that cookie's hash.
 async fn start(
@@ -273,12 +285,15 @@ async fn start(
     let base = sk.base_url_for(&tenant, &headers);
     let base_url = url::Url::parse(&base).map_err(|e| LoginError::Internal(format!("base URL {base}: {e}")))?;
     let next = redirect::local_target(&base_url, q.next.as_deref());
-    let login_token = oidc::random_token();
     let min_level = q.trust_level.map_or(binding.trust_level, |l| l.max(binding.trust_level));
-    let mut resp = match binding.protocol {
-        Protocol::Saml => saml_login::start(&sk, &tenant, binding, &base, next, min_level, &login_token).await?,
-        Protocol::Oidc => oidc_login::start(&sk, &tenant, binding, &base, next, min_level, &login_token).await?,
+    let now = sk.clock.now();
+    let login = LoginStart { tenant: &tenant, binding, base: &base, next, min_level, now };
+    let (mut resp, pending) = match binding.protocol {
+        Protocol::Saml => saml_login::start(&sk, login).await?,
+        Protocol::Oidc => oidc_login::start(&sk, login).await?,
     };
+    let login_token = oidc::random_token();
+    sk.sessions.put_pending(&tenant.group, &login_token, pending, now).await.map_err(store_error)?;
     resp.headers_mut().append(
         header::SET_COOKIE,
         cookies::set(&sk, Kind::Login, &login_token, super::session::PENDING_TTL.whole_seconds()),

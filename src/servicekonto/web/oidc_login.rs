@@ -6,12 +6,14 @@
 
 use super::cookies::{self, Kind};
 use super::OIDC_CALLBACK_PATH;
-use super::{finish_login, internal, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
+use super::{
+    finish_login, internal, redirect, store_error, tenant_of, Identity, LoginError, LoginStart, ServicekontoState,
+};
 use crate::servicekonto::bundid::CitizenAttributes;
 use crate::servicekonto::oidc;
 use crate::servicekonto::session::Pending;
 use crate::servicekonto::Error;
-use crate::tenant::{Binding, Protocol, Tenant, TrustLevel};
+use crate::tenant::Protocol;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -21,14 +23,8 @@ use serde::Deserialize;
 /// cookie's hash) and the redirect to the provider.
 pub(super) async fn start(
     sk: &ServicekontoState,
-    tenant: &Tenant,
-    binding: &Binding,
-    base: &str,
-    next: String,
-    min_level: TrustLevel,
-    login_token: &str,
-) -> Result<Response, LoginError> {
-    let now = sk.clock.now();
+    LoginStart { tenant, binding, base, next, min_level, .. }: LoginStart<'_>,
+) -> Result<(Response, Pending), LoginError> {
     let issuer = binding.issuer.as_deref().ok_or(LoginError::NoBinding)?;
     let client_id = binding.client_id.as_deref().ok_or(LoginError::NoBinding)?;
     let d = sk.discovery(issuer).await.map_err(internal)?;
@@ -50,8 +46,7 @@ pub(super) async fn start(
     .map_err(internal)?;
     let pending =
         Pending::Oidc { tenant: tenant.slug.clone(), state, nonce, code_verifier, redirect_uri, next, min_level };
-    sk.sessions.put_pending(&tenant.group, login_token, pending, now).await.map_err(store_error)?;
-    Ok(redirect(&url))
+    Ok((redirect(&url), pending))
 }
 
 #[derive(Debug, Deserialize)]

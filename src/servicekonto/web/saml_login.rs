@@ -9,14 +9,16 @@
 //! replicas): a forged or unsigned post cannot use up a citizen's login in progress.
 
 use super::cookies::{self, Kind};
-use super::{finish_login, internal, page, redirect, store_error, tenant_of, Identity, LoginError, ServicekontoState};
+use super::{
+    finish_login, internal, page, redirect, store_error, tenant_of, Identity, LoginError, LoginStart, ServicekontoState,
+};
 use super::{ACS_PATH, CLOCK_SKEW};
 use crate::portal::templates::escape_html as escape;
 use crate::servicekonto::bundid::RequestExtension;
 use crate::servicekonto::metadata::SsoBinding;
 use crate::servicekonto::saml;
 use crate::servicekonto::session::Pending;
-use crate::tenant::{Binding, Protocol, Provider, Tenant, TrustLevel};
+use crate::tenant::{Protocol, Provider};
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -40,14 +42,8 @@ pub fn post_page_csp() -> String {
 /// the binding the profile and the IdP's metadata choose ([`crate::servicekonto::metadata::IdpMetadata::sso_endpoint`]).
 pub(super) async fn start(
     sk: &ServicekontoState,
-    tenant: &Tenant,
-    binding: &Binding,
-    base: &str,
-    next: String,
-    min_level: TrustLevel,
-    login_token: &str,
-) -> Result<Response, LoginError> {
-    let now = sk.clock.now();
+    LoginStart { tenant, binding, base, next, min_level, now }: LoginStart<'_>,
+) -> Result<(Response, Pending), LoginError> {
     let url = binding.idp_metadata_url.as_deref().ok_or(LoginError::NoBinding)?;
     let entity_id = binding.entity_id.as_deref().ok_or(LoginError::NoBinding)?;
     let idp = sk.idp_metadata(url).await.map_err(internal)?;
@@ -72,8 +68,7 @@ pub(super) async fn start(
         SsoBinding::Post => post_page(&saml::post_form(&params, &keys).map_err(internal)?),
     };
     let pending = Pending::Saml { tenant: tenant.slug.clone(), request_id: id.clone(), acs_url, next, min_level };
-    sk.sessions.put_pending(&tenant.group, login_token, pending, now).await.map_err(store_error)?;
-    Ok(resp)
+    Ok((resp, pending))
 }
 
 /// The HTTP-POST binding's page (SAML bindings §3.5.4): a form with `SAMLRequest` and
