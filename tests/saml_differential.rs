@@ -14,13 +14,11 @@
 
 use base64::Engine as _;
 use portalctl::servicekonto::keys::SpKeys;
-use portalctl::servicekonto::metadata::IdpMetadata;
 use portalctl::servicekonto::saml::{self, Expectations};
 use portalctl::servicekonto::samples::{self, Case};
 use portalctl::servicekonto::xml::{self, Element, Limits};
 use portalctl::servicekonto::xmldsig::{self, DSIG_NS};
 use std::process::Command;
-use std::sync::Arc;
 use time::OffsetDateTime;
 
 fn xmlsec1_available() -> bool {
@@ -102,22 +100,7 @@ fn our_verifier_and_xmlsec1_agree_on_every_signed_document() {
     let cert = dir.path().join("idp.crt.pem");
     std::fs::write(&cert, &idp.cert_pem).unwrap();
     let keys = [rsa::RsaPublicKey::from(&idp.private_key)];
-    let ex = Expectations {
-        entity_id: response.sp_entity_id.clone(),
-        acs_url: response.acs_url.clone(),
-        request_id: response.in_response_to.clone(),
-        idp: Arc::new(IdpMetadata {
-            entity_id: response.idp_entity_id.clone(),
-            sso_redirect: Some("https://idp.example/sso".into()),
-            sso_post: None,
-            slo_redirect: None,
-            signing_certs: vec![idp.cert_der.clone()],
-        }),
-        sp_key: None,
-        allow_legacy_cbc: false,
-        now,
-        skew: time::Duration::seconds(90),
-    };
+    let ex = response.expectations(idp.cert_der.clone(), now);
 
     let mut disagreements = Vec::new();
     let mut crypto_only = Vec::new();
@@ -159,20 +142,9 @@ fn the_fuzz_seeds_reach_the_accepting_path() {
     let idp = SpKeys::read(&keys).unwrap();
     let response = samples::Response::fixed();
     let ex = Expectations {
-        entity_id: response.sp_entity_id.clone(),
-        acs_url: response.acs_url.clone(),
-        request_id: response.in_response_to.clone(),
-        idp: Arc::new(IdpMetadata {
-            entity_id: response.idp_entity_id.clone(),
-            sso_redirect: Some("https://idp.example/sso".into()),
-            sso_post: None,
-            slo_redirect: None,
-            signing_certs: vec![idp.cert_der.clone()],
-        }),
         sp_key: Some(idp.private_key.clone()),
         allow_legacy_cbc: true,
-        now: samples::FIXED_NOW,
-        skew: time::Duration::seconds(90),
+        ..response.expectations(idp.cert_der.clone(), samples::FIXED_NOW)
     };
     let seeds = root.join("corpus/saml_response");
     for name in ["assertion-signed", "response-signed", "both-signed", "encrypted-gcm", "encrypted-cbc"] {

@@ -15,13 +15,12 @@
 use base64::Engine as _;
 use libfuzzer_sys::fuzz_target;
 use portalctl::servicekonto::keys::{KeyPaths, SpKeys};
-use portalctl::servicekonto::metadata::IdpMetadata;
 use portalctl::servicekonto::saml::{self, Expectations};
 use portalctl::servicekonto::samples;
 use portalctl::servicekonto::xml::{self, Limits};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 /// The largest single allocation allowed, in bytes (0: no limit, until `init` has read it).
 static MALLOC_LIMIT: AtomicUsize = AtomicUsize::new(0);
@@ -75,23 +74,10 @@ fn expectations() -> &'static Expectations {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("keys");
         let keys =
             SpKeys::read(&KeyPaths { key: dir.join("idp.key.pem"), cert: dir.join("idp.crt.pem") }).expect("fuzz/keys");
-        let params = samples::Response::fixed();
-        let idp = IdpMetadata {
-            entity_id: params.idp_entity_id.clone(),
-            sso_redirect: Some("https://idp.example/sso".into()),
-            sso_post: None,
-            slo_redirect: None,
-            signing_certs: vec![keys.cert_der.clone()],
-        };
         Expectations {
-            entity_id: params.sp_entity_id.clone(),
-            acs_url: params.acs_url.clone(),
-            request_id: params.in_response_to.clone(),
-            idp: Arc::new(idp),
-            sp_key: Some(keys.private_key),
+            sp_key: Some(keys.private_key.clone()),
             allow_legacy_cbc: true,
-            now: samples::FIXED_NOW,
-            skew: time::Duration::seconds(90),
+            ..samples::Response::fixed().expectations(keys.cert_der.clone(), samples::FIXED_NOW)
         }
     })
 }

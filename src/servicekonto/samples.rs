@@ -2,7 +2,8 @@
 //! well-formed Response (to be signed with [`super::xmldsig::sign_enveloped`]) and the hostile
 //! shapes that were seen to break the parser before it was bounded.
 
-use super::saml::{timestamp, ASSERTION_NS, PROTOCOL_NS, STATUS_SUCCESS};
+use super::metadata::IdpMetadata;
+use super::saml::{timestamp, Expectations, ASSERTION_NS, PROTOCOL_NS, STATUS_SUCCESS};
 use super::xml::escape;
 use time::OffsetDateTime;
 
@@ -50,6 +51,28 @@ impl Response {
             level: "STORK-QAA-Level-3".into(),
             not_before: now - time::Duration::minutes(1),
             not_on_or_after: now + time::Duration::minutes(5),
+        }
+    }
+
+    /// What the SP expects of this response: its entity ID, ACS and request ID, signed by the IdP
+    /// whose certificate (DER) is `idp_cert`, checked at `now` with 90 s of clock skew; no SP key
+    /// (set `sp_key` for encrypted assertions).
+    pub fn expectations(&self, idp_cert: Vec<u8>, now: OffsetDateTime) -> Expectations {
+        Expectations {
+            entity_id: self.sp_entity_id.clone(),
+            acs_url: self.acs_url.clone(),
+            request_id: self.in_response_to.clone(),
+            idp: std::sync::Arc::new(IdpMetadata {
+                entity_id: self.idp_entity_id.clone(),
+                sso_redirect: Some("https://idp.example/sso".into()),
+                sso_post: None,
+                slo_redirect: None,
+                signing_certs: vec![idp_cert],
+            }),
+            sp_key: None,
+            allow_legacy_cbc: false,
+            now,
+            skew: time::Duration::seconds(90),
         }
     }
 

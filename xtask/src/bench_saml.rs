@@ -8,13 +8,11 @@
 use anyhow::{bail, Result};
 use base64::Engine as _;
 use portalctl::servicekonto::keys::{KeyPaths, SpKeys};
-use portalctl::servicekonto::metadata::IdpMetadata;
-use portalctl::servicekonto::saml::{self, Expectations, MAX_RESPONSE_LEN};
+use portalctl::servicekonto::saml::{self, MAX_RESPONSE_LEN};
 use portalctl::servicekonto::samples::{self, ASSERTION_SIG, RESPONSE_SIG};
 use portalctl::servicekonto::xmldsig::sign_enveloped;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicIsize, Ordering};
-use std::sync::Arc;
 use std::time::Instant;
 
 const RUNS: usize = 5;
@@ -54,22 +52,7 @@ pub fn saml() -> Result<()> {
     let keys = crate::root().join("fuzz").join("keys");
     let idp = SpKeys::read(&KeyPaths { key: keys.join("idp.key.pem"), cert: keys.join("idp.crt.pem") })?;
     let response = samples::Response::fixed();
-    let ex = Expectations {
-        entity_id: response.sp_entity_id.clone(),
-        acs_url: response.acs_url.clone(),
-        request_id: response.in_response_to.clone(),
-        idp: Arc::new(IdpMetadata {
-            entity_id: response.idp_entity_id.clone(),
-            sso_redirect: Some("https://idp.example/sso".into()),
-            sso_post: None,
-            slo_redirect: None,
-            signing_certs: vec![idp.cert_der.clone()],
-        }),
-        sp_key: None,
-        allow_legacy_cbc: false,
-        now,
-        skew: time::Duration::seconds(90),
-    };
+    let ex = response.expectations(idp.cert_der.clone(), now);
     let cap = MAX_RESPONSE_LEN / 4 * 3;
     let irt = response.in_response_to.as_str();
     let docs = vec![
