@@ -243,7 +243,7 @@ pub fn serve() -> Result<()> {
             std::fs::remove_dir_all(&tenants)?;
         }
         std::fs::create_dir_all(&tenants)?;
-        set_up_tenants(&bin, &admin, &tenants, &url, &role)?;
+        set_up_tenants(&bin, &admin, &tenants, &url)?;
         std::fs::write(&ready, "")?;
     } else {
         println!("bench serve: reusing {} and database {DB} (BENCH_SERVE_REUSE=1)", tenants.display());
@@ -353,7 +353,7 @@ pub fn serve() -> Result<()> {
 }
 
 /// Steps 1–3: the 396 NRW communes as tenants, their schemas, the starter catalogue published.
-fn set_up_tenants(bin: &Path, admin: &str, tenants: &Path, url: &str, role: &str) -> Result<()> {
+fn set_up_tenants(bin: &Path, admin: &str, tenants: &Path, url: &str) -> Result<()> {
     // 1. The 396 communes of NRW as one group.
     let kreise = std::fs::read_to_string(root().join("data/kreise-de.csv"))?;
     let mut cmd = Command::new(bin);
@@ -368,27 +368,18 @@ fn set_up_tenants(bin: &Path, admin: &str, tenants: &Path, url: &str, role: &str
     let slugs: Vec<String> = list.iter().map(|t| t["slug"].as_str().unwrap_or_default().to_string()).collect();
     let schemas: Vec<String> = list.iter().map(|t| t["schema"].as_str().unwrap_or_default().to_string()).collect();
 
-    // 2. Database: schemas, roles, content migration (what `db provision` does).
+    // 2. Database: the group role, each tenant's schema and role (`db provision`) and its tables (`db migrate`),
+    // by portalctl itself, so that the bench sets up exactly what an operator does.
     psql(admin, &format!("DROP DATABASE IF EXISTS {DB} WITH (FORCE); CREATE DATABASE {DB};"))?;
-    let migration = std::fs::read_to_string(root().join("src/db/migrations/0001_content.sql"))?;
-    let mut sql = format!(
-        "REVOKE CREATE ON SCHEMA public FROM PUBLIC; CREATE SCHEMA portalctl_ext; CREATE EXTENSION pg_trgm SCHEMA portalctl_ext;\n\
-         DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{role}') THEN CREATE ROLE {role} LOGIN NOINHERIT; END IF; END $$;\n"
-    );
-    for s in &schemas {
-        let _ = write!(
-            sql,
-            "BEGIN; CREATE SCHEMA {s}; SET LOCAL search_path = {s}, portalctl_ext;\n{migration}\n\
-             CREATE TABLE schema_migrations (version int PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now());\n\
-             INSERT INTO schema_migrations (version, name) VALUES (1, 'content');\n\
-             DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{s}') THEN CREATE ROLE {s} LOGIN; END IF; END $$;\n\
-             GRANT USAGE ON SCHEMA {s} TO {s}; GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {s} TO {s};\n\
-             GRANT USAGE ON SCHEMA portalctl_ext TO {s}; GRANT {s} TO {role}; COMMIT;\n"
-        );
-    }
     let t = Instant::now();
-    psql(url, &sql)?;
-    println!("bench serve: provisioned {} schemas in {:.1} s", schemas.len(), t.elapsed().as_secs_f64());
+    let credentials = tenants.with_file_name("db-credentials");
+    for args in [
+        vec!["db", "provision", "--group", GROUP, "-q", "--secrets-dir", credentials.to_str().context("path")?],
+        vec!["db", "migrate", "--group", GROUP, "-q"],
+    ] {
+        crate::run(Command::new(bin).arg("--tenants").arg(tenants).args(&args).env("DATABASE_URL", url))?;
+    }
+    println!("bench serve: provisioned and migrated {} schemas in {:.1} s", schemas.len(), t.elapsed().as_secs_f64());
 
     // 3. The starter catalogue, published, in every tenant.
     let t = Instant::now();
