@@ -772,33 +772,44 @@ async fn hostile_saml_documents_get_a_400_and_the_server_lives_on() {
     }
 }
 
+/// The file of rollout group `e2e` (one wave, `pilot`), for the tests that build tenants from text.
+fn e2e_group_file() -> SourceFile {
+    SourceFile {
+        path: "tenants/e2e/group.yaml".into(),
+        group_dir: "e2e".into(),
+        stem: "group".into(),
+        text: "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: e2e\nspec:\n  \
+               displayName: \"E2E\"\n  waves:\n    - name: pilot\n"
+            .into(),
+    }
+}
+
+/// The file of a Stadt of group `e2e` with the given AGS and `servicekonto` section (indented YAML).
+fn e2e_tenant_file(slug: &str, ags: &str, servicekonto: &str) -> SourceFile {
+    SourceFile {
+        path: format!("tenants/e2e/{slug}.yaml"),
+        group_dir: "e2e".into(),
+        stem: slug.into(),
+        text: format!(
+            "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \
+             \"Stadt {slug}\"\n  ags: \"{ags}\"\n  kind: stadt\n  parent: \"{}\"\n  wave: pilot\n  hostnames:\n    - \
+             service.{slug}.test\n  servicekonto:\n{servicekonto}",
+            &ags[..5]
+        ),
+    }
+}
+
 #[test]
 fn allow_legacy_cbc_is_an_opt_in_for_saml_bindings_only() {
     let secret = tempfile::NamedTempFile::new().unwrap();
     let (saml, oidc) = build_tenants(secret.path());
     assert!(!saml.servicekonto.unwrap().allow_legacy_cbc && !oidc.servicekonto.unwrap().allow_legacy_cbc);
 
-    let tenant = |slug: &str, ags: &str, servicekonto: &str| {
-        SourceFile {
-        path: format!("tenants/e2e/{slug}.yaml"),
-        group_dir: "e2e".into(),
-        stem: slug.into(),
-        text: format!(
-            "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \"Stadt {slug}\"\n  ags: \"{ags}\"\n  kind: stadt\n  parent: \"{}\"\n  wave: pilot\n  hostnames:\n    - service.{slug}.test\n  servicekonto:\n{servicekonto}",
-            &ags[..5]
-        ),
-    }
-    };
-    let group = SourceFile {
-        path: "tenants/e2e/group.yaml".into(),
-        group_dir: "e2e".into(),
-        stem: "group".into(),
-        text: "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: e2e\nspec:\n  displayName: \"E2E\"\n  waves:\n    - name: pilot\n".into(),
-    };
+    let group = e2e_group_file();
     let built = tenant::build(&[
         group,
-        tenant("detmold", "05766020", "    provider: bundid\n    idpMetadataUrl: https://idp.example/metadata\n    allowLegacyCbc: true\n"),
-        tenant(
+        e2e_tenant_file("detmold", "05766020", "    provider: bundid\n    idpMetadataUrl: https://idp.example/metadata\n    allowLegacyCbc: true\n"),
+        e2e_tenant_file(
             "espelkamp",
             "05770008",
             "    provider: oidc\n    issuer: https://oidc.example\n    clientId: x\n    credentials: { env: X }\n    allowLegacyCbc: true\n",
@@ -996,40 +1007,24 @@ async fn the_bundid_idp_refuses_a_request_without_the_extension() {
 
 #[test]
 fn the_bundid_profile_is_validated_per_environment() {
-    let group = SourceFile {
-        path: "tenants/e2e/group.yaml".into(),
-        group_dir: "e2e".into(),
-        stem: "group".into(),
-        text: "apiVersion: portalctl.dev/v1alpha1\nkind: RolloutGroup\nmetadata:\n  name: e2e\nspec:\n  displayName: \"E2E\"\n  waves:\n    - name: pilot\n".into(),
-    };
-    let tenant = |slug: &str, ags: &str, servicekonto: &str| {
-        SourceFile {
-        path: format!("tenants/e2e/{slug}.yaml"),
-        group_dir: "e2e".into(),
-        stem: slug.into(),
-        text: format!(
-            "apiVersion: portalctl.dev/v1alpha1\nkind: Tenant\nmetadata:\n  name: {slug}\nspec:\n  displayName: \"Stadt {slug}\"\n  ags: \"{ags}\"\n  kind: stadt\n  parent: \"{}\"\n  wave: pilot\n  hostnames:\n    - service.{slug}.test\n  servicekonto:\n{servicekonto}",
-            &ags[..5]
-        ),
-    }
-    };
+    let group = e2e_group_file();
     let built = tenant::build(&[
         group,
         // Production metadata for an integration binding.
-        tenant("detmold", "05766020", "    provider: bundid\n    environment: integration\n    idpMetadataUrl: https://id.bund.de/idp/shibboleth\n"),
+        e2e_tenant_file("detmold", "05766020", "    provider: bundid\n    environment: integration\n    idpMetadataUrl: https://id.bund.de/idp/shibboleth\n"),
         // The former name `live` still reads as production; the tenant's own attribute list.
-        tenant(
+        e2e_tenant_file(
             "lemgo",
             "05766044",
             "    provider: bundid\n    environment: live\n    idpMetadataUrl: https://id.bund.de/idp/shibboleth\n    requestedAttributes:\n      - { name: bpk2, required: true }\n      - { name: mail }\n",
         ),
         // BundID fields on another provider, and an attribute requested twice.
-        tenant(
+        e2e_tenant_file(
             "espelkamp",
             "05770008",
             "    provider: saml\n    idpMetadataUrl: https://idp.example/metadata\n    onlineServiceId: x\n",
         ),
-        tenant(
+        e2e_tenant_file(
             "minden",
             "05770024",
             "    provider: bundid\n    requestedAttributes: [{ name: mail }, { name: mail, required: true }]\n",
