@@ -41,6 +41,18 @@ pub fn to_text<T: Serialize>(value: &T, format: OutputFormat) -> anyhow::Result<
     })
 }
 
+/// Write a command's output to the file given by `--out`, or to stdout without one.
+pub fn emit(out: Option<&std::path::Path>, text: &str) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    match out {
+        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
+        None => {
+            print!("{text}");
+            Ok(())
+        }
+    }
+}
+
 /// Print a value as JSON or YAML.
 pub fn print_structured<T: Serialize>(value: &T, format: OutputFormat) -> anyhow::Result<()> {
     print!("{}", to_text(value, format)?);

@@ -148,10 +148,7 @@ pub fn run(ctx: &Context, args: &AuditArgs) -> anyhow::Result<Exit> {
         }
         format => to_text(&AuditDoc { passed, tenants: &audits }, format)?,
     };
-    match &args.out {
-        Some(path) => std::fs::write(path, out).with_context(|| format!("cannot write {}", path.display()))?,
-        None => print!("{out}"),
-    }
+    crate::output::emit(args.out.as_deref(), &out)?;
     Ok(if passed { Exit::Success } else { Exit::Failure })
 }
 

@@ -13,7 +13,7 @@ use crate::status::probe::{self, ClusterFacts, PortalAccess, SourceProblem, Sour
 use crate::status::report::{self, HistoryEntry};
 use crate::status::{assess, summarize, Check, GroupSummary, Mode, Phase, TenantStatus};
 use crate::tenant::{Catalog, Group, Tenant};
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use clap::Args;
 use kube::api::DynamicObject;
 use serde::Serialize;
@@ -120,7 +120,7 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<Exit> {
         let (code, text) = rt.block_on(once(ctx, args))?;
         match args.watch {
             None => {
-                emit(args, &text)?;
+                crate::output::emit(args.out.as_deref(), &text)?;
                 return Ok(code);
             }
             Some(every) => {
@@ -129,16 +129,6 @@ pub fn run(ctx: &Context, args: &StatusArgs) -> anyhow::Result<Exit> {
                 print!("{text}");
                 std::thread::sleep(every);
             }
-        }
-    }
-}
-
-fn emit(args: &StatusArgs, text: &str) -> anyhow::Result<()> {
-    match &args.out {
-        Some(path) => std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display())),
-        None => {
-            print!("{text}");
-            Ok(())
         }
     }
 }
