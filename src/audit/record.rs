@@ -100,8 +100,7 @@ pub async fn latest(
     Ok(rows
         .iter()
         .filter_map(|r| {
-            let micros: i64 = r.get(1);
-            let audited_at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000).ok()?;
+            let audited_at = db::status::from_micros(r.get(1))?;
             let findings = Findings::parse(r.get::<_, &str>(4));
             let fact = AuditFact {
                 audited_at,

@@ -66,7 +66,9 @@ fn last_change_sql(q: &str) -> String {
     )
 }
 
-fn from_micros(us: Option<i64>) -> Option<time::OffsetDateTime> {
+/// A timestamp read as microseconds since the epoch (`(extract(epoch FROM t) * 1000000)::bigint`; the driver has
+/// no `time` support), `None` for NULL or out of range.
+pub fn from_micros(us: Option<i64>) -> Option<time::OffsetDateTime> {
     us.and_then(|us| time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(us) * 1000).ok())
 }
 
